@@ -1,0 +1,90 @@
+import { execa } from 'execa';
+import { ExecError, type CommandRecord } from './errors.js';
+
+export interface ExecOptions {
+  /** Run inside this network namespace (`ip netns exec <netns> ...`). */
+  netns?: string | undefined;
+  /** Written to the command's stdin (rulesets for *-restore, batches for `ip -batch -`). */
+  input?: string | undefined;
+  /** Deadline; the command is killed when it passes. Default 60 s. */
+  timeoutMs?: number | undefined;
+  /** Do not throw on a non-zero exit; the caller reads exitCode. */
+  allowFailure?: boolean | undefined;
+  env?: Record<string, string> | undefined;
+}
+
+export interface ExecResult extends CommandRecord {
+  ok: boolean;
+}
+
+/** Receives every command the exec module runs; a lab keeps one for its diagnostic dump. */
+export type CommandSink = (record: CommandRecord) => void;
+
+const sinks = new Set<CommandSink>();
+
+/** Subscribe to all commands run from now on; returns the unsubscribe function. */
+export function onCommand(sink: CommandSink): () => void {
+  sinks.add(sink);
+  return () => sinks.delete(sink);
+}
+
+/**
+ * The one way svclab runs a program. Every `ip`, `iptables-restore`, `nft`, `ipset`,
+ * `ipvsadm` call goes through here so that a failure always carries argv, exit code, output,
+ * duration and namespace, and a lab's dump can list every command it ran.
+ */
+export async function run(file: string, args: readonly string[], opts: ExecOptions = {}): Promise<ExecResult> {
+  const argv = opts.netns ? ['ip', 'netns', 'exec', opts.netns, file, ...args] : [file, ...args];
+  const started = performance.now();
+  const child = await execa(argv[0]!, argv.slice(1), {
+    input: opts.input,
+    timeout: opts.timeoutMs ?? 60_000,
+    reject: false,
+    stripFinalNewline: false,
+    env: opts.env,
+    // Never let a lab command read the caller's terminal.
+    stdin: opts.input === undefined ? 'ignore' : 'pipe',
+  });
+  const record: ExecResult = {
+    argv,
+    netns: opts.netns,
+    exitCode: child.exitCode,
+    stdout: String(child.stdout ?? ''),
+    stderr: String(child.stderr ?? ''),
+    durationMs: performance.now() - started,
+    timedOut: child.timedOut,
+    ok: child.exitCode === 0 && !child.timedOut,
+  };
+  for (const sink of sinks) sink(record);
+  if (!record.ok && !opts.allowFailure) {
+    throw new ExecError(record, { cause: child.cause });
+  }
+  return record;
+}
+
+/** Runs `ip -batch -` (optionally `-n <netns>`): many netlink operations for one process spawn. */
+export function ipBatch(lines: readonly string[], opts: { netns?: string; timeoutMs?: number } = {}): Promise<ExecResult> {
+  const args = opts.netns ? ['-n', opts.netns, '-batch', '-'] : ['-batch', '-'];
+  return run('ip', args, { input: lines.join('\n') + '\n', timeoutMs: opts.timeoutMs });
+}
+
+/** Runs `fn` over `items` with at most `limit` in flight; rejects with the first error after all settle. */
+export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T, index: number) => Promise<R>): Promise<R[]> {
+  const results: R[] = new Array(items.length);
+  const errors: unknown[] = [];
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      try {
+        results[i] = await fn(items[i]!, i);
+      } catch (err) {
+        errors.push(err);
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  if (errors.length === 1) throw errors[0];
+  if (errors.length > 1) throw new AggregateError(errors, errors.map((e) => (e instanceof Error ? e.message : String(e))).join('\n'));
+  return results;
+}
