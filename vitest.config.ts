@@ -16,7 +16,9 @@ export default defineConfig({
         test: {
           name: 'e2e',
           include: ['src/**/*.e2e.test.ts', 'suites/**/*.test.ts'],
-          fileParallelism: false,
+          // Labs are cheap but this machine has two cores: one suite file at a time keeps e2e
+          // results about the dataplane, not about CPU starvation.
+          poolOptions: { forks: { singleFork: true } },
           testTimeout: 60_000,
           hookTimeout: 120_000,
           globalSetup: ['src/harness/global-setup.ts'],

@@ -88,3 +88,24 @@ export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (it
   if (errors.length > 1) throw new AggregateError(errors, errors.map((e) => (e instanceof Error ? e.message : String(e))).join('\n'));
   return results;
 }
+
+/**
+ * Runs a program with the caller's terminal (for `svclab exec`): output is not captured, the exit
+ * code is returned. Still recorded for the lab's command log.
+ */
+export async function runInteractive(file: string, args: readonly string[], opts: { netns?: string } = {}): Promise<number> {
+  const argv = opts.netns ? ['ip', 'netns', 'exec', opts.netns, file, ...args] : [file, ...args];
+  const started = performance.now();
+  const child = await execa(argv[0]!, argv.slice(1), { stdio: 'inherit', reject: false });
+  const record: CommandRecord = {
+    argv,
+    netns: opts.netns,
+    exitCode: child.exitCode,
+    stdout: '',
+    stderr: '',
+    durationMs: performance.now() - started,
+    timedOut: false,
+  };
+  for (const sink of sinks) sink(record);
+  return child.exitCode ?? (child.signal ? 128 + 15 : 1);
+}

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# The whole test run (README: `npm test`): types, lint, unit tests, the mode-independent e2e
+# tests, then every suite against every proxy mode on the real kernel (IPVS through the VM when
+# the host kernel has no IP_VS). Ends with one summary line over all vitest runs.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+RESULTS=.svclab/results
+rm -rf "$RESULTS" && mkdir -p "$RESULTS"
+status=0
+step() { echo; echo "=== svclab: $* ==="; }
+vitest_run() { # name, args...
+  local name=$1; shift
+  node_modules/.bin/vitest run --reporter=default --reporter=json --outputFile.json="$RESULTS/$name.json" "$@" || status=1
+}
+
+step "type check" && { npm run --silent typecheck || status=1; }
+step "lint" && { npm run --silent lint || status=1; }
+step "build" && { npm run --silent build || status=1; }
+step "unit tests" && vitest_run unit --project unit
+step "e2e: lab core, agent, proxy appliers (mode-independent)" && vitest_run core --project e2e src
+
+for mode in "iptables partial nft" "iptables full nft" "iptables partial legacy" "nftables - -"; do
+  read -r proxy sync backend <<<"$mode"
+  label="$proxy${sync#-}${backend#-}"; label=${label// /}
+  step "e2e suites: --proxy $proxy ${sync/-/} ${backend/-/}"
+  SVCLAB_PROXY=$proxy SVCLAB_SYNC=${sync/-/partial} SVCLAB_IPTABLES_BACKEND=${backend/-/nft} \
+    vitest_run "suites-$proxy-${sync}-${backend}" --project e2e suites
+done
+
+if [ -z "${SVCLAB_SKIP_IPVS:-}" ]; then
+  step "e2e suites: --proxy ipvs (in the VM when the host kernel lacks IP_VS)"
+  SVCLAB_PROXY=ipvs node bin/svclab.js vm --auto -- node_modules/.bin/vitest run --project e2e \
+    --reporter=default --reporter=json --outputFile.json="$RESULTS/suites-ipvs.json" suites src/proxy/ipvs || status=1
+fi
+
+step "summary"
+node scripts/summarize-results.mjs "$RESULTS" || status=1
+exit $status

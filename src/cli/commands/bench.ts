@@ -1,0 +1,38 @@
+import type { Command } from 'commander';
+import { writeFile } from 'node:fs/promises';
+import { benchUp } from '../../bench/up.js';
+import { parseProxyMode } from '../../proxy/index.js';
+import { UsageError } from '../errors.js';
+import { table } from '../format.js';
+import { packageRoot } from '../package-root.js';
+import { proxyOption } from './lifecycle.js';
+
+const positive = (name: string) => (v: string) => {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new UsageError(`${name} must be a positive integer, got "${v}"`);
+  return n;
+};
+
+export function registerBench(program: Command): Command {
+  const bench = program.command('bench').description('benchmarks (timings and sizes live here, not in tests); JSON output');
+  bench
+    .command('up')
+    .description('time lab bring-up and teardown of the shipped topologies and a 5-node x 20-pod one')
+    .option('--runs <n>', 'repetitions per topology', positive('--runs'), 5)
+    .addOption(proxyOption())
+    .option('--out <file>', 'write the JSON report here')
+    .option('--json', 'print the JSON report')
+    .action(async (o) => {
+      const report = await benchUp({ root: packageRoot(), runs: o.runs, proxy: parseProxyMode(o.proxy), onProgress: (l) => process.stderr.write(`svclab: ${l}\n`) });
+      if (o.out) await writeFile(o.out, JSON.stringify(report, null, 2) + '\n');
+      if (o.json) process.stdout.write(JSON.stringify(report, null, 2) + '\n');
+      else
+        process.stdout.write(
+          table(
+            ['TOPOLOGY', 'NODES', 'PODS', 'NAMESPACES', 'UP MEDIAN', 'UP MAX', 'DOWN MEDIAN', 'DOWN MAX'],
+            report.results.map((r) => [r.topology, r.nodes, r.pods, r.namespaces, `${r.upMs.median.toFixed(0)} ms`, `${r.upMs.max.toFixed(0)} ms`, `${r.downMs.median.toFixed(0)} ms`, `${r.downMs.max.toFixed(0)} ms`]),
+          ) + `\n(${report.runs} runs each, proxy ${report.proxy}, kernel ${report.machine.kernel}, ${report.machine.cpus} CPUs)\n`,
+        );
+    });
+  return bench;
+}

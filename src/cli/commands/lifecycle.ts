@@ -1,0 +1,145 @@
+import type { Command } from 'commander';
+import { Option } from 'commander';
+import { getProvider, providerOfLab, PROVIDERS } from '../../cluster/providers.js';
+import { listLabDirs, readLabState } from '../../cluster/state.js';
+import { loadTopology } from '../../model/index.js';
+import { parseProxyMode } from '../../proxy/index.js';
+import type { DownReport } from '../../cluster/provider.js';
+import { teardownLab } from '../../netns/teardown.js';
+import { describeLab, formatLab } from '../describe.js';
+import { printJson, table } from '../format.js';
+import { selectLab } from '../lab-select.js';
+import { UsageError } from '../errors.js';
+import { sweepVmsIfAny } from '../sweep.js';
+
+export const proxyOption = () =>
+  new Option('--proxy <mode>', 'Service proxy mode').choices(['iptables', 'nftables', 'ipvs', 'none']).default(process.env.SVCLAB_PROXY ?? 'iptables');
+export const syncOption = () => new Option('--sync <strategy>', 'iptables sync strategy').choices(['full', 'partial']).default('partial');
+export const backendOption = () => new Option('--iptables-backend <backend>', 'iptables command backend').choices(['nft', 'legacy']).default('nft');
+export const schedulerOption = () => new Option('--scheduler <name>', 'IPVS scheduler').choices(['rr', 'wrr', 'lc', 'sh']).default('rr');
+
+export function registerLifecycle(program: Command): void {
+  program
+    .command('up')
+    .description('build a lab from a topology file and program every node')
+    .argument('<topology>', 'topology file (YAML)')
+    .option('--name <name>', 'lab name (default: the topology name)')
+    .addOption(proxyOption())
+    .addOption(syncOption())
+    .addOption(backendOption())
+    .addOption(schedulerOption())
+    .addOption(new Option('--provider <name>', 'where nodes live').choices([...PROVIDERS]).default('netns'))
+    .option('--keep-on-failure', 'keep what was created when a phase fails')
+    .option('--json', 'machine-readable output')
+    .action(async (file: string, o) => {
+      const topology = await loadTopology(file);
+      const name: string = o.name ?? topology.name;
+      const provider = getProvider(o.provider);
+      // Ctrl-C or a kill during `up` must not leave half a lab behind.
+      const abort = async (signal: NodeJS.Signals) => {
+        process.stderr.write(`svclab: ${signal} during up: removing lab ${name}\n`);
+        await teardownLab(name).catch(() => undefined);
+        process.exit(signal === 'SIGINT' ? 130 : 143);
+      };
+      process.once('SIGINT', abort);
+      process.once('SIGTERM', abort);
+      const t0 = performance.now();
+      const lab = await provider.up(topology, {
+        name,
+        proxy: parseProxyMode(o.proxy),
+        proxyOptions: { syncStrategy: o.sync, iptablesBackend: o.iptablesBackend, ipvsScheduler: o.scheduler },
+        topologyFile: file,
+        keepOnFailure: o.keepOnFailure,
+        progress: o.json ? 'silent' : undefined,
+      });
+      process.removeListener('SIGINT', abort);
+      process.removeListener('SIGTERM', abort);
+      const ms = Math.round(performance.now() - t0);
+      const d = describeLab(lab);
+      for (const w of topology.warnings) process.stderr.write(`warning: ${w.path}: ${w.message}\n`);
+      if (o.json) printJson({ ...d, upMs: ms });
+      else {
+        process.stdout.write(`${formatLab(d)}\n\nlab ${name} is up in ${ms} ms. Next:\n`);
+        const pod = topology.pods.find((p) => !p.hostNetwork)?.name;
+        const svc = topology.services[0]?.name;
+        if (pod && svc) process.stdout.write(`  svclab probe ${pod} ${svc} --count 20\n`);
+        process.stdout.write(`  svclab exec ${topology.nodes[0]?.name ?? 'node'} -- iptables-save\n  svclab dump ${topology.nodes[0]?.name ?? 'node'}\n  svclab down ${name}\n`);
+      }
+      await lab.detach();
+    });
+
+  program
+    .command('status')
+    .description('list labs, or describe one')
+    .argument('[lab]', 'lab name')
+    .option('--json', 'machine-readable output')
+    .action(async (name: string | undefined, o) => {
+      if (!name) {
+        const labs = [];
+        for (const lab of await listLabDirs()) {
+          const st = await readLabState(lab).catch(() => undefined);
+          labs.push({ name: lab, provider: st?.provider ?? '?', proxy: st?.proxy.mode ?? '?', phase: st?.phase ?? 'broken', createdAt: st?.createdAt, nodes: st?.topology.nodes.length ?? 0, pods: st?.topology.pods.length ?? 0 });
+        }
+        if (o.json) return printJson(labs);
+        if (labs.length === 0) return void process.stdout.write('no labs\n');
+        return void process.stdout.write(table(['LAB', 'PROVIDER', 'PROXY', 'PHASE', 'NODES', 'PODS', 'CREATED'], labs.map((l) => [l.name, l.provider, l.proxy, l.phase, l.nodes, l.pods, l.createdAt])) + '\n');
+      }
+      const lab = await (await providerOfLab(name)).attach(name);
+      const d = describeLab(lab);
+      if (o.json) printJson(d);
+      else process.stdout.write(formatLab(d) + '\n');
+    });
+
+  program
+    .command('down')
+    .description('remove a lab and everything it created')
+    .argument('[lab]', 'lab name')
+    .option('--all', 'remove every svclab lab on this machine (and leftovers of crashed runs)')
+    .option('--json', 'machine-readable output')
+    .action(async (name: string | undefined, o) => {
+      if (!name && !o.all) throw new UsageError('say which lab to remove, or --all');
+      let reports: DownReport[];
+      if (o.all) {
+        reports = await getProvider('netns').sweep({ all: true });
+        const vms = await sweepVmsIfAny();
+        if (vms > 0) reports.push({ lab: '(vm)', removed: [`${vms} VM process(es)`], errors: [] });
+      } else {
+        reports = [await teardownLab(name!)];
+      }
+      if (o.json) printJson(reports);
+      else {
+        for (const r of reports) process.stdout.write(`lab ${r.lab}: removed ${r.removed.length > 0 ? r.removed.join(', ') : 'nothing'}\n`);
+        if (reports.length === 0) process.stdout.write('nothing to remove\n');
+      }
+      const errors = reports.flatMap((r) => r.errors.map((e) => `lab ${r.lab}: ${e}`));
+      if (errors.length > 0) throw new Error(`some cleanup failed:\n${errors.join('\n')}`);
+    });
+
+  program
+    .command('sweep')
+    .description('remove what crashed runs left behind (labs whose creator died mid-way, test labs)')
+    .option('--json', 'machine-readable output')
+    .action(async (o) => {
+      const reports = await getProvider('netns').sweep();
+      const vms = await sweepVmsIfAny();
+      if (o.json) return printJson({ labs: reports, vms });
+      for (const r of reports) process.stdout.write(`lab ${r.lab}: removed ${r.removed.join(', ') || 'nothing'}\n`);
+      process.stdout.write(`${reports.length} lab(s), ${vms} VM(s) swept\n`);
+    });
+
+  program
+    .command('validate')
+    .description('check topology files; every problem is reported with its path')
+    .argument('<files...>')
+    .action(async (files: string[]) => {
+      for (const f of files) {
+        const t = await loadTopology(f);
+        for (const w of t.warnings) process.stderr.write(`${f}: warning: ${w.path}: ${w.message}\n`);
+        process.stdout.write(`${f}: valid (${t.nodes.length} nodes, ${t.pods.length} pods, ${t.services.length} services)\n`);
+      }
+    });
+
+  program.command('select-lab', { hidden: true }).action(async () => {
+    process.stdout.write((await selectLab(undefined)) + '\n');
+  });
+}

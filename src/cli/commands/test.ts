@@ -1,0 +1,87 @@
+import type { Command } from 'commander';
+import { Option } from 'commander';
+import { execa } from 'execa';
+import { existsSync, readdirSync } from 'node:fs';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { getProvider } from '../../cluster/providers.js';
+import { UsageError } from '../errors.js';
+import { printJson, table } from '../format.js';
+import { packageRoot } from '../package-root.js';
+import { backendOption, proxyOption, syncOption } from './lifecycle.js';
+
+interface VitestJson {
+  testResults: { name: string; assertionResults: { fullName: string; status: string }[] }[];
+}
+
+export function registerTest(program: Command): void {
+  program
+    .command('test')
+    .description('run the e2e suites against a proxy mode (every suite runs unchanged against every mode)')
+    .argument('[suites...]', 'suite folders under suites/ (default: all)')
+    .addOption(proxyOption())
+    .addOption(syncOption())
+    .addOption(backendOption())
+    .addOption(new Option('--provider <name>', 'where labs are built').default(process.env.SVCLAB_PROVIDER ?? 'netns'))
+    .option('--repeat <n>', 'run the suites N times and report the pass rate per test', (v) => {
+      const n = Number(v);
+      if (!Number.isInteger(n) || n < 1) throw new UsageError(`--repeat must be a positive integer, got "${v}"`);
+      return n;
+    })
+    .option('--json', 'with --repeat: machine-readable pass rates')
+    .action(async (suites: string[], o) => {
+      const root = packageRoot();
+      const known = readdirSync(join(root, 'suites'), { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name);
+      for (const s of suites) {
+        if (!known.includes(s)) throw new UsageError(`unknown suite "${s}" (suites: ${known.join(', ')})`);
+      }
+      const env = {
+        SVCLAB_PROXY: o.proxy,
+        SVCLAB_SYNC: o.sync,
+        SVCLAB_IPTABLES_BACKEND: o.iptablesBackend,
+        SVCLAB_PROVIDER: o.provider,
+      };
+      const vitest = join(root, 'node_modules', '.bin', 'vitest');
+      if (!existsSync(vitest)) throw new UsageError(`vitest is not installed in ${root}: run \`npm ci\` there`);
+      const files = suites.length > 0 ? suites.map((s) => `suites/${s}`) : ['suites'];
+      const runs = o.repeat ?? 1;
+      const tally = new Map<string, { passed: number; failed: number }>();
+      let exitCode = 0;
+      const dir = await mkdtemp(join(tmpdir(), 'svclab-test-'));
+      try {
+        for (let i = 0; i < runs; i++) {
+          const out = join(dir, `run-${i}.json`);
+          const reporters = o.repeat ? ['--reporter=default', '--reporter=json', `--outputFile.json=${out}`] : [];
+          const r = await execa(vitest, ['run', '--project', 'e2e', ...reporters, ...files], { cwd: root, env, stdio: 'inherit', reject: false });
+          if (r.exitCode !== 0) exitCode = r.exitCode ?? 1;
+          if (o.repeat && existsSync(out)) {
+            const json = JSON.parse(await readFile(out, 'utf8')) as VitestJson;
+            for (const f of json.testResults) {
+              for (const t of f.assertionResults) {
+                if (t.status !== 'passed' && t.status !== 'failed') continue;
+                const key = `${f.name.replace(root + '/', '')} > ${t.fullName}`;
+                const e = tally.get(key) ?? { passed: 0, failed: 0 };
+                e[t.status as 'passed' | 'failed']++;
+                tally.set(key, e);
+              }
+            }
+          }
+        }
+      } finally {
+        await rm(dir, { recursive: true, force: true });
+        // A run interrupted mid-suite leaves its harness labs; their owner is gone now.
+        await getProvider('netns').sweep().catch(() => undefined);
+      }
+      if (o.repeat) {
+        const rows = [...tally].map(([name, t]) => ({ name, passed: t.passed, runs: t.passed + t.failed, rate: t.passed / (t.passed + t.failed) }));
+        const total = rows.reduce((a, r) => ({ passed: a.passed + r.passed, runs: a.runs + r.runs }), { passed: 0, runs: 0 });
+        if (o.json) printJson({ proxy: o.proxy, sync: o.sync, repeat: runs, tests: rows, total });
+        else {
+          process.stdout.write('\n' + table(['PASS RATE', 'TEST'], rows.map((r) => [`${r.passed}/${r.runs}`, r.name])) + '\n');
+          process.stdout.write(`\n${runs} runs, ${rows.filter((r) => r.rate === 1).length}/${rows.length} tests passed every run, ${total.passed}/${total.runs} test runs passed\n`);
+        }
+      }
+      process.exitCode = exitCode;
+    });
+}

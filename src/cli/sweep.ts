@@ -1,0 +1,10 @@
+/** Kills VMs left by crashed `svclab vm` runs, when the VM runner is part of this build. */
+export async function sweepVmsIfAny(): Promise<number> {
+  try {
+    const vm = await import('../vm/index.js');
+    const killed = await vm.sweepVms();
+    return Array.isArray(killed) ? killed.length : Number(killed) || 0;
+  } catch {
+    return 0;
+  }
+}

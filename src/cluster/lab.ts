@@ -1,0 +1,216 @@
+import { LabError, mapLimit } from '../exec/index.js';
+import type { Topology } from '../model/types.js';
+import { createNodeProxy, type NodeProxy, type ProxyMode, type ProxyOptions, type ProxyState, type SyncResult } from '../proxy/index.js';
+import { AgentClient } from '../traffic/agent-client.js';
+import type { Attempt, L4 } from '../traffic/protocol.js';
+import { computeProxyState } from './endpoints.js';
+import { writeDump, type DumpOptions } from './dump.js';
+import type { DownReport, LabBackend, LabTarget } from './provider.js';
+import { parseDestination, serviceAddresses, type Destination, type ServiceAddresses } from './targets.js';
+import { readLabState, writeLabState } from './state.js';
+
+export interface ProbeOptions {
+  count?: number;
+  concurrency?: number;
+  timeoutMs?: number;
+  sourcePort?: number;
+  intervalMs?: number;
+}
+
+/** What a probe saw: every attempt, with where it came from and where it went. */
+export interface Observation {
+  from: string;
+  to: Destination;
+  attempts: Attempt[];
+}
+
+/**
+ * A running lab: nodes with their Service proxies, pods and external hosts with their agents.
+ * Provider-independent; the backend knows where things live. Disposable: `await using lab = ...`
+ * tears it down.
+ */
+export class Lab implements AsyncDisposable {
+  private proxies = new Map<string, NodeProxy>();
+  private agents = new Map<string, Promise<AgentClient>>();
+  private state: ProxyState;
+  private closed = false;
+
+  constructor(
+    readonly backend: LabBackend,
+    private topo: Topology,
+    readonly proxyMode: ProxyMode | 'none',
+    readonly proxyOptions: ProxyOptions,
+  ) {
+    this.state = computeProxyState(topo);
+  }
+
+  get name(): string {
+    return this.backend.labName;
+  }
+
+  get topology(): Topology {
+    return this.topo;
+  }
+
+  get proxyState(): ProxyState {
+    return this.state;
+  }
+
+  targets(): LabTarget[] {
+    return this.backend.targets();
+  }
+
+  target(name: string): LabTarget {
+    const t = this.backend.targets().find((x) => x.name === name);
+    if (!t) throw new LabError(`no node, pod or external host named "${name}" in lab ${this.name} (have: ${this.backend.targets().map((x) => x.name).join(', ')})`);
+    return t;
+  }
+
+  service(name: string, namespace = 'default'): ServiceAddresses {
+    return serviceAddresses(this.topo, name, namespace);
+  }
+
+  destination(spec: string, protocol?: L4): Destination {
+    return parseDestination(this.topo, spec, protocol);
+  }
+
+  /** Creates each node's proxy, installs it and programs the current state (the "install proxy" phase). */
+  async installProxies(): Promise<SyncResult[]> {
+    if (this.proxyMode === 'none') return [];
+    for (const node of this.topo.nodes) {
+      this.proxies.set(node.name, createNodeProxy(this.proxyMode, this.backend.nodeContext(node.name), this.proxyOptions));
+    }
+    return this.forEachProxy(async (node, proxy) => {
+      await proxy.install().catch((err) => {
+        throw new LabError(`failed to install ${this.proxyMode} proxy on node ${node}`, { cause: err });
+      });
+      return proxy.sync(this.state, { full: true });
+    });
+  }
+
+  /** Reprograms every node from the current desired state (`full` forces a full rewrite). */
+  async sync(opts: { full?: boolean } = {}): Promise<SyncResult[]> {
+    await this.ensureProxies();
+    return this.forEachProxy((_node, proxy) => proxy.sync(this.state, opts));
+  }
+
+  /**
+   * Changes the desired state (Services, pods) and syncs every node, as an API update followed by
+   * kube-proxy's sync would. The mutator edits a copy of the topology.
+   */
+  async update(mutate: (draft: Topology) => void, opts: { full?: boolean } = {}): Promise<SyncResult[]> {
+    const draft = structuredClone(this.topo);
+    mutate(draft);
+    this.topo = draft;
+    this.state = computeProxyState(draft);
+    await this.persist();
+    return this.sync(opts);
+  }
+
+  /** Simulates a kube-proxy restart: new proxy instances that know nothing and program from scratch. */
+  async restartProxies(): Promise<SyncResult[]> {
+    this.proxies.clear();
+    return this.installProxies();
+  }
+
+  private async ensureProxies(): Promise<void> {
+    if (this.proxyMode === 'none' || this.proxies.size > 0) return;
+    // Attached from another process: new proxy instances, whose first sync is a full one.
+    for (const node of this.topo.nodes) {
+      this.proxies.set(node.name, createNodeProxy(this.proxyMode, this.backend.nodeContext(node.name), this.proxyOptions));
+    }
+  }
+
+  private forEachProxy<R>(fn: (node: string, proxy: NodeProxy) => Promise<R>): Promise<R[]> {
+    return mapLimit([...this.proxies], 8, ([node, proxy]) => fn(node, proxy));
+  }
+
+  private async persist(): Promise<void> {
+    const st = await readLabState(this.name).catch(() => undefined);
+    if (st) await writeLabState({ ...st, topology: this.topo });
+  }
+
+  /** The agent of a target (a hostNetwork pod's agent is its node's). */
+  agent(targetName: string): Promise<AgentClient> {
+    const t = this.target(targetName);
+    const owner = t.kind === 'pod' && t.hostNetwork ? t.node! : t.name;
+    let client = this.agents.get(owner);
+    if (!client) {
+      client = AgentClient.connect(this.backend.agentSocket(owner), { name: owner });
+      this.agents.set(owner, client);
+      client.catch(() => this.agents.delete(owner));
+    }
+    return client;
+  }
+
+  /** Sends `count` requests or datagrams from a target to a destination and returns what each saw. */
+  async probe(from: string, to: Destination | string, opts: ProbeOptions = {}): Promise<Observation> {
+    const dest = typeof to === 'string' ? this.destination(to) : to;
+    const agent = await this.agent(from);
+    const count = opts.count ?? 1;
+    const timeoutMs = opts.timeoutMs ?? 2000;
+    const result = await agent.probe(
+      {
+        host: dest.host,
+        port: dest.port,
+        protocol: dest.protocol,
+        count,
+        concurrency: opts.concurrency ?? 1,
+        timeoutMs,
+        sourcePort: opts.sourcePort,
+        intervalMs: opts.intervalMs,
+      },
+      { timeoutMs: Math.max(10_000, (count * (timeoutMs + (opts.intervalMs ?? 0))) / (opts.concurrency ?? 1) + 5_000) },
+    );
+    return { from, to: dest, attempts: result.attempts };
+  }
+
+  exec(target: string, argv: string[], opts?: { input?: string; allowFailure?: boolean; timeoutMs?: number }) {
+    if (argv.length === 0) throw new LabError('exec: no command given');
+    return this.backend.exec(target, argv[0]!, argv.slice(1), opts);
+  }
+
+  /** Writes a diagnostic dump (rules, sets, IPVS, routes, conntrack, agent logs, commands) and returns its folder. */
+  async dump(opts: DumpOptions = {}): Promise<string> {
+    await this.ensureProxies();
+    return writeDump(this, this.proxies, opts);
+  }
+
+  /** One node's proxy state (rules, sets, IPVS table, conntrack) as text sections. */
+  async proxyDump(node: string): Promise<Record<string, string>> {
+    await this.ensureProxies();
+    const proxy = this.proxies.get(node);
+    return proxy ? proxy.dump() : {};
+  }
+
+  async deletePod(pod: string): Promise<SyncResult[]> {
+    if (!this.backend.deletePod) throw new LabError(`provider ${this.backend.provider} cannot delete pods`);
+    const results = await this.update((t) => {
+      t.pods = t.pods.filter((p) => p.name !== pod);
+    });
+    const agent = this.agents.get(pod);
+    this.agents.delete(pod);
+    await agent?.then((a) => a.close()).catch(() => undefined);
+    await this.backend.deletePod(pod);
+    return results;
+  }
+
+  /** Closes agent connections; the lab keeps running (for labs attached by the CLI). */
+  async detach(): Promise<void> {
+    const agents = [...this.agents.values()];
+    this.agents.clear();
+    await Promise.all(agents.map((a) => a.then((c) => c.close()).catch(() => undefined)));
+  }
+
+  async down(): Promise<DownReport> {
+    if (this.closed) return { lab: this.name, removed: [], errors: [] };
+    this.closed = true;
+    await this.detach();
+    return this.backend.teardown();
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    const report = await this.down();
+    if (report.errors.length > 0) throw new LabError(`teardown of lab ${this.name} was incomplete:\n${report.errors.join('\n')}`);
+  }
+}

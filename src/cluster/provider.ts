@@ -1,0 +1,74 @@
+import type { ExecOptions, ExecResult } from '../exec/index.js';
+import type { Topology } from '../model/types.js';
+import type { NodeContext, ProxyMode, ProxyOptions } from '../proxy/types.js';
+import type { ProgressOutput } from './phases.js';
+import type { Lab } from './lab.js';
+
+export type TargetKind = 'node' | 'pod' | 'external';
+
+/** A place in the lab where commands and the agent run. */
+export interface LabTarget {
+  name: string;
+  kind: TargetKind;
+  ip: string;
+  /** The node a pod runs on (a hostNetwork pod shares its node's namespace and agent). */
+  node?: string | undefined;
+  hostNetwork?: boolean | undefined;
+}
+
+export interface UpOptions {
+  /** Lab name; defaults to the topology's metadata.name. */
+  name?: string | undefined;
+  proxy: ProxyMode | 'none';
+  proxyOptions?: ProxyOptions | undefined;
+  topologyFile?: string | undefined;
+  progress?: ProgressOutput | undefined;
+  /** Keep what was created when a phase fails (for debugging); default: tear it down. */
+  keepOnFailure?: boolean | undefined;
+  /** Marks a lab made by the test harness, swept once its owner process is gone. */
+  ephemeral?: boolean | undefined;
+}
+
+export interface DownReport {
+  lab: string;
+  removed: string[];
+  /** Cleanup steps that failed; the rest still ran. */
+  errors: string[];
+}
+
+/**
+ * What a provider does for one running lab: everything that depends on where nodes live
+ * (namespaces, containers, a real cluster). The Lab handle builds proxies, probes and dumps on it.
+ */
+export interface LabBackend {
+  readonly provider: string;
+  readonly labName: string;
+  targets(): LabTarget[];
+  /** Runs a program inside a node, pod or external host. */
+  exec(target: string, file: string, args: readonly string[], opts?: Omit<ExecOptions, 'netns'>): Promise<ExecResult>;
+  /** How a node's Service proxy reaches its node. */
+  nodeContext(node: string): NodeContext;
+  /** Path of the agent's control socket for a target. */
+  agentSocket(target: string): string;
+  /** Network state of a target for dumps (addresses, routes, neighbours...). */
+  networkDump(target: string): Promise<Record<string, string>>;
+  /** Agent log files by target. */
+  agentLogs(): Record<string, string>;
+  /** Removes a pod from the running lab (stops its agent, deletes its namespace or container). */
+  deletePod?(pod: string): Promise<void>;
+  /** Removes everything the lab created. */
+  teardown(): Promise<DownReport>;
+}
+
+/** A provider turns a Topology into a running Lab and finds or removes labs later. */
+export interface Provider {
+  readonly name: string;
+  up(topology: Topology, opts: UpOptions): Promise<Lab>;
+  /** Reconnects to a lab created earlier (e.g. by `svclab up` in another process). */
+  attach(labName: string): Promise<Lab>;
+  down(labName: string): Promise<DownReport>;
+  /** Names of this provider's labs on this machine. */
+  list(): Promise<string[]>;
+  /** Removes what crashed runs left: labs whose state is broken or whose ephemeral owner died. */
+  sweep(opts?: { all?: boolean }): Promise<DownReport[]>;
+}

@@ -1,0 +1,33 @@
+import { execa } from 'execa';
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { getProvider } from '../cluster/providers.js';
+import { packageRoot } from '../cli/package-root.js';
+
+/** Newest modification time of the TypeScript sources (the agent runs compiled, from dist/). */
+function newestSource(dir: string): number {
+  let newest = 0;
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    if (e.isDirectory()) newest = Math.max(newest, newestSource(p));
+    else if (e.name.endsWith('.ts')) newest = Math.max(newest, statSync(p).mtimeMs);
+  }
+  return newest;
+}
+
+/**
+ * Once per e2e run: make sure the compiled agent is current, and remove labs that crashed runs
+ * left (harness labs whose owner process is gone).
+ */
+export default async function setup(): Promise<() => Promise<void>> {
+  const root = packageRoot();
+  const agent = join(root, 'dist', 'traffic', 'agent.js');
+  if (!existsSync(agent) || statSync(agent).mtimeMs < newestSource(join(root, 'src'))) {
+    await execa(join(root, 'node_modules', '.bin', 'tsc'), ['-p', 'tsconfig.build.json'], { cwd: root, reject: false, stdio: 'inherit' });
+    if (!existsSync(agent)) throw new Error(`building the agent failed: ${agent} missing`);
+  }
+  if (process.getuid?.() === 0) await getProvider('netns').sweep();
+  return async () => {
+    if (process.getuid?.() === 0) await getProvider('netns').sweep();
+  };
+}

@@ -1,0 +1,82 @@
+import { join } from 'node:path';
+import { afterAll, beforeAll } from 'vitest';
+import { expectLab, type LabExpect } from '../assertions/index.js';
+import type { Lab } from '../cluster/lab.js';
+import { getProvider } from '../cluster/providers.js';
+import { loadTopology } from '../model/index.js';
+import type { Topology } from '../model/types.js';
+import { packageRoot } from '../cli/package-root.js';
+import { suiteConfig, type SuiteConfig } from './config.js';
+import { missingRequirement } from './requirements.js';
+
+let counter = 0;
+
+/** A lab name unique to this process and call: suites can run side by side, even two vitest runs. */
+export function uniqueLabName(prefix = 't'): string {
+  return `${prefix}-${process.pid.toString(36)}-${(counter++).toString(36)}`.slice(0, 20);
+}
+
+export interface LabFixture {
+  readonly lab: Lab;
+  readonly expect: LabExpect;
+  readonly config: SuiteConfig;
+  readonly topology: Topology;
+  /** IP of a node, pod or external host. */
+  ip(name: string): string;
+}
+
+/**
+ * Builds a lab for the suite (beforeAll) and always tears it down (afterAll), from a topology in
+ * topologies/ and the proxy mode of the environment. `skip` tells why the suite cannot run here:
+ * use it as `describe.skipIf(fixture.skip)`.
+ */
+export function useLab(topologyFile: string, opts: { mutate?: (t: Topology) => void; proxy?: SuiteConfig['proxy'] } = {}): LabFixture & { skip: string | undefined } {
+  const config = suiteConfig();
+  if (opts.proxy) config.proxy = opts.proxy;
+  const skip = missingRequirement(config);
+  if (skip) process.stderr.write(`svclab: skipping suite ${topologyFile} (${config.label}): ${skip}\n`);
+  let lab: Lab | undefined;
+  let labExpect: LabExpect | undefined;
+  let topology: Topology | undefined;
+
+  beforeAll(async () => {
+    if (skip) return;
+    const t = await loadTopology(join(packageRoot(), 'topologies', topologyFile));
+    opts.mutate?.(t);
+    topology = t;
+    lab = await getProvider(config.provider).up(t, {
+      name: uniqueLabName(),
+      proxy: config.proxy,
+      proxyOptions: config.proxyOptions,
+      progress: 'silent',
+      ephemeral: true,
+    });
+    labExpect = expectLab(lab);
+  });
+
+  afterAll(async () => {
+    const report = await lab?.down();
+    if (report && report.errors.length > 0) throw new Error(`teardown of lab ${report.lab} incomplete:\n${report.errors.join('\n')}`);
+  });
+
+  const need = <T>(v: T | undefined): T => {
+    if (v === undefined) throw new Error('the lab is not up (beforeAll failed or the suite is skipped)');
+    return v;
+  };
+  return {
+    skip,
+    config,
+    get lab() {
+      return need(lab);
+    },
+    get expect() {
+      return need(labExpect);
+    },
+    get topology() {
+      return need(topology);
+    },
+    ip(name: string) {
+      return need(lab).target(name).ip;
+    },
+  };
+}

@@ -1,0 +1,149 @@
+/**
+ * Addresses and ports Services claim across the lab: clusterIPs, external IPs, LoadBalancer
+ * ingress IPs and nodePorts. Each can belong to one Service only.
+ */
+import { DEFAULT_PROTOCOL, DEFAULT_SERVICE_TYPE } from './defaults.js';
+import { cidrContains, parseCIDR } from './ipam.js';
+import type { IssueList, Path } from './issues.js';
+import { SUBNET_FIELDS, ipOf, type AddressPlan } from './networking.js';
+import type { ServiceInput, TopologyInput } from './schema.js';
+import { hostAddressProblem } from './validate-network.js';
+
+export function validateServiceAddresses(
+  doc: TopologyInput,
+  plan: AddressPlan,
+  out: IssueList,
+): void {
+  const services = doc.spec.services ?? [];
+  const clusterIPs = new Map<number, number>();
+  const nodePorts = new Map<number, number>();
+  const externalVIPs = new Map<string, number>();
+  services.forEach((svc, i) => {
+    const at: Path = ['spec', 'services', i, 'spec'];
+    validateClusterIP(svc, at, i, plan, clusterIPs, out);
+    validateExternalAddresses(svc, i, plan, externalVIPs, out);
+    if ((svc.spec.type ?? DEFAULT_SERVICE_TYPE) === 'ClusterIP') return;
+    // Unlike duplicates inside one Service, the API server's nodePort allocator is one range for
+    // all protocols: another Service cannot take 30080/UDP when one has 30080/TCP.
+    svc.spec.ports.forEach((port, j) => {
+      if (port.nodePort === undefined) return;
+      const owner = nodePorts.get(port.nodePort);
+      if (owner === undefined) nodePorts.set(port.nodePort, i);
+      else if (owner !== i) {
+        out.error(
+          [...at, 'ports', j, 'nodePort'],
+          `Invalid value: ${port.nodePort}: provided port is already allocated (to ${serviceName(services, owner)})`,
+        );
+      }
+    });
+  });
+}
+
+function validateClusterIP(
+  svc: ServiceInput,
+  at: Path,
+  index: number,
+  plan: AddressPlan,
+  owners: Map<number, number>,
+  out: IssueList,
+): void {
+  const text = svc.spec.clusterIP;
+  if (text === undefined) return;
+  const ip = ipOf(text);
+  const label = `serviceSubnet ${plan.networking.serviceSubnet}`;
+  const problem = hostAddressProblem(
+    plan.subnets.serviceSubnet,
+    ip,
+    label,
+    'the kubernetes Service',
+  );
+  if (problem) {
+    out.error([...at, 'clusterIP'], `Invalid value: "${text}": ${problem}`);
+    return;
+  }
+  const owner = owners.get(ip);
+  if (owner === undefined) owners.set(ip, index);
+  else
+    out.error(
+      [...at, 'clusterIP'],
+      `Invalid value: "${text}": provided IP is already allocated (to spec.services[${owner}])`,
+    );
+}
+
+/**
+ * External IPs and LoadBalancer IPs reach a node because a router (here: each external host's
+ * routes) sends them there. Inside a lab subnet they would be on-link instead: answered by ARP,
+ * or shadowed by a node, pod or clusterIP, and the test would not exercise the Service path.
+ */
+function validateExternalAddresses(
+  svc: ServiceInput,
+  index: number,
+  plan: AddressPlan,
+  vips: Map<string, number>,
+  out: IssueList,
+): void {
+  const base: Path = ['spec', 'services', index];
+  const seen = new Set<string>();
+  const check = (path: Path, text: string, duplicateIsError: boolean) => {
+    const problem = externalAddressProblem(text, plan);
+    if (problem) {
+      out.error(path, `Invalid value: "${text}": ${problem}`);
+      return;
+    }
+    if (seen.has(text)) {
+      if (duplicateIsError) out.error(path, `Duplicate value: "${text}"`);
+      return;
+    }
+    seen.add(text);
+    for (const port of svc.spec.ports) {
+      const key = `${text}:${port.port}/${port.protocol ?? DEFAULT_PROTOCOL}`;
+      const owner = vips.get(key);
+      if (owner === undefined) vips.set(key, index);
+      else if (owner !== index) {
+        out.error(
+          path,
+          `Invalid value: "${text}": ${key} is already served by spec.services[${owner}]`,
+        );
+        return;
+      }
+    }
+  };
+  svc.spec.externalIPs?.forEach((ip, k) => check([...base, 'spec', 'externalIPs', k], ip, true));
+  // An ingress IP may repeat an externalIP of the same Service: same VIP, same rules.
+  svc.status?.loadBalancer?.ingress?.forEach((ing, k) =>
+    check([...base, 'status', 'loadBalancer', 'ingress', k, 'ip'], ing.ip, false),
+  );
+}
+
+/**
+ * What Kubernetes' ValidateNonSpecialIP rejects (unspecified, loopback, link-local), plus
+ * multicast and broadcast, which cannot be a VIP either.
+ */
+const SPECIAL_RANGES: [string, string][] = [
+  ['0.0.0.0/8', 'may not be in the "this network" range (0.0.0.0/8)'],
+  ['127.0.0.0/8', 'may not be in the loopback range (127.0.0.0/8)'],
+  ['169.254.0.0/16', 'may not be in the link-local range (169.254.0.0/16)'],
+  ['224.0.0.0/4', 'may not be a multicast address (224.0.0.0/4)'],
+  ['255.255.255.255/32', 'may not be the limited broadcast address'],
+];
+
+function externalAddressProblem(text: string, plan: AddressPlan): string | undefined {
+  const ip = ipOf(text);
+  for (const [range, problem] of SPECIAL_RANGES) {
+    const c = parseCIDR(range);
+    if (c && cidrContains(c, ip)) return problem;
+  }
+  for (const field of SUBNET_FIELDS) {
+    if (cidrContains(plan.subnets[field], ip)) {
+      return `is inside ${field} ${plan.networking[field]}; external IPs and LoadBalancer IPs must be outside the lab's subnets (they are routed to a node, not on-link)`;
+    }
+  }
+  return undefined;
+}
+
+function serviceName(services: readonly ServiceInput[], index: number): string {
+  const s = services[index];
+  return s
+    ? `spec.services[${index}] ${s.metadata.namespace ?? 'default'}/${s.metadata.name}`
+    : `spec.services[${index}]`;
+}

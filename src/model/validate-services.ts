@@ -1,0 +1,95 @@
+/** Per-Service rules, following Kubernetes' ValidateService where it has one. */
+import { DEFAULT_PROTOCOL, DEFAULT_SERVICE_TYPE } from './defaults.js';
+import type { IssueList, Path } from './issues.js';
+import type { AddressPlan } from './networking.js';
+import type { ServiceInput, TopologyInput } from './schema.js';
+import { validateServiceAddresses } from './validate-service-addresses.js';
+import { validateEndpointsSelection } from './validate-endpoints.js';
+
+export function validateServices(doc: TopologyInput, plan: AddressPlan, out: IssueList): void {
+  doc.spec.services?.forEach((svc, i) =>
+    validateService(svc, ['spec', 'services', i, 'spec'], out),
+  );
+  validateServiceAddresses(doc, plan, out);
+  validateEndpointsSelection(doc, out);
+}
+
+/** NodePorts, NodePort/LoadBalancer IPs and externalIPs are what makes a Service reachable from outside. */
+export function isExternallyAccessible(svc: ServiceInput): boolean {
+  const type = svc.spec.type ?? DEFAULT_SERVICE_TYPE;
+  return type !== 'ClusterIP' || (svc.spec.externalIPs?.length ?? 0) > 0;
+}
+
+function validateService(svc: ServiceInput, at: Path, out: IssueList): void {
+  const { spec } = svc;
+  const type = spec.type ?? DEFAULT_SERVICE_TYPE;
+  validatePorts(svc, at, out);
+
+  if (spec.sessionAffinityConfig !== undefined && spec.sessionAffinity !== 'ClientIP') {
+    out.error(
+      [...at, 'sessionAffinityConfig'],
+      `Forbidden: must not be set when sessionAffinity is ${spec.sessionAffinity ?? 'None'}`,
+    );
+  }
+  // Kubernetes accepts externalTrafficPolicy on a ClusterIP Service that has externalIPs.
+  if (spec.externalTrafficPolicy !== undefined && !isExternallyAccessible(svc)) {
+    out.error(
+      [...at, 'externalTrafficPolicy'],
+      `Invalid value: "${spec.externalTrafficPolicy}": may only be set for externally-accessible services (type NodePort or LoadBalancer, or with externalIPs)`,
+    );
+  }
+  const ingress = svc.status?.loadBalancer?.ingress ?? [];
+  if (ingress.length > 0 && type !== 'LoadBalancer') {
+    out.error(
+      [...at.slice(0, -1), 'status', 'loadBalancer', 'ingress'],
+      `Forbidden: may only be set when type is 'LoadBalancer' (type is '${type}')`,
+    );
+  }
+}
+
+function validatePorts(svc: ServiceInput, at: Path, out: IssueList): void {
+  const { ports } = svc.spec;
+  const type = svc.spec.type ?? DEFAULT_SERVICE_TYPE;
+  const names = new Map<string, number>();
+  const portKeys = new Map<string, number>();
+  const nodePortKeys = new Map<string, number>();
+  ports.forEach((port, j) => {
+    const path: Path = [...at, 'ports', j];
+    const protocol = port.protocol ?? DEFAULT_PROTOCOL;
+    // Endpoint ports are matched by name, so several ports need names to tell them apart.
+    if (port.name === undefined) {
+      if (ports.length > 1)
+        out.error(
+          [...path, 'name'],
+          'Required value: each port needs a name when the Service has more than one',
+        );
+    } else {
+      const first = names.get(port.name);
+      if (first === undefined) names.set(port.name, j);
+      else
+        out.error(
+          [...path, 'name'],
+          `Duplicate value: "${port.name}": already used by ports[${first}]`,
+        );
+    }
+    const key = `${port.port}/${protocol}`;
+    const first = portKeys.get(key);
+    if (first === undefined) portKeys.set(key, j);
+    else out.error([...path, 'port'], `Duplicate value: ${key}: already used by ports[${first}]`);
+
+    if (port.nodePort === undefined) return;
+    if (type === 'ClusterIP') {
+      out.error([...path, 'nodePort'], "Forbidden: may not be used when `type` is 'ClusterIP'");
+      return;
+    }
+    // One nodePort may serve a TCP and a UDP port of the same Service, not two of one protocol.
+    const npKey = `${port.nodePort}/${protocol}`;
+    const firstNp = nodePortKeys.get(npKey);
+    if (firstNp === undefined) nodePortKeys.set(npKey, j);
+    else
+      out.error(
+        [...path, 'nodePort'],
+        `Duplicate value: ${npKey}: already used by ports[${firstNp}]`,
+      );
+  });
+}

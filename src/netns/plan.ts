@@ -1,0 +1,137 @@
+import type { Topology } from '../model/types.js';
+import { ifName, netnsName, podVethName, type NamespaceRole } from './names.js';
+
+/**
+ * The netns lab's wiring, planned as data before anything is created (unit-testable, and the
+ * namespace list is recorded in the lab state before the first one exists).
+ *
+ * Design, as a kube-proxy developer would expect it:
+ * - a fabric namespace holds bridge `br0`: the node network, one L2 segment;
+ * - each node is a namespace with `eth0` on the fabric and the node IP;
+ * - each pod is a namespace with `eth0` holding its /32, default route to a link-local gateway
+ *   169.254.1.1 whose MAC is the node-side veth's (Calico's design: no bridge in the node, so
+ *   hairpin needs no bridge hairpin_mode), and the node routes the pod /32 to that veth;
+ * - nodes route other nodes' pod CIDRs via those nodes' IPs (what a CNI's host-gw mode does);
+ * - external hosts sit on the fabric with routes for external and LoadBalancer IPs via a node.
+ * Nothing has a route out of the lab: nodes have no default route.
+ */
+export interface PlannedNamespace {
+  netns: string;
+  role: NamespaceRole;
+  /** Node, pod or external host name (undefined for the fabric). */
+  target?: string | undefined;
+  /** sysctl files (paths below /proc/sys, globs allowed) and values, set inside the namespace. */
+  sysctls: [string, string][];
+  /** `ip -batch` lines run inside the namespace. */
+  batch: string[];
+}
+
+export interface NetnsPlan {
+  /** Run once from the caller's namespace: creates namespaces and veth pairs directly inside them. */
+  rootBatch: string[];
+  namespaces: PlannedNamespace[];
+}
+
+export const POD_GATEWAY = '169.254.1.1';
+export const POD_GATEWAY_MAC = 'ee:ee:ee:ee:ee:ee';
+
+export function planNetns(lab: string, topo: Topology): NetnsPlan {
+  const fabric = netnsName(lab, 'fabric');
+  const nodeNs = new Map(topo.nodes.map((n) => [n.name, netnsName(lab, 'node', n.name)]));
+  const prefix = topo.networking.nodeSubnet.split('/')[1];
+  const rootBatch: string[] = [];
+  const namespaces: PlannedNamespace[] = [];
+  const fabricPorts: string[] = [];
+
+  const addNs = (ns: PlannedNamespace) => {
+    rootBatch.push(`netns add ${ns.netns}`);
+    namespaces.push(ns);
+  };
+
+  addNs({ netns: fabric, role: 'fabric', sysctls: [], batch: [] });
+
+  for (const node of topo.nodes) {
+    const ns = nodeNs.get(node.name)!;
+    const port = ifName('n-', node.name);
+    fabricPorts.push(port);
+    const batch = [
+      'link set lo up',
+      `addr add ${node.ip}/${prefix} dev eth0`,
+      'link set eth0 up',
+    ];
+    for (const pod of topo.pods.filter((p) => p.node === node.name && !p.hostNetwork)) {
+      const veth = podVethName(pod.name);
+      batch.push(`link set ${veth} address ${POD_GATEWAY_MAC}`, `link set ${veth} up`, `route add ${pod.ip}/32 dev ${veth}`);
+    }
+    for (const other of topo.nodes.filter((n) => n.name !== node.name)) {
+      batch.push(`route add ${other.podCIDR} via ${other.ip} dev eth0`);
+    }
+    addNs({
+      netns: ns,
+      role: 'node',
+      target: node.name,
+      sysctls: [
+        ['net/ipv4/ip_forward', '1'],
+        // Pods answer from /32s behind point-to-point veths and NodePort replies can come back
+        // on another interface than they left by: reverse-path filtering would drop them.
+        ['net/ipv4/conf/*/rp_filter', '0'],
+      ],
+      batch,
+    });
+    rootBatch.push(`link add eth0 netns ${ns} type veth peer name ${port} netns ${fabric}`);
+  }
+
+  for (const pod of topo.pods.filter((p) => !p.hostNetwork)) {
+    const ns = netnsName(lab, 'pod', pod.name);
+    addNs({
+      netns: ns,
+      role: 'pod',
+      target: pod.name,
+      sysctls: [],
+      batch: [
+        'link set lo up',
+        `addr add ${pod.ip}/32 dev eth0`,
+        'link set eth0 up',
+        `route add ${POD_GATEWAY} dev eth0 scope link`,
+        `route add default via ${POD_GATEWAY} dev eth0`,
+        `neigh add ${POD_GATEWAY} lladdr ${POD_GATEWAY_MAC} dev eth0`,
+      ],
+    });
+    rootBatch.push(`link add eth0 netns ${ns} type veth peer name ${podVethName(pod.name)} netns ${nodeNs.get(pod.node)!}`);
+  }
+
+  for (const ext of topo.externalHosts) {
+    const ns = netnsName(lab, 'ext', ext.name);
+    const port = ifName('x-', ext.name);
+    fabricPorts.push(port);
+    addNs({
+      netns: ns,
+      role: 'ext',
+      target: ext.name,
+      sysctls: [],
+      batch: [
+        'link set lo up',
+        `addr add ${ext.ip}/${prefix} dev eth0`,
+        'link set eth0 up',
+        ...ext.routes.map((r) => `route add ${r.to} via ${r.via} dev eth0`),
+      ],
+    });
+    rootBatch.push(`link add eth0 netns ${ns} type veth peer name ${port} netns ${fabric}`);
+  }
+
+  const fabricNs = namespaces[0]!;
+  fabricNs.batch.push('link set lo up', 'link add br0 type bridge', 'link set br0 up');
+  for (const port of fabricPorts) fabricNs.batch.push(`link set ${port} master br0`, `link set ${port} up`);
+  return { rootBatch, namespaces };
+}
+
+/** The shell run inside a namespace: sysctls with shell builtins (no extra spawn), then one `ip -batch`. */
+export function namespaceInitScript(ns: PlannedNamespace): string {
+  const lines = ns.sysctls.map(([path, value]) =>
+    path.includes('*')
+      ? `for f in /proc/sys/${path}; do echo ${value} > "$f"; done`
+      : `echo ${value} > /proc/sys/${path}`,
+  );
+  lines.push('exec ip -batch -');
+  return lines.join('\n');
+}
