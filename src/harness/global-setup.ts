@@ -3,6 +3,7 @@ import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { getProvider } from '../cluster/providers.js';
 import { packageRoot } from '../cli/package-root.js';
+import { diffSnapshots, hostNetworkSnapshot } from './host-snapshot.js';
 
 /** Newest modification time of the TypeScript sources (the agent runs compiled, from dist/). */
 function newestSource(dir: string): number {
@@ -26,8 +27,14 @@ export default async function setup(): Promise<() => Promise<void>> {
     await execa(join(root, 'node_modules', '.bin', 'tsc'), ['-p', 'tsconfig.build.json'], { cwd: root, reject: false, stdio: 'inherit' });
     if (!existsSync(agent)) throw new Error(`building the agent failed: ${agent} missing`);
   }
-  if (process.getuid?.() === 0) await getProvider('netns').sweep();
+  if (process.getuid?.() !== 0) return async () => undefined;
+  await getProvider('netns').sweep();
+  // Isolation: the host's root network namespace must be exactly as it was after every suite
+  // in every mode has run (interfaces, routes, rules, sets, sysctls).
+  const before = await hostNetworkSnapshot();
   return async () => {
-    if (process.getuid?.() === 0) await getProvider('netns').sweep();
+    await getProvider('netns').sweep();
+    const changes = diffSnapshots(before, await hostNetworkSnapshot());
+    if (changes.length > 0) throw new Error(`the e2e run changed the host's root network namespace:\n${changes.join('\n')}`);
   };
 }

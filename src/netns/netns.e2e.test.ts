@@ -96,11 +96,14 @@ describe.skipIf(skip)('netns provider (no proxy)', () => {
   });
 
   it('is sealed: nothing routes out of the lab', async () => {
-    // A documentation address (RFC 5737): the node has no route for it, so the kernel answers
-    // from inside the lab and no packet reaches the host.
-    const route = await lab.exec('node-a', ['ip', 'route', 'get', '192.0.2.1'], { allowFailure: true });
-    expect(route.exitCode).not.toBe(0);
-    expect(route.stderr).toMatch(/unreachable/i);
+    // A documentation address (RFC 5737). Nodes send it to the node network's gateway (the
+    // fabric namespace), which has no route beyond the lab and answers "network unreachable":
+    // the packet never leaves the lab's namespaces.
+    const gw = await lab.exec('node-a', ['ip', 'route', 'get', '192.0.2.1']);
+    expect(gw.stdout).toMatch(/via 172\.18\.0\.1 dev eth0/);
+    const fabric = await run('ip', ['-n', `svclab.${lab.name}.fabric`, 'route', 'get', '192.0.2.1'], { allowFailure: true });
+    expect(fabric.exitCode).not.toBe(0);
+    expect(fabric.stderr).toMatch(/unreachable/i);
     const obs = await lab.probe('client-a', lab.destination('192.0.2.1:80'), { count: 1, timeoutMs: 2000 });
     expect(obs.attempts[0]!.failure).toBe('unreachable');
   });

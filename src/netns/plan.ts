@@ -1,3 +1,4 @@
+import { formatIPv4, nthAddress, parseCIDR } from '../model/ipam.js';
 import type { Topology } from '../model/types.js';
 import { ifName, netnsName, podVethName, type NamespaceRole } from './names.js';
 
@@ -12,8 +13,12 @@ import { ifName, netnsName, podVethName, type NamespaceRole } from './names.js';
  *   169.254.1.1 whose MAC is the node-side veth's (Calico's design: no bridge in the node, so
  *   hairpin needs no bridge hairpin_mode), and the node routes the pod /32 to that veth;
  * - nodes route other nodes' pod CIDRs via those nodes' IPs (what a CNI's host-gw mode does);
- * - external hosts sit on the fabric with routes for external and LoadBalancer IPs via a node.
- * Nothing has a route out of the lab: nodes have no default route.
+ * - external hosts sit on the fabric with routes for external and LoadBalancer IPs via a node;
+ * - the fabric itself is the node network's gateway (.1): nodes have a default route to it, as
+ *   real nodes do, so traffic to a ClusterIP that no rule catches is routed (and reaches
+ *   kube-proxy's FORWARD-chain REJECT for Services without endpoints) instead of failing route
+ *   lookup. The gateway has no route beyond the node network: it answers "network unreachable"
+ *   for everything else. Nothing routes out of the lab.
  */
 export interface PlannedNamespace {
   netns: string;
@@ -39,6 +44,7 @@ export function planNetns(lab: string, topo: Topology): NetnsPlan {
   const fabric = netnsName(lab, 'fabric');
   const nodeNs = new Map(topo.nodes.map((n) => [n.name, netnsName(lab, 'node', n.name)]));
   const prefix = topo.networking.nodeSubnet.split('/')[1];
+  const gateway = nodeNetworkGateway(topo.networking.nodeSubnet);
   const rootBatch: string[] = [];
   const namespaces: PlannedNamespace[] = [];
   const fabricPorts: string[] = [];
@@ -48,7 +54,8 @@ export function planNetns(lab: string, topo: Topology): NetnsPlan {
     namespaces.push(ns);
   };
 
-  addNs({ netns: fabric, role: 'fabric', sysctls: [], batch: [] });
+  // Forwarding on, so the gateway answers ICMP "network unreachable" for what it cannot route.
+  addNs({ netns: fabric, role: 'fabric', sysctls: [['net/ipv4/ip_forward', '1']], batch: [] });
 
   for (const node of topo.nodes) {
     const ns = nodeNs.get(node.name)!;
@@ -66,6 +73,7 @@ export function planNetns(lab: string, topo: Topology): NetnsPlan {
     for (const other of topo.nodes.filter((n) => n.name !== node.name)) {
       batch.push(`route add ${other.podCIDR} via ${other.ip} dev eth0`);
     }
+    batch.push(`route add default via ${gateway} dev eth0`);
     addNs({
       netns: ns,
       role: 'node',
@@ -120,9 +128,20 @@ export function planNetns(lab: string, topo: Topology): NetnsPlan {
   }
 
   const fabricNs = namespaces[0]!;
-  fabricNs.batch.push('link set lo up', 'link add br0 type bridge', 'link set br0 up');
+  fabricNs.batch.push('link set lo up', 'link add br0 type bridge', `addr add ${gateway}/${prefix} dev br0`, 'link set br0 up');
   for (const port of fabricPorts) fabricNs.batch.push(`link set ${port} master br0`, `link set ${port} up`);
+  // Like a cloud VPC route table: the gateway knows which node holds each pod CIDR, so its
+  // "unreachable" answers find their way back to pods.
+  for (const node of topo.nodes) fabricNs.batch.push(`route add ${node.podCIDR} via ${node.ip} dev br0`);
   return { rootBatch, namespaces };
+}
+
+/** The node network's gateway address: its first host (.1), which the topology model reserves. */
+export function nodeNetworkGateway(nodeSubnet: string): string {
+  const cidr = parseCIDR(nodeSubnet);
+  const gw = cidr && nthAddress(cidr, 1);
+  if (gw === undefined) throw new Error(`node subnet ${nodeSubnet} has no room for a gateway`);
+  return formatIPv4(gw);
 }
 
 /** The shell run inside a namespace: sysctls with shell builtins (no extra spawn), then one `ip -batch`. */
