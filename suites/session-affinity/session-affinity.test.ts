@@ -51,9 +51,9 @@ describe.skipIf(f.skip)(`session-affinity (${f.config.label})`, () => {
     // Within the timeout, affinity holds...
     await f.expect.affinityHolds(await f.lab.probe('client-a', target, { count: 15 }));
     // ...and with more than the timeout between requests, each one is balanced afresh. UDP, so
-    // no TCP TIME_WAIT entry keeps an IPVS persistence template alive. 9 requests over 3
-    // backends all landing on one by chance: 3 x (1/3)^9, about 1 in 6,600.
-    const spaced = await f.lab.probe('client-a', target, { count: 9, intervalMs: 1500 });
+    // no TCP TIME_WAIT entry keeps an IPVS persistence template alive. 10 requests over 3
+    // backends all landing on one by chance: 3 x (1/3)^10, about 1 in 20,000.
+    const spaced = await f.lab.probe('client-a', target, { count: 10, intervalMs: 1300 });
     await f.expect.affinityBroken(spaced);
   }, 60_000);
 });
