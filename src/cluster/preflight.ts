@@ -9,6 +9,7 @@ export const TOOL_PACKAGES: Record<string, string> = {
   iptables: 'iptables',
   'iptables-restore': 'iptables',
   'iptables-legacy-restore': 'iptables',
+  'iptables-nft-restore': 'iptables',
   nft: 'nftables',
   ipset: 'ipset',
   ipvsadm: 'ipvsadm',
@@ -37,7 +38,7 @@ export function toolsForMode(mode: ProxyMode | 'none', backend: 'nft' | 'legacy'
   const base = ['ip', 'sysctl', 'conntrack'];
   switch (mode) {
     case 'iptables':
-      return [...base, backend === 'legacy' ? 'iptables-legacy-restore' : 'iptables-restore'];
+      return [...base, backend === 'legacy' ? 'iptables-legacy-restore' : 'iptables-nft-restore'];
     case 'nftables':
       return [...base, 'nft'];
     case 'ipvs':

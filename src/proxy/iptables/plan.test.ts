@@ -1,0 +1,530 @@
+import { describe, expect, it } from 'vitest';
+import type { ServiceSpec } from '../../model/types.js';
+import { endpointChain, servicePortChains } from '../shared/hash.js';
+import type { Endpoint, ProxyState } from '../types.js';
+import { NODE, endpoint, service, servicePorts } from './fixtures.test-helper.js';
+import { planIptables, type IptablesPlan } from './plan.js';
+import { normalizeRule, type Table } from './ruleset.js';
+import { tracePacket, type Packet } from './tracer.js';
+
+const LOCAL = ['172.18.0.2'];
+
+function plan(
+  state: ProxyState,
+  previous: IptablesPlan | null = null,
+  strategy: 'full' | 'partial' = 'full',
+) {
+  return planIptables({ node: NODE, state, previous, strategy });
+}
+
+function stateOf(...services: [ServiceSpec, Endpoint[]][]): ProxyState {
+  return { servicePorts: services.flatMap(([s, eps]) => servicePorts(s, eps)) };
+}
+
+/** A chain's rules, normalised to iptables-save form. */
+function rules(p: IptablesPlan, table: Table, chain: string): string[] | undefined {
+  return p.desired[table].get(chain)?.map((r) => normalizeRule(r));
+}
+
+/** Expected rules written in iptables-save form, normalised the same way. */
+function expected(...lines: string[]): string[] {
+  return lines.map((l) => normalizeRule(l));
+}
+
+function trace(p: IptablesPlan, packet: Packet) {
+  return tracePacket(p.desired, packet, { localAddresses: LOCAL });
+}
+
+const WEB = servicePortChains('default/web:http', 'TCP');
+const sep = (ip: string, name = 'default/web:http', port = 8080, proto = 'TCP') =>
+  endpointChain(name, proto, ip, port);
+const C = (text: string) => `-m comment --comment "${text}"`;
+
+describe('planIptables: Service shapes', () => {
+  it('ClusterIP with 3 endpoints: masquerade off-cluster clients, split 1/3, 1/2, rest', () => {
+    const p = plan(
+      stateOf([
+        service(),
+        [
+          endpoint('10.244.1.2', 'node-b'),
+          endpoint('10.244.1.3', 'node-b'),
+          endpoint('10.244.2.4', 'node-c'),
+        ],
+      ]),
+    );
+    expect(rules(p, 'nat', 'KUBE-SERVICES')).toEqual(
+      expected(
+        `-d 10.96.0.10/32 -p tcp ${C('default/web:http cluster IP')} -m tcp --dport 80 -j ${WEB.cluster}`,
+        `${C('kubernetes service nodeports; NOTE: this must be the last rule in this chain')} -m addrtype --dst-type LOCAL -j KUBE-NODEPORTS`,
+      ),
+    );
+    expect(rules(p, 'nat', WEB.cluster)).toEqual(
+      expected(
+        `! -s 10.244.0.0/16 -d 10.96.0.10/32 -p tcp ${C('default/web:http cluster IP')} -m tcp --dport 80 -j KUBE-MARK-MASQ`,
+        `${C('default/web:http -> 10.244.1.2:8080')} -m statistic --mode random --probability 0.3333333333 -j ${sep('10.244.1.2')}`,
+        `${C('default/web:http -> 10.244.1.3:8080')} -m statistic --mode random --probability 0.5000000000 -j ${sep('10.244.1.3')}`,
+        `${C('default/web:http -> 10.244.2.4:8080')} -j ${sep('10.244.2.4')}`,
+      ),
+    );
+    expect(rules(p, 'nat', sep('10.244.1.3'))).toEqual(
+      expected(
+        `-s 10.244.1.3/32 -m comment --comment default/web:http -j KUBE-MARK-MASQ`,
+        `-p tcp -m comment --comment default/web:http -m tcp -j DNAT --to-destination 10.244.1.3:8080`,
+      ),
+    );
+    // kube-proxy's own formatting reaches the restore input verbatim (%0.10f).
+    expect(p.restoreInput).toContain('--probability 0.3333333333 ');
+    expect(p.restoreInput).toContain('--probability 0.5000000000 ');
+    expect(p.desired.filter.get('KUBE-SERVICES')).toEqual([]);
+
+    const fromPod = trace(p, { src: '10.244.3.9', dst: '10.96.0.10', protocol: 'TCP', dport: 80 });
+    expect(fromPod.map((o) => [o.dnat, o.probability.toFixed(4), o.masquerade])).toEqual([
+      ['10.244.1.2:8080', '0.3333', false],
+      ['10.244.1.3:8080', '0.3333', false],
+      ['10.244.2.4:8080', '0.3333', false],
+    ]);
+    const offCluster = trace(p, {
+      src: '172.18.0.9',
+      dst: '10.96.0.10',
+      protocol: 'TCP',
+      dport: 80,
+    });
+    expect(offCluster.every((o) => o.masquerade && o.dnat)).toBe(true);
+    const hairpin = trace(p, { src: '10.244.1.2', dst: '10.96.0.10', protocol: 'TCP', dport: 80 });
+    expect(hairpin.find((o) => o.dnat === '10.244.1.2:8080')?.masquerade).toBe(true);
+    expect(hairpin.find((o) => o.dnat === '10.244.1.3:8080')?.masquerade).toBe(false);
+  });
+
+  it('ClientIP affinity: recent --rcheck rules first, recent --set in each endpoint chain', () => {
+    const svc = service({ sessionAffinity: 'ClientIP', sessionAffinityTimeoutSeconds: 60 });
+    const p = plan(
+      stateOf([svc, [endpoint('10.244.1.2', 'node-b'), endpoint('10.244.1.3', 'node-b')]]),
+    );
+    const a = sep('10.244.1.2');
+    const b = sep('10.244.1.3');
+    expect(rules(p, 'nat', WEB.cluster)).toEqual(
+      expected(
+        `! -s 10.244.0.0/16 -d 10.96.0.10/32 -p tcp ${C('default/web:http cluster IP')} -m tcp --dport 80 -j KUBE-MARK-MASQ`,
+        `${C('default/web:http -> 10.244.1.2:8080')} -m recent --rcheck --seconds 60 --reap --name ${a} --mask 255.255.255.255 --rsource -j ${a}`,
+        `${C('default/web:http -> 10.244.1.3:8080')} -m recent --rcheck --seconds 60 --reap --name ${b} --mask 255.255.255.255 --rsource -j ${b}`,
+        `${C('default/web:http -> 10.244.1.2:8080')} -m statistic --mode random --probability 0.5000000000 -j ${a}`,
+        `${C('default/web:http -> 10.244.1.3:8080')} -j ${b}`,
+      ),
+    );
+    expect(rules(p, 'nat', b)).toEqual(
+      expected(
+        `-s 10.244.1.3/32 -m comment --comment default/web:http -j KUBE-MARK-MASQ`,
+        `-p tcp -m comment --comment default/web:http -m recent --set --name ${b} --mask 255.255.255.255 --rsource -m tcp -j DNAT --to-destination 10.244.1.3:8080`,
+      ),
+    );
+    const sticky = tracePacket(
+      p.desired,
+      { src: '10.244.3.9', dst: '10.96.0.10', protocol: 'TCP', dport: 80 },
+      { localAddresses: LOCAL, recentHits: [b] },
+    );
+    expect(sticky.map((o) => [o.dnat, o.probability])).toEqual([['10.244.1.3:8080', 1]]);
+  });
+
+  it('NodePort (Cluster policy): KUBE-NODEPORTS → KUBE-EXT (masquerade) → KUBE-SVC', () => {
+    const svc = service({
+      type: 'NodePort',
+      ports: [{ name: 'http', protocol: 'TCP', port: 80, targetPort: 8080, nodePort: 30080 }],
+    });
+    const p = plan(stateOf([svc, [endpoint('10.244.1.2', 'node-b')]]));
+    expect(rules(p, 'nat', 'KUBE-NODEPORTS')).toEqual(
+      expected(
+        `-p tcp -m comment --comment default/web:http -m tcp --dport 30080 -j ${WEB.external}`,
+      ),
+    );
+    expect(rules(p, 'nat', WEB.external)).toEqual(
+      expected(
+        `${C('masquerade traffic for default/web:http external destinations')} -j KUBE-MARK-MASQ`,
+        `-j ${WEB.cluster}`,
+      ),
+    );
+    const out = trace(p, { src: '172.18.0.100', dst: '172.18.0.2', protocol: 'TCP', dport: 30080 });
+    expect(out).toEqual([
+      expect.objectContaining({
+        dnat: '10.244.1.2:8080',
+        masquerade: true,
+        verdict: 'ACCEPT',
+        natPath: [
+          'KUBE-SERVICES',
+          'KUBE-NODEPORTS',
+          WEB.external,
+          'KUBE-MARK-MASQ',
+          WEB.cluster,
+          sep('10.244.1.2'),
+        ],
+      }),
+    ]);
+    // The NodePort answers on localhost too (route_localnet).
+    expect(
+      trace(p, { src: '127.0.0.1', dst: '127.0.0.1', protocol: 'TCP', dport: 30080 })[0]?.dnat,
+    ).toBe('10.244.1.2:8080');
+  });
+
+  const localSvc = service({
+    type: 'NodePort',
+    externalTrafficPolicy: 'Local',
+    ports: [{ name: 'http', protocol: 'TCP', port: 80, targetPort: 8080, nodePort: 30080 }],
+  });
+
+  it('externalTrafficPolicy=Local with a local endpoint: source kept, only local endpoints', () => {
+    const p = plan(
+      stateOf([localSvc, [endpoint('10.244.0.5', 'node-a'), endpoint('10.244.1.2', 'node-b')]]),
+    );
+    expect(rules(p, 'nat', WEB.external)).toEqual(
+      expected(
+        `-s 10.244.0.0/16 ${C('pod traffic for default/web:http external destinations')} -j ${WEB.cluster}`,
+        `${C('masquerade LOCAL traffic for default/web:http external destinations')} -m addrtype --src-type LOCAL -j KUBE-MARK-MASQ`,
+        `${C('route LOCAL traffic for default/web:http external destinations')} -m addrtype --src-type LOCAL -j ${WEB.cluster}`,
+        `-j ${WEB.local}`,
+      ),
+    );
+    expect(rules(p, 'nat', WEB.local)).toEqual(
+      expected(`${C('default/web:http -> 10.244.0.5:8080')} -j ${sep('10.244.0.5')}`),
+    );
+    // ClusterIP traffic still uses every endpoint.
+    expect(rules(p, 'nat', WEB.cluster)?.length).toBe(3);
+    const external = trace(p, {
+      src: '172.18.0.100',
+      dst: '172.18.0.2',
+      protocol: 'TCP',
+      dport: 30080,
+    });
+    expect(external.map((o) => [o.dnat, o.masquerade])).toEqual([['10.244.0.5:8080', false]]);
+    const fromPod = trace(p, {
+      src: '10.244.1.7',
+      dst: '172.18.0.2',
+      protocol: 'TCP',
+      dport: 30080,
+    });
+    expect(fromPod.map((o) => o.dnat).sort()).toEqual(['10.244.0.5:8080', '10.244.1.2:8080']);
+  });
+
+  it('externalTrafficPolicy=Local without a local endpoint: external clients are dropped, pods short-circuit', () => {
+    const p = plan(stateOf([localSvc, [endpoint('10.244.1.2', 'node-b')]]));
+    expect(p.desired.nat.has(WEB.local)).toBe(false);
+    expect(rules(p, 'nat', WEB.external)).toEqual(
+      expected(
+        `-s 10.244.0.0/16 ${C('pod traffic for default/web:http external destinations')} -j ${WEB.cluster}`,
+        `${C('masquerade LOCAL traffic for default/web:http external destinations')} -m addrtype --src-type LOCAL -j KUBE-MARK-MASQ`,
+        `${C('route LOCAL traffic for default/web:http external destinations')} -m addrtype --src-type LOCAL -j ${WEB.cluster}`,
+      ),
+    );
+    expect(rules(p, 'filter', 'KUBE-EXTERNAL-SERVICES')).toEqual(
+      expected(
+        `-p tcp ${C('default/web:http has no local endpoints')} -m addrtype --dst-type LOCAL -m tcp --dport 30080 -j DROP`,
+      ),
+    );
+    const external = trace(p, {
+      src: '172.18.0.100',
+      dst: '172.18.0.2',
+      protocol: 'TCP',
+      dport: 30080,
+    });
+    expect(external.map((o) => [o.dnat, o.verdict])).toEqual([[undefined, 'DROP']]);
+    const fromPod = trace(p, {
+      src: '10.244.1.7',
+      dst: '172.18.0.2',
+      protocol: 'TCP',
+      dport: 30080,
+    });
+    expect(fromPod.map((o) => [o.dnat, o.verdict])).toEqual([['10.244.1.2:8080', 'ACCEPT']]);
+  });
+
+  it('internalTrafficPolicy=Local: the ClusterIP goes to KUBE-SVL with local endpoints only, or is dropped', () => {
+    const svc = service({ internalTrafficPolicy: 'Local' });
+    const withLocal = plan(
+      stateOf([svc, [endpoint('10.244.0.5', 'node-a'), endpoint('10.244.1.2', 'node-b')]]),
+    );
+    expect(rules(withLocal, 'nat', 'KUBE-SERVICES')?.[0]).toBe(
+      normalizeRule(
+        `-d 10.96.0.10/32 -p tcp ${C('default/web:http cluster IP')} -m tcp --dport 80 -j ${WEB.local}`,
+      ),
+    );
+    expect(rules(withLocal, 'nat', WEB.local)).toEqual(
+      expected(
+        `! -s 10.244.0.0/16 -d 10.96.0.10/32 -p tcp ${C('default/web:http cluster IP')} -m tcp --dport 80 -j KUBE-MARK-MASQ`,
+        `${C('default/web:http -> 10.244.0.5:8080')} -j ${sep('10.244.0.5')}`,
+      ),
+    );
+    expect(withLocal.desired.nat.has(WEB.cluster)).toBe(false);
+    expect(withLocal.desired.nat.has(sep('10.244.1.2'))).toBe(false);
+
+    const noLocal = plan(stateOf([svc, [endpoint('10.244.1.2', 'node-b')]]));
+    expect(rules(noLocal, 'filter', 'KUBE-SERVICES')).toEqual(
+      expected(
+        `-d 10.96.0.10/32 -p tcp ${C('default/web:http has no local endpoints')} -m tcp --dport 80 -j DROP`,
+      ),
+    );
+    expect(
+      [...noLocal.desired.nat.keys()].filter(
+        (c) => c.includes('-SVC-') || c.includes('-SVL-') || c.includes('-SEP-'),
+      ),
+    ).toEqual([]);
+    expect(
+      trace(noLocal, { src: '10.244.0.9', dst: '10.96.0.10', protocol: 'TCP', dport: 80 }).map(
+        (o) => o.verdict,
+      ),
+    ).toEqual(['DROP']);
+  });
+
+  it('no endpoints: REJECT in filter for the ClusterIP, external IPs and the NodePort; no nat chains', () => {
+    const svc = service({
+      type: 'NodePort',
+      externalIPs: ['192.0.2.10'],
+      ports: [{ name: 'http', protocol: 'TCP', port: 80, targetPort: 8080, nodePort: 30080 }],
+    });
+    const p = plan(
+      stateOf([svc, [endpoint('10.244.1.2', 'node-b', { ready: false, serving: false })]]),
+    );
+    expect(rules(p, 'filter', 'KUBE-SERVICES')).toEqual(
+      expected(
+        `-d 10.96.0.10/32 -p tcp ${C('default/web:http has no endpoints')} -m tcp --dport 80 -j REJECT --reject-with icmp-port-unreachable`,
+      ),
+    );
+    expect(rules(p, 'filter', 'KUBE-EXTERNAL-SERVICES')).toEqual(
+      expected(
+        `-d 192.0.2.10/32 -p tcp ${C('default/web:http has no endpoints')} -m tcp --dport 80 -j REJECT`,
+        `-p tcp ${C('default/web:http has no endpoints')} -m addrtype --dst-type LOCAL -m tcp --dport 30080 -j REJECT`,
+      ),
+    );
+    expect([...p.desired.nat.keys()]).toEqual([
+      'KUBE-SERVICES',
+      'KUBE-NODEPORTS',
+      'KUBE-POSTROUTING',
+      'KUBE-MARK-MASQ',
+    ]);
+    expect(
+      trace(p, { src: '10.244.0.9', dst: '10.96.0.10', protocol: 'TCP', dport: 80 }).map((o) => [
+        o.verdict,
+        o.filterPath.at(-1),
+      ]),
+    ).toEqual([['REJECT', 'KUBE-SERVICES']]);
+  });
+
+  it('a terminating endpoint serves when no endpoint is ready (KEP-1669)', () => {
+    const p = plan(
+      stateOf([
+        service(),
+        [endpoint('10.244.1.2', 'node-b', { ready: false, serving: true, terminating: true })],
+      ]),
+    );
+    expect(rules(p, 'nat', WEB.cluster)?.at(-1)).toBe(
+      normalizeRule(`${C('default/web:http -> 10.244.1.2:8080')} -j ${sep('10.244.1.2')}`),
+    );
+  });
+
+  it('multi-port TCP+UDP Service: one chain set per port, protocol-specific matches', () => {
+    const svc = service({
+      name: 'dns',
+      clusterIP: '10.96.0.53',
+      ports: [
+        { name: 'dns', protocol: 'UDP', port: 53, targetPort: 5353 },
+        { name: 'dns-tcp', protocol: 'TCP', port: 53, targetPort: 5353 },
+      ],
+    });
+    const p = plan(stateOf([svc, [endpoint('10.244.1.2', 'node-b')]]));
+    const udp = servicePortChains('default/dns:dns', 'UDP');
+    const tcp = servicePortChains('default/dns:dns-tcp', 'TCP');
+    expect(udp.cluster).not.toBe(tcp.cluster);
+    expect(rules(p, 'nat', 'KUBE-SERVICES')?.slice(0, 2)).toEqual(
+      expected(
+        `-d 10.96.0.53/32 -p udp ${C('default/dns:dns cluster IP')} -m udp --dport 53 -j ${udp.cluster}`,
+        `-d 10.96.0.53/32 -p tcp ${C('default/dns:dns-tcp cluster IP')} -m tcp --dport 53 -j ${tcp.cluster}`,
+      ),
+    );
+    const udpSep = sep('10.244.1.2', 'default/dns:dns', 5353, 'UDP');
+    expect(rules(p, 'nat', udpSep)?.[1]).toBe(
+      normalizeRule(
+        `-p udp -m comment --comment default/dns:dns -m udp -j DNAT --to-destination 10.244.1.2:5353`,
+      ),
+    );
+    expect(
+      trace(p, { src: '10.244.0.9', dst: '10.96.0.53', protocol: 'UDP', dport: 53 })[0]?.dnat,
+    ).toBe('10.244.1.2:5353');
+  });
+
+  it('externalIPs and LoadBalancer ingress IPs jump to KUBE-EXT from KUBE-SERVICES', () => {
+    const svc = service({
+      type: 'LoadBalancer',
+      externalIPs: ['192.0.2.10'],
+      loadBalancerIPs: ['198.51.100.7'],
+      ports: [{ name: 'http', protocol: 'TCP', port: 80, targetPort: 8080, nodePort: 30080 }],
+    });
+    const p = plan(stateOf([svc, [endpoint('10.244.1.2', 'node-b')]]));
+    expect(rules(p, 'nat', 'KUBE-SERVICES')?.slice(0, 3)).toEqual(
+      expected(
+        `-d 10.96.0.10/32 -p tcp ${C('default/web:http cluster IP')} -m tcp --dport 80 -j ${WEB.cluster}`,
+        `-d 192.0.2.10/32 -p tcp ${C('default/web:http external IP')} -m tcp --dport 80 -j ${WEB.external}`,
+        `-d 198.51.100.7/32 -p tcp ${C('default/web:http loadbalancer IP')} -m tcp --dport 80 -j ${WEB.external}`,
+      ),
+    );
+    for (const dst of ['192.0.2.10', '198.51.100.7']) {
+      const out = trace(p, { src: '172.18.0.100', dst, protocol: 'TCP', dport: 80 });
+      expect(out.map((o) => [o.dnat, o.masquerade])).toEqual([['10.244.1.2:8080', true]]);
+    }
+  });
+});
+
+describe('planIptables: node-wide chains', () => {
+  const p = plan(stateOf());
+
+  it('masquerades marked packets once, with --random-fully', () => {
+    expect(rules(p, 'nat', 'KUBE-POSTROUTING')).toEqual(
+      expected(
+        '-m mark ! --mark 0x4000/0x4000 -j RETURN',
+        '-j MARK --set-xmark 0x4000/0x0',
+        `${C('kubernetes service traffic requiring SNAT')} -j MASQUERADE --random-fully`,
+      ),
+    );
+    expect(rules(p, 'nat', 'KUBE-MARK-MASQ')).toEqual(
+      expected('-j MARK --set-xmark 0x4000/0x4000'),
+    );
+  });
+
+  it('forwards marked and established traffic, drops INVALID unless tcp_be_liberal', () => {
+    expect(rules(p, 'filter', 'KUBE-FORWARD')).toEqual(
+      expected(
+        '-m conntrack --ctstate INVALID -j DROP',
+        `${C('kubernetes forwarding rules')} -m mark --mark 0x4000/0x4000 -j ACCEPT`,
+        `${C('kubernetes forwarding conntrack rule')} -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT`,
+      ),
+    );
+    const liberal = planIptables({
+      node: NODE,
+      state: stateOf(),
+      previous: null,
+      strategy: 'full',
+      conntrackTCPLiberal: true,
+    });
+    expect(liberal.desired.filter.get('KUBE-FORWARD')).toHaveLength(2);
+  });
+
+  it('writes kube-proxy chains in kube-proxy order in one restore, filter first', () => {
+    expect(
+      p.restoreInput.split('\n').filter((l) => l.startsWith('*') || l.startsWith(':')),
+    ).toEqual([
+      '*filter',
+      ':KUBE-SERVICES - [0:0]',
+      ':KUBE-EXTERNAL-SERVICES - [0:0]',
+      ':KUBE-FORWARD - [0:0]',
+      ':KUBE-NODEPORTS - [0:0]',
+      ':KUBE-PROXY-FIREWALL - [0:0]',
+      ':KUBE-FIREWALL - [0:0]',
+      '*nat',
+      ':KUBE-SERVICES - [0:0]',
+      ':KUBE-NODEPORTS - [0:0]',
+      ':KUBE-POSTROUTING - [0:0]',
+      ':KUBE-MARK-MASQ - [0:0]',
+    ]);
+  });
+});
+
+describe('planIptables: full and partial syncs', () => {
+  const api = service({ name: 'api', clusterIP: '10.96.0.20' });
+  const web = service();
+  const db = service({ name: 'db', clusterIP: '10.96.0.30' });
+  const API = servicePortChains('default/api:http', 'TCP');
+  const DB = servicePortChains('default/db:http', 'TCP');
+  const before = stateOf(
+    [api, [endpoint('10.244.1.2', 'node-b')]],
+    [web, [endpoint('10.244.1.3', 'node-b'), endpoint('10.244.1.4', 'node-b')]],
+    [db, [endpoint('10.244.1.5', 'node-b')]],
+  );
+  // web loses an endpoint, db is deleted, api is unchanged.
+  const after = stateOf(
+    [api, [endpoint('10.244.1.2', 'node-b')]],
+    [web, [endpoint('10.244.1.3', 'node-b')]],
+  );
+
+  const first = plan(before, null, 'partial');
+
+  it('plans the first sync as full even when partial was asked for', () => {
+    expect(first.strategy).toBe('full');
+    expect(first.counts.servicePortsWritten).toBe(3);
+  });
+
+  it('a partial sync writes only the changed Service and deletes the removed one', () => {
+    const second = plan(after, first, 'partial');
+    expect(second.strategy).toBe('partial');
+    expect(second.written.nat).toEqual([
+      'KUBE-SERVICES',
+      'KUBE-NODEPORTS',
+      'KUBE-POSTROUTING',
+      'KUBE-MARK-MASQ',
+      WEB.cluster,
+      sep('10.244.1.3'),
+    ]);
+    expect(second.deleted).toEqual(
+      [DB.cluster, sep('10.244.1.4'), sep('10.244.1.5', 'default/db:http')].sort(),
+    );
+    expect(second.restoreInput).toContain(`-X ${DB.cluster}\n`);
+    expect(second.restoreInput).not.toContain(API.cluster + ' - [0:0]');
+    // ...but KUBE-SERVICES still jumps to the unchanged Service, and the plan knows its chains.
+    expect(second.restoreInput).toContain(`-j ${API.cluster}`);
+    expect(rules(second, 'nat', API.cluster)).toEqual(rules(first, 'nat', API.cluster));
+    expect(second.counts).toMatchObject({
+      servicePortsWritten: 1,
+      servicePortsSkipped: 1,
+      deletedChains: 3,
+    });
+    // Filter chains are always rewritten in full.
+    expect(second.written.filter).toEqual(first.written.filter);
+  });
+
+  it('a partial sync with nothing changed writes no Service chain', () => {
+    const again = plan(before, first, 'partial');
+    expect(again.written.nat).toEqual([
+      'KUBE-SERVICES',
+      'KUBE-NODEPORTS',
+      'KUBE-POSTROUTING',
+      'KUBE-MARK-MASQ',
+    ]);
+    expect(again.deleted).toEqual([]);
+    expect(again.desired).toEqual(first.desired);
+  });
+
+  it('a full sync writes every chain and deletes stale ones found in the kernel', () => {
+    const full = planIptables({
+      node: NODE,
+      state: after,
+      previous: first,
+      strategy: 'full',
+      existingNatChains: ['KUBE-SERVICES', 'KUBE-SVC-LEFTOVER0000000', DB.cluster, 'DOCKER'],
+    });
+    expect(full.strategy).toBe('full');
+    expect(full.written.nat).toEqual(
+      expect.arrayContaining([
+        API.cluster,
+        sep('10.244.1.2', 'default/api:http'),
+        WEB.cluster,
+        sep('10.244.1.3'),
+      ]),
+    );
+    expect(full.deleted).toEqual([DB.cluster, 'KUBE-SVC-LEFTOVER0000000']);
+    expect(full.counts.servicePortsSkipped).toBe(0);
+  });
+});
+
+describe('planIptables: large clusters', () => {
+  it('drops endpoint-rule comments above 1000 endpoints, like kube-proxy', () => {
+    const many = Array.from({ length: 1001 }, (_, i) =>
+      endpoint(`10.244.${i >> 8}.${i & 255}`, 'node-b'),
+    );
+    const big = plan(stateOf([service(), many]));
+    const small = plan(stateOf([service(), many.slice(0, 1000)]));
+    const first = sep(many[0]!.ip);
+    expect(rules(big, 'nat', first)?.[0]).toBe(
+      normalizeRule(`-s ${many[0]!.ip}/32 -j KUBE-MARK-MASQ`),
+    );
+    expect(rules(big, 'nat', WEB.cluster)?.[1]).toBe(
+      normalizeRule(`-m statistic --mode random --probability 0.0009990010 -j ${first}`),
+    );
+    expect(rules(small, 'nat', first)?.[0]).toContain('--comment');
+    // ClusterIP capture rules keep their comments either way.
+    expect(rules(big, 'nat', 'KUBE-SERVICES')?.[0]).toContain('cluster IP');
+  });
+});

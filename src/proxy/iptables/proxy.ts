@@ -1,0 +1,142 @@
+import { LabError } from '../../exec/index.js';
+import { clearStaleUdpFlows, staleUdpFlows } from '../conntrack.js';
+import type { NodeContext, NodeProxy, ProxyOptions, ProxyState, SyncResult } from '../types.js';
+import { planHooks } from './hooks.js';
+import { planIptables, type IptablesPlan, type SyncStrategy } from './plan.js';
+import { parseSave } from './ruleset.js';
+
+/** The iptables binaries of one backend. Explicit names: the host's alternatives may point anywhere. */
+export function iptablesCommands(backend: 'nft' | 'legacy'): { restore: string; save: string } {
+  return backend === 'legacy'
+    ? { restore: 'iptables-legacy-restore', save: 'iptables-legacy-save' }
+    : { restore: 'iptables-nft-restore', save: 'iptables-nft-save' };
+}
+
+/**
+ * kube-proxy's iptables mode on one node. Every sync is one `iptables-restore --noflush`
+ * transaction; full syncs also read the kernel's rules (iptables-save) to re-create missing
+ * jumps from the built-in chains and to find stale Service chains, like kube-proxy's full syncs.
+ * Partial syncs (the default, as in kube-proxy 1.28+) trust the previous plan instead.
+ */
+export function createIptablesProxy(ctx: NodeContext, options: ProxyOptions): NodeProxy {
+  const backend = options.iptablesBackend ?? 'nft';
+  const strategy: SyncStrategy = options.syncStrategy ?? 'partial';
+  const cmd = iptablesCommands(backend);
+  let previous: IptablesPlan | null = null;
+  let previousState: ProxyState | null = null;
+  let conntrackTCPLiberal = false;
+
+  const restore = (input: string) =>
+    // --wait: take the xtables lock like kube-proxy, so a concurrent iptables call in the same
+    // namespace makes us wait instead of failing (legacy backend; nft ignores it).
+    ctx.exec(cmd.restore, ['--noflush', '--wait'], { input });
+
+  /** Every table the node has (filter and nat at least, once installed), in one process. */
+  const save = async (): Promise<string> => (await ctx.exec(cmd.save, [])).stdout;
+
+  /** Ensures the jumps from the built-in chains; returns the parsed rules it read and the commands it ran. */
+  const ensureHooks = async () => {
+    // Rules are only needed for the built-in chains (where the jumps live); other chains by name.
+    const existing = parseSave(await save(), { rulesOf: (chain) => !chain.startsWith('KUBE-') });
+    const hooks = planHooks(existing);
+    if (hooks.restoreInput) await restore(hooks.restoreInput);
+    return { existing, commands: hooks.restoreInput ? 2 : 1 };
+  };
+
+  return {
+    mode: 'iptables',
+
+    async install() {
+      try {
+        // NodePorts on 127.0.0.1 need martian-looking packets to be routed (kube-proxy's
+        // --iptables-localhost-nodeports, on by default); the KUBE-FIREWALL rule limits the
+        // exposure (kubernetes#90259). net.ipv4.ip_forward is the provider's job.
+        await ctx.exec('sysctl', ['-w', 'net.ipv4.conf.all.route_localnet=1']);
+        // kube-proxy reads this to decide whether to DROP conntrack-INVALID packets.
+        const liberal = await ctx
+          .readFile('/proc/sys/net/netfilter/nf_conntrack_tcp_be_liberal')
+          .catch(() => '0');
+        conntrackTCPLiberal = liberal.trim() !== '0' && liberal.trim() !== '';
+        await ensureHooks();
+      } catch (err) {
+        throw new LabError(
+          `failed to install iptables proxy (${backend}) on node "${ctx.nodeName}"`,
+          { cause: err },
+        );
+      }
+    },
+
+    async sync(state, opts = {}): Promise<SyncResult> {
+      const started = performance.now();
+      const full = opts.full === true || strategy === 'full' || previous === null;
+      let commands = 0;
+      let plan: IptablesPlan;
+      try {
+        let existingNatChains: Iterable<string> | undefined;
+        if (full) {
+          const hooks = await ensureHooks();
+          commands += hooks.commands;
+          existingNatChains = hooks.existing.get('nat')?.keys();
+        }
+        plan = planIptables({
+          node: ctx,
+          state,
+          previous,
+          strategy: full ? 'full' : 'partial',
+          existingNatChains,
+          conntrackTCPLiberal,
+        });
+        await restore(plan.restoreInput);
+        commands++;
+      } catch (err) {
+        // The kernel may hold anything now: the next sync must not trust the previous plan.
+        previous = null;
+        throw new LabError(`failed to sync iptables rules (${backend}) on node "${ctx.nodeName}"`, {
+          cause: err,
+        });
+      }
+
+      const flows = staleUdpFlows(
+        previousState?.servicePorts ?? [],
+        state.servicePorts,
+        ctx.nodeIP,
+      );
+      const cleared = await clearStaleUdpFlows(ctx, flows);
+      commands += cleared.commands;
+      previous = plan;
+      previousState = state;
+
+      const c = plan.counts;
+      return {
+        mode: 'iptables',
+        strategy: plan.strategy,
+        durationMs: performance.now() - started,
+        written: {
+          rules: c.filterRules + c.natRules,
+          chains: c.filterChains + c.natChains,
+          filterRules: c.filterRules,
+          natRules: c.natRules,
+          filterChains: c.filterChains,
+          natChains: c.natChains,
+          deletedChains: c.deletedChains,
+          servicePortsWritten: c.servicePortsWritten,
+          servicePortsSkipped: c.servicePortsSkipped,
+          restoreBytes: Buffer.byteLength(plan.restoreInput),
+        },
+        commands,
+        notes: cleared.notes,
+      };
+    },
+
+    async dump() {
+      const sections: Record<string, string> = {};
+      sections['iptables-save'] = await save().catch(
+        (err: unknown) => `failed to read rules: ${String(err)}`,
+      );
+      sections['conntrack'] = await ctx
+        .readFile('/proc/net/nf_conntrack')
+        .catch((err: unknown) => `failed to read /proc/net/nf_conntrack: ${String(err)}`);
+      return sections;
+    },
+  };
+}
