@@ -21,7 +21,7 @@ registerTest(program);
 registerBench(program);
 registerVm(program);
 registerDoctor(program);
-program.commands.forEach((c) => c.exitOverride().showHelpAfterError('(run with --help for usage)'));
+program.commands.forEach((c) => c.exitOverride().showHelpAfterError());
 
 try {
   await program.parseAsync(process.argv);

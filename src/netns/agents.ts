@@ -1,50 +1,22 @@
 import { spawn } from 'node:child_process';
-import { existsSync, openSync, closeSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { LabError, mapLimit } from '../exec/index.js';
+import { openSync, closeSync } from 'node:fs';
+import { LabError } from '../exec/index.js';
 import type { Topology } from '../model/types.js';
 import type { AgentRecord } from '../cluster/state.js';
-import { waitForAgentReady } from '../traffic/agent-client.js';
+import { agentArgs, agentFiles, agentScript, planAgentSpecs, waitForAgents, type AgentSpec } from '../cluster/common/agents.js';
 import { netnsName } from './names.js';
 
-/** The compiled agent: it imports only Node built-ins so it starts fast (~0.7 s per start under QEMU). */
-export function agentScript(): string {
-  if (process.env.SVCLAB_AGENT) return process.env.SVCLAB_AGENT;
-  let dir = dirname(fileURLToPath(import.meta.url));
-  while (!existsSync(join(dir, 'package.json'))) {
-    const up = dirname(dir);
-    if (up === dir) break;
-    dir = up;
-  }
-  const script = join(dir, 'dist', 'traffic', 'agent.js');
-  if (!existsSync(script)) throw new LabError(`traffic agent not built (${script} missing): run \`npm run build\``);
-  return script;
-}
+export { agentScript } from '../cluster/common/agents.js';
 
 export interface AgentPlan {
   target: string;
   netns: string;
-  hostname: string;
-  listen: string[];
+  spec: AgentSpec;
 }
 
-/** One agent per namespace: pods (their ports), nodes (their hostNetwork pods' ports), external hosts. */
+/** One agent per namespace (planned in src/cluster/common/agents.ts), mapped to this lab's namespaces. */
 export function planAgents(lab: string, topo: Topology): AgentPlan[] {
-  const listen = (ports: { containerPort: number; protocol: string }[]) =>
-    ports.map((p) => `${p.protocol.toLowerCase()}:${p.containerPort}`);
-  const plans: AgentPlan[] = [];
-  for (const node of topo.nodes) {
-    const hostPods = topo.pods.filter((p) => p.node === node.name && p.hostNetwork);
-    plans.push({ target: node.name, netns: netnsName(lab, 'node', node.name), hostname: node.name, listen: hostPods.flatMap((p) => listen(p.ports)) });
-  }
-  for (const pod of topo.pods.filter((p) => !p.hostNetwork)) {
-    plans.push({ target: pod.name, netns: netnsName(lab, 'pod', pod.name), hostname: pod.name, listen: listen(pod.ports) });
-  }
-  for (const ext of topo.externalHosts) {
-    plans.push({ target: ext.name, netns: netnsName(lab, 'ext', ext.name), hostname: ext.name, listen: [] });
-  }
-  return plans;
+  return planAgentSpecs(topo).map((spec) => ({ target: spec.target, netns: netnsName(lab, spec.role, spec.target), spec }));
 }
 
 /**
@@ -54,11 +26,9 @@ export function planAgents(lab: string, topo: Topology): AgentPlan[] {
 export async function startAgents(lab: string, dir: string, plans: AgentPlan[], onStarted: (r: AgentRecord) => void): Promise<AgentRecord[]> {
   const script = agentScript();
   const records = plans.map((p): AgentRecord => {
-    const socket = join(dir, 'agents', `${p.target}.sock`);
-    const log = join(dir, 'logs', `${p.target}.log`);
+    const { socket, log } = agentFiles(dir, p.target);
     const fd = openSync(log, 'a');
-    const args = ['netns', 'exec', p.netns, process.execPath, script, '--lab', lab, '--name', p.target, '--hostname', p.hostname, '--control', socket];
-    if (p.listen.length > 0) args.push('--listen', p.listen.join(','));
+    const args = ['netns', 'exec', p.netns, process.execPath, script, ...agentArgs(lab, p.spec, socket)];
     const child = spawn('ip', args, { detached: true, stdio: ['ignore', fd, fd] });
     closeSync(fd);
     child.unref();
@@ -67,12 +37,6 @@ export async function startAgents(lab: string, dir: string, plans: AgentPlan[], 
     onStarted(record);
     return record;
   });
-  await mapLimit(records, 16, async (r) => {
-    try {
-      await waitForAgentReady(r.socket, { timeoutMs: 30_000, pid: r.pid });
-    } catch (err) {
-      throw new LabError(`agent for ${r.target} did not become ready (log: ${r.log})`, { cause: err });
-    }
-  });
+  await waitForAgents(records);
   return records;
 }

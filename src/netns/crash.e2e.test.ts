@@ -75,7 +75,7 @@ describe.skipIf(skip)('crash safety', () => {
   it('SIGKILL of a finished `up` leaves a working lab that `down --all` removes', async () => {
     const lab = uniqueLabName('crash');
     const r = await execa(process.execPath, [cli, 'up', topo, '--name', lab, '--json'], { reject: false });
-    expect(r.exitCode).toBe(0);
+    expect(r.exitCode, r.stderr).toBe(0);
     // A lab made by `svclab up` is meant to outlive the command: the sweep must spare it...
     await execa(process.execPath, [cli, 'sweep']);
     expect(leftovers(lab).namespaces.length).toBe(10);

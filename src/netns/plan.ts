@@ -1,6 +1,16 @@
-import { formatIPv4, nthAddress, parseCIDR } from '../model/ipam.js';
 import type { Topology } from '../model/types.js';
+import {
+  NODE_SYSCTLS,
+  nodeNetworkGateway,
+  nodeRoutingBatch,
+  podInterfaceBatch,
+  podsWithNetns,
+  sysctlScript,
+} from '../cluster/common/pod-network.js';
 import { ifName, netnsName, podVethName, type NamespaceRole } from './names.js';
+
+// Re-exported: the pod wiring itself lives in src/cluster/common/pod-network.ts (shared with docker).
+export { POD_GATEWAY, POD_GATEWAY_MAC, nodeNetworkGateway } from '../cluster/common/pod-network.js';
 
 /**
  * The netns lab's wiring, planned as data before anything is created (unit-testable, and the
@@ -37,9 +47,6 @@ export interface NetnsPlan {
   namespaces: PlannedNamespace[];
 }
 
-export const POD_GATEWAY = '169.254.1.1';
-export const POD_GATEWAY_MAC = 'ee:ee:ee:ee:ee:ee';
-
 export function planNetns(lab: string, topo: Topology): NetnsPlan {
   const fabric = netnsName(lab, 'fabric');
   const nodeNs = new Map(topo.nodes.map((n) => [n.name, netnsName(lab, 'node', n.name)]));
@@ -61,50 +68,14 @@ export function planNetns(lab: string, topo: Topology): NetnsPlan {
     const ns = nodeNs.get(node.name)!;
     const port = ifName('n-', node.name);
     fabricPorts.push(port);
-    const batch = [
-      'link set lo up',
-      `addr add ${node.ip}/${prefix} dev eth0`,
-      'link set eth0 up',
-    ];
-    for (const pod of topo.pods.filter((p) => p.node === node.name && !p.hostNetwork)) {
-      const veth = podVethName(pod.name);
-      batch.push(`link set ${veth} address ${POD_GATEWAY_MAC}`, `link set ${veth} up`, `route add ${pod.ip}/32 dev ${veth}`);
-    }
-    for (const other of topo.nodes.filter((n) => n.name !== node.name)) {
-      batch.push(`route add ${other.podCIDR} via ${other.ip} dev eth0`);
-    }
-    batch.push(`route add default via ${gateway} dev eth0`);
-    addNs({
-      netns: ns,
-      role: 'node',
-      target: node.name,
-      sysctls: [
-        ['net/ipv4/ip_forward', '1'],
-        // Pods answer from /32s behind point-to-point veths and NodePort replies can come back
-        // on another interface than they left by: reverse-path filtering would drop them.
-        ['net/ipv4/conf/*/rp_filter', '0'],
-      ],
-      batch,
-    });
+    const batch = ['link set lo up', `addr add ${node.ip}/${prefix} dev eth0`, 'link set eth0 up', ...nodeRoutingBatch(topo, node)];
+    addNs({ netns: ns, role: 'node', target: node.name, sysctls: [...NODE_SYSCTLS], batch });
     rootBatch.push(`link add eth0 netns ${ns} type veth peer name ${port} netns ${fabric}`);
   }
 
-  for (const pod of topo.pods.filter((p) => !p.hostNetwork)) {
+  for (const pod of podsWithNetns(topo)) {
     const ns = netnsName(lab, 'pod', pod.name);
-    addNs({
-      netns: ns,
-      role: 'pod',
-      target: pod.name,
-      sysctls: [],
-      batch: [
-        'link set lo up',
-        `addr add ${pod.ip}/32 dev eth0`,
-        'link set eth0 up',
-        `route add ${POD_GATEWAY} dev eth0 scope link`,
-        `route add default via ${POD_GATEWAY} dev eth0`,
-        `neigh add ${POD_GATEWAY} lladdr ${POD_GATEWAY_MAC} dev eth0`,
-      ],
-    });
+    addNs({ netns: ns, role: 'pod', target: pod.name, sysctls: [], batch: podInterfaceBatch(pod) });
     rootBatch.push(`link add eth0 netns ${ns} type veth peer name ${podVethName(pod.name)} netns ${nodeNs.get(pod.node)!}`);
   }
 
@@ -136,21 +107,9 @@ export function planNetns(lab: string, topo: Topology): NetnsPlan {
   return { rootBatch, namespaces };
 }
 
-/** The node network's gateway address: its first host (.1), which the topology model reserves. */
-export function nodeNetworkGateway(nodeSubnet: string): string {
-  const cidr = parseCIDR(nodeSubnet);
-  const gw = cidr && nthAddress(cidr, 1);
-  if (gw === undefined) throw new Error(`node subnet ${nodeSubnet} has no room for a gateway`);
-  return formatIPv4(gw);
-}
-
 /** The shell run inside a namespace: sysctls with shell builtins (no extra spawn), then one `ip -batch`. */
 export function namespaceInitScript(ns: PlannedNamespace): string {
-  const lines = ns.sysctls.map(([path, value]) =>
-    path.includes('*')
-      ? `for f in /proc/sys/${path}; do echo ${value} > "$f"; done`
-      : `echo ${value} > /proc/sys/${path}`,
-  );
+  const lines = sysctlScript(ns.sysctls);
   lines.push('exec ip -batch -');
   return lines.join('\n');
 }

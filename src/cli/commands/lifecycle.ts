@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { Option } from 'commander';
 import { getProvider, providerOfLab, PROVIDERS } from '../../cluster/providers.js';
 import { listLabDirs, readLabState } from '../../cluster/state.js';
-import { loadTopology } from '../../model/index.js';
+import { loadTopology as loadTopologyFile } from '../../model/index.js';
 import { parseProxyMode } from '../../proxy/index.js';
 import type { DownReport } from '../../cluster/provider.js';
 import { teardownLab } from '../../netns/teardown.js';
@@ -11,6 +11,17 @@ import { printJson, table } from '../format.js';
 import { selectLab } from '../lab-select.js';
 import { UsageError } from '../errors.js';
 import { sweepVmsIfAny } from '../sweep.js';
+
+/** Reads a topology file; a missing or unreadable file is bad input (exit 2), not a crash. */
+export async function loadTopology(file: string) {
+  try {
+    return await loadTopologyFile(file);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'EACCES' || code === 'EISDIR') throw new UsageError(`cannot read topology file ${file}: ${code === 'ENOENT' ? 'no such file' : code}`);
+    throw err;
+  }
+}
 
 export const proxyOption = () =>
   new Option('--proxy <mode>', 'Service proxy mode').choices(['iptables', 'nftables', 'ipvs', 'none']).default(process.env.SVCLAB_PROXY ?? 'iptables');

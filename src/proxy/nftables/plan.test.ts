@@ -1,0 +1,510 @@
+import { describe, expect, it } from 'vitest';
+import type { ServicePortState } from '../types.js';
+import { NODE_CONFIG, endpoint, service, servicePorts, tcpPort } from './fixtures.js';
+import { endpointChainName, servicePortChainNames } from './names.js';
+import { planRuleset } from './plan.js';
+import type { Ruleset } from './ruleset.js';
+import { planTransactions } from './transaction.js';
+
+/** Hashes make names unreadable in expectations; kube-proxy's own vectors are checked once below. */
+function unhash(s: string): string {
+  return s.replace(/\b(service|local|external|endpoint|affinity)-[A-Z2-7]{8}-/g, '$1-');
+}
+
+/** Everything one Service port contributes: chain rules, set definitions and map elements. */
+function owned(rs: Ruleset, owner: string): string[] {
+  const out: string[] = [];
+  for (const s of rs.sets.values()) {
+    if (s.owner === owner)
+      out.push(`set ${s.name} timeout=${s.timeoutSeconds}s flags=${s.flags?.join(',')}`);
+    for (const [key, el] of s.elements) {
+      if (el.owner !== owner) continue;
+      out.push(
+        `${s.name}: ${key}${el.comment ? ` comment "${el.comment}"` : ''}${el.value ? ` : ${el.value}` : ''}`,
+      );
+    }
+  }
+  for (const c of rs.chains.values()) {
+    if (c.owner !== owner) continue;
+    out.push(`chain ${c.name}`, ...c.rules.map((r) => `  ${r}`));
+  }
+  return out.map(unhash);
+}
+
+const A = 'node-a';
+const B = 'node-b';
+
+function plan(...sps: ServicePortState[][]): Ruleset {
+  return planRuleset({ servicePorts: sps.flat() }, NODE_CONFIG);
+}
+
+describe('chain names', () => {
+  it('match kube-proxy for the same Service port and endpoint', () => {
+    // Vectors from kubernetes pkg/proxy/nftables/proxier_test.go.
+    const ref = { namespace: 'ns1', name: 'svc1', protocol: 'tcp', portName: 'p80' };
+    expect(servicePortChainNames(ref).cluster).toBe('service-ULMVA6XW-ns1/svc1/tcp/p80');
+    expect(endpointChainName(ref, '10.180.0.1', 80)).toBe(
+      'endpoint-5OJB2KTY-ns1/svc1/tcp/p80__10.180.0.1/80',
+    );
+  });
+});
+
+describe('planRuleset: table skeleton', () => {
+  const rs = plan();
+
+  it('hooks filter chains before DNAT and nat chains at dstnat/srcnat', () => {
+    const hooks = [...rs.chains.values()]
+      .filter((c) => c.base)
+      .map((c) => `${c.name} ${c.base!.type} ${c.base!.hook} ${c.base!.priority}`);
+    expect(hooks).toEqual([
+      'filter-prerouting filter prerouting -110',
+      'filter-input filter input -110',
+      'filter-forward filter forward -110',
+      'filter-output filter output -110',
+      'filter-output-post-dnat filter output -90',
+      'nat-prerouting nat prerouting -100',
+      'nat-output nat output -100',
+      'nat-postrouting nat postrouting 100',
+    ]);
+    expect(rs.chains.get('filter-input')!.rules).toEqual([
+      'ct state new jump nodeport-endpoints-check',
+      'ct state new jump service-endpoints-check',
+    ]);
+    expect(rs.chains.get('nat-prerouting')!.rules).toEqual(['jump services']);
+    expect(rs.chains.get('nat-postrouting')!.rules).toEqual(['jump masquerading']);
+  });
+
+  it('dispatches through named verdict maps and masquerades marked packets', () => {
+    expect(rs.chains.get('services')!.rules).toEqual([
+      'ip daddr . meta l4proto . th dport vmap @service-ips',
+      'fib daddr type local ip daddr != 127.0.0.0/8 meta l4proto . th dport vmap @service-nodeports',
+    ]);
+    expect(rs.chains.get('mark-for-masquerade')!.rules).toEqual([
+      'meta mark set meta mark | 0x00004000',
+    ]);
+    expect(rs.chains.get('masquerading')!.rules).toEqual([
+      'meta mark & 0x00004000 == 0x00000000 return',
+      'meta mark set meta mark ^ 0x00004000',
+      'masquerade fully-random',
+    ]);
+    expect(rs.chains.get('cluster-ips-check')!.rules).toEqual([
+      'ip daddr @cluster-ips reject comment "Reject traffic to invalid ports of ClusterIPs"',
+      'ip daddr 10.96.0.0/16 drop comment "Drop traffic to unallocated ClusterIPs"',
+    ]);
+    expect(rs.sets.get('service-ips')!.type).toBe(
+      'ipv4_addr . inet_proto . inet_service : verdict',
+    );
+    expect(rs.sets.get('service-nodeports')!.type).toBe('inet_proto . inet_service : verdict');
+  });
+
+  it('accepts NodePorts only on the node IP with nodePortAddresses=primary', () => {
+    const primary = planRuleset(
+      { servicePorts: [] },
+      { ...NODE_CONFIG, nodePortAddresses: 'primary' },
+    );
+    expect([...primary.sets.get('nodeport-ips')!.elements.keys()]).toEqual(['192.168.200.2']);
+    expect(primary.chains.get('services')!.rules[1]).toBe(
+      'ip daddr @nodeport-ips meta l4proto . th dport vmap @service-nodeports',
+    );
+  });
+});
+
+describe('planRuleset: Service ports', () => {
+  it('ClusterIP with three endpoints: numgen over endpoint chains, hairpin mark, DNAT', () => {
+    const svc = service({ name: 'web', clusterIP: '10.96.0.10', ports: [tcpPort(80)] });
+    const rs = plan(
+      servicePorts(svc, [
+        endpoint('10.244.1.2', A),
+        endpoint('10.244.2.2', B),
+        endpoint('10.244.2.3', B),
+      ]),
+    );
+    expect(owned(rs, 'default/web:p80')).toEqual([
+      'cluster-ips: 10.96.0.10',
+      'service-ips: 10.96.0.10 . tcp . 80 : goto service-default/web/tcp/p80',
+      'chain service-default/web/tcp/p80',
+      '  ip daddr 10.96.0.10 tcp dport 80 ip saddr != 10.244.0.0/16 jump mark-for-masquerade',
+      '  numgen random mod 3 vmap { 0 : goto endpoint-default/web/tcp/p80__10.244.1.2/8080, 1 : goto endpoint-default/web/tcp/p80__10.244.2.2/8080, 2 : goto endpoint-default/web/tcp/p80__10.244.2.3/8080 }',
+      'chain endpoint-default/web/tcp/p80__10.244.1.2/8080',
+      '  ip saddr 10.244.1.2 jump mark-for-masquerade',
+      '  meta l4proto tcp dnat to 10.244.1.2:8080',
+      'chain endpoint-default/web/tcp/p80__10.244.2.2/8080',
+      '  ip saddr 10.244.2.2 jump mark-for-masquerade',
+      '  meta l4proto tcp dnat to 10.244.2.2:8080',
+      'chain endpoint-default/web/tcp/p80__10.244.2.3/8080',
+      '  ip saddr 10.244.2.3 jump mark-for-masquerade',
+      '  meta l4proto tcp dnat to 10.244.2.3:8080',
+    ]);
+  });
+
+  it('ClientIP affinity: a timed set per endpoint, checked before load balancing, updated in the endpoint chain', () => {
+    const svc = service({
+      name: 'sticky',
+      clusterIP: '10.96.0.11',
+      ports: [tcpPort(80)],
+      sessionAffinity: 'ClientIP',
+      sessionAffinityTimeoutSeconds: 30,
+    });
+    const rs = plan(servicePorts(svc, [endpoint('10.244.1.2', A), endpoint('10.244.2.2', B)]));
+    expect(owned(rs, 'default/sticky:p80')).toEqual([
+      'cluster-ips: 10.96.0.11',
+      'service-ips: 10.96.0.11 . tcp . 80 : goto service-default/sticky/tcp/p80',
+      'set affinity-default/sticky/tcp/p80__10.244.1.2/8080 timeout=30s flags=dynamic,timeout',
+      'set affinity-default/sticky/tcp/p80__10.244.2.2/8080 timeout=30s flags=dynamic,timeout',
+      'chain service-default/sticky/tcp/p80',
+      '  ip daddr 10.96.0.11 tcp dport 80 ip saddr != 10.244.0.0/16 jump mark-for-masquerade',
+      '  ip saddr @affinity-default/sticky/tcp/p80__10.244.1.2/8080 goto endpoint-default/sticky/tcp/p80__10.244.1.2/8080',
+      '  ip saddr @affinity-default/sticky/tcp/p80__10.244.2.2/8080 goto endpoint-default/sticky/tcp/p80__10.244.2.2/8080',
+      '  numgen random mod 2 vmap { 0 : goto endpoint-default/sticky/tcp/p80__10.244.1.2/8080, 1 : goto endpoint-default/sticky/tcp/p80__10.244.2.2/8080 }',
+      'chain endpoint-default/sticky/tcp/p80__10.244.1.2/8080',
+      '  ip saddr 10.244.1.2 jump mark-for-masquerade',
+      '  update @affinity-default/sticky/tcp/p80__10.244.1.2/8080 { ip saddr }',
+      '  meta l4proto tcp dnat to 10.244.1.2:8080',
+      'chain endpoint-default/sticky/tcp/p80__10.244.2.2/8080',
+      '  ip saddr 10.244.2.2 jump mark-for-masquerade',
+      '  update @affinity-default/sticky/tcp/p80__10.244.2.2/8080 { ip saddr }',
+      '  meta l4proto tcp dnat to 10.244.2.2:8080',
+    ]);
+  });
+
+  it('NodePort with externalTrafficPolicy=Cluster: masquerade, then the cluster chain', () => {
+    const svc = service({
+      name: 'np',
+      type: 'NodePort',
+      clusterIP: '10.96.0.12',
+      ports: [tcpPort(80, { nodePort: 30080 })],
+    });
+    const rs = plan(servicePorts(svc, [endpoint('10.244.2.2', B)]));
+    const lines = owned(rs, 'default/np:p80');
+    expect(lines.filter((l) => !l.startsWith(' ') && !l.startsWith('chain'))).toEqual([
+      'cluster-ips: 10.96.0.12',
+      'service-ips: 10.96.0.12 . tcp . 80 : goto service-default/np/tcp/p80',
+      'service-nodeports: tcp . 30080 : goto external-default/np/tcp/p80',
+    ]);
+    expect(unhashed(rs, 'external-default/np/tcp/p80')).toEqual([
+      'jump mark-for-masquerade',
+      'goto service-default/np/tcp/p80',
+    ]);
+  });
+
+  it('externalTrafficPolicy=Local with a local endpoint: short-circuits, then only local endpoints', () => {
+    const svc = service({
+      name: 'etp',
+      type: 'NodePort',
+      clusterIP: '10.96.0.13',
+      ports: [tcpPort(80, { nodePort: 30081 })],
+      externalTrafficPolicy: 'Local',
+    });
+    const rs = plan(servicePorts(svc, [endpoint('10.244.1.2', A), endpoint('10.244.2.2', B)]));
+    expect(unhashed(rs, 'external-default/etp/tcp/p80')).toEqual([
+      'ip saddr 10.244.0.0/16 goto service-default/etp/tcp/p80 comment "short-circuit pod traffic"',
+      'fib saddr type local jump mark-for-masquerade comment "masquerade local traffic"',
+      'fib saddr type local goto service-default/etp/tcp/p80 comment "short-circuit local traffic"',
+      'goto local-default/etp/tcp/p80',
+    ]);
+    expect(unhashed(rs, 'local-default/etp/tcp/p80')).toEqual([
+      'numgen random mod 1 vmap { 0 : goto endpoint-default/etp/tcp/p80__10.244.1.2/8080 }',
+    ]);
+    // The ClusterIP keeps using every endpoint.
+    expect(unhashed(rs, 'service-default/etp/tcp/p80')[1]).toMatch(/^numgen random mod 2 /);
+    expect(owned(rs, 'default/etp:p80').some((l) => l.startsWith('no-endpoint'))).toBe(false);
+  });
+
+  it('externalTrafficPolicy=Local without a local endpoint: external traffic dropped, short-circuits kept', () => {
+    const svc = service({
+      name: 'etp',
+      type: 'LoadBalancer',
+      clusterIP: '10.96.0.14',
+      ports: [tcpPort(80, { nodePort: 30082 })],
+      externalTrafficPolicy: 'Local',
+      loadBalancerIPs: ['192.168.200.50'],
+    });
+    const rs = plan(servicePorts(svc, [endpoint('10.244.2.2', B)]));
+    expect(
+      owned(rs, 'default/etp:p80').filter((l) => !l.startsWith(' ') && !l.startsWith('chain')),
+    ).toEqual([
+      'cluster-ips: 10.96.0.14',
+      'no-endpoint-services: 192.168.200.50 . tcp . 80 comment "default/etp:p80" : drop',
+      'no-endpoint-nodeports: tcp . 30082 comment "default/etp:p80" : drop',
+      'service-ips: 10.96.0.14 . tcp . 80 : goto service-default/etp/tcp/p80',
+      'service-ips: 192.168.200.50 . tcp . 80 : goto external-default/etp/tcp/p80',
+      'service-nodeports: tcp . 30082 : goto external-default/etp/tcp/p80',
+    ]);
+    expect(unhashed(rs, 'external-default/etp/tcp/p80')).toHaveLength(3);
+    expect(rs.chains.has(unhashName(rs, 'local-default/etp/tcp/p80'))).toBe(false);
+  });
+
+  it('internalTrafficPolicy=Local: ClusterIP goes to the local chain, or is dropped without local endpoints', () => {
+    const svc = service({
+      name: 'itp',
+      clusterIP: '10.96.0.15',
+      ports: [tcpPort(80)],
+      internalTrafficPolicy: 'Local',
+    });
+    const withLocal = plan(
+      servicePorts(svc, [endpoint('10.244.1.2', A), endpoint('10.244.2.2', B)]),
+    );
+    expect(owned(withLocal, 'default/itp:p80')).toEqual([
+      'cluster-ips: 10.96.0.15',
+      'service-ips: 10.96.0.15 . tcp . 80 : goto local-default/itp/tcp/p80',
+      'chain local-default/itp/tcp/p80',
+      '  ip daddr 10.96.0.15 tcp dport 80 ip saddr != 10.244.0.0/16 jump mark-for-masquerade',
+      '  numgen random mod 1 vmap { 0 : goto endpoint-default/itp/tcp/p80__10.244.1.2/8080 }',
+      'chain endpoint-default/itp/tcp/p80__10.244.1.2/8080',
+      '  ip saddr 10.244.1.2 jump mark-for-masquerade',
+      '  meta l4proto tcp dnat to 10.244.1.2:8080',
+    ]);
+    const remoteOnly = plan(servicePorts(svc, [endpoint('10.244.2.2', B)]));
+    expect(owned(remoteOnly, 'default/itp:p80')).toEqual([
+      'cluster-ips: 10.96.0.15',
+      'no-endpoint-services: 10.96.0.15 . tcp . 80 comment "default/itp:p80" : drop',
+    ]);
+  });
+
+  it('no endpoints: every address of the Service port is rejected, no chains', () => {
+    const svc = service({
+      name: 'empty',
+      type: 'NodePort',
+      clusterIP: '10.96.0.16',
+      ports: [tcpPort(80, { nodePort: 30083 })],
+      externalIPs: ['192.168.200.60'],
+    });
+    const rs = plan(servicePorts(svc, []));
+    expect(owned(rs, 'default/empty:p80')).toEqual([
+      'cluster-ips: 10.96.0.16',
+      'no-endpoint-services: 10.96.0.16 . tcp . 80 comment "default/empty:p80" : goto reject-chain',
+      'no-endpoint-services: 192.168.200.60 . tcp . 80 comment "default/empty:p80" : goto reject-chain',
+      'no-endpoint-nodeports: tcp . 30083 comment "default/empty:p80" : goto reject-chain',
+    ]);
+  });
+
+  it('terminating endpoints are used only when no endpoint is ready', () => {
+    const svc = service({ name: 'term', clusterIP: '10.96.0.17', ports: [tcpPort(80)] });
+    const terminating = {
+      ...endpoint('10.244.2.9', B),
+      ready: false,
+      serving: true,
+      terminating: true,
+    };
+    const rs = plan(servicePorts(svc, [terminating, endpoint('10.244.2.2', B)]));
+    expect(unhashed(rs, 'service-default/term/tcp/p80')[1]).toBe(
+      'numgen random mod 1 vmap { 0 : goto endpoint-default/term/tcp/p80__10.244.2.2/8080 }',
+    );
+    const onlyTerminating = plan(servicePorts(svc, [terminating]));
+    expect(unhashed(onlyTerminating, 'service-default/term/tcp/p80')[1]).toContain(
+      '10.244.2.9/8080',
+    );
+  });
+
+  it('multi-port TCP and UDP Service: one chain set per port, protocol in keys, matches and DNAT', () => {
+    const svc = service({
+      name: 'dns',
+      clusterIP: '10.96.0.18',
+      ports: [
+        { name: 'dns', protocol: 'UDP', port: 53, targetPort: 5353 },
+        { name: 'dns-tcp', protocol: 'TCP', port: 53, targetPort: 5353 },
+      ],
+    });
+    const rs = plan(servicePorts(svc, [endpoint('10.244.1.5', A)]));
+    expect(owned(rs, 'default/dns:dns')).toEqual([
+      'cluster-ips: 10.96.0.18',
+      'service-ips: 10.96.0.18 . udp . 53 : goto service-default/dns/udp/dns',
+      'chain service-default/dns/udp/dns',
+      '  ip daddr 10.96.0.18 udp dport 53 ip saddr != 10.244.0.0/16 jump mark-for-masquerade',
+      '  numgen random mod 1 vmap { 0 : goto endpoint-default/dns/udp/dns__10.244.1.5/5353 }',
+      'chain endpoint-default/dns/udp/dns__10.244.1.5/5353',
+      '  ip saddr 10.244.1.5 jump mark-for-masquerade',
+      '  meta l4proto udp dnat to 10.244.1.5:5353',
+    ]);
+    expect(owned(rs, 'default/dns:dns-tcp').slice(0, 2)).toEqual([
+      // The ClusterIP element belongs to the first port that claimed it.
+      'service-ips: 10.96.0.18 . tcp . 53 : goto service-default/dns/tcp/dns-tcp',
+      'chain service-default/dns/tcp/dns-tcp',
+    ]);
+  });
+
+  it('externalIPs and load-balancer IPs dispatch to the external chain', () => {
+    const svc = service({
+      name: 'lb',
+      type: 'LoadBalancer',
+      clusterIP: '10.96.0.19',
+      ports: [tcpPort(443, { nodePort: 30443 })],
+      externalIPs: ['192.168.200.70'],
+      loadBalancerIPs: ['192.168.200.80'],
+    });
+    const rs = plan(servicePorts(svc, [endpoint('10.244.2.2', B)]));
+    expect(owned(rs, 'default/lb:p443').filter((l) => l.startsWith('service-'))).toEqual([
+      'service-ips: 10.96.0.19 . tcp . 443 : goto service-default/lb/tcp/p443',
+      'service-ips: 192.168.200.70 . tcp . 443 : goto external-default/lb/tcp/p443',
+      'service-ips: 192.168.200.80 . tcp . 443 : goto external-default/lb/tcp/p443',
+      'service-nodeports: tcp . 30443 : goto external-default/lb/tcp/p443',
+    ]);
+  });
+});
+
+describe('planTransactions', () => {
+  const web = service({
+    name: 'web',
+    clusterIP: '10.96.0.10',
+    ports: [tcpPort(80)],
+    sessionAffinity: 'ClientIP',
+  });
+  const api = service({ name: 'api', clusterIP: '10.96.0.20', ports: [tcpPort(80)] });
+  const webEps = [endpoint('10.244.1.2', A), endpoint('10.244.2.2', B)];
+  const apiEps = [endpoint('10.244.1.3', A)];
+  const before = plan(servicePorts(web, webEps), servicePorts(api, apiEps));
+  const opts = { rewriteAll: false, chunkSize: 2000 };
+
+  it('first sync creates the table, its chains before rules, rules before elements', () => {
+    const { transactions } = planTransactions(undefined, before, opts);
+    expect(transactions).toHaveLength(1);
+    const lines = transactions[0]!.trim().split('\n');
+    expect(lines[0]).toBe('add table ip kube-proxy { comment "rules for kube-proxy" ; }');
+    const firstRule = lines.findIndex((l) => l.startsWith('add rule'));
+    const lastChain = lines.findLastIndex((l) => l.startsWith('add chain'));
+    const firstElement = lines.findIndex((l) => l.startsWith('add element'));
+    expect(lastChain).toBeLessThan(firstRule);
+    expect(lines.findLastIndex((l) => l.startsWith('add rule'))).toBeLessThan(firstElement);
+  });
+
+  it('an unchanged state writes nothing', () => {
+    expect(
+      planTransactions(before, plan(servicePorts(web, webEps), servicePorts(api, apiEps)), opts)
+        .transactions,
+    ).toEqual([]);
+  });
+
+  it("changing one Service's endpoints touches only its chains, sets and elements", () => {
+    const after = plan(
+      servicePorts(web, [...webEps, endpoint('10.244.2.3', B)]),
+      servicePorts(api, apiEps),
+    );
+    const { transactions, staleChains, counts } = planTransactions(before, after, opts);
+    const lines = unhash(transactions.join('')).trim().split('\n');
+    expect(lines).toEqual([
+      'add chain ip kube-proxy service-default/web/tcp/p80',
+      'add chain ip kube-proxy endpoint-default/web/tcp/p80__10.244.2.3/8080',
+      'flush chain ip kube-proxy service-default/web/tcp/p80',
+      'add set ip kube-proxy affinity-default/web/tcp/p80__10.244.2.3/8080 { type ipv4_addr ; flags dynamic,timeout ; timeout 10800s ; }',
+      'add rule ip kube-proxy service-default/web/tcp/p80 ip daddr 10.96.0.10 tcp dport 80 ip saddr != 10.244.0.0/16 jump mark-for-masquerade',
+      'add rule ip kube-proxy service-default/web/tcp/p80 ip saddr @affinity-default/web/tcp/p80__10.244.1.2/8080 goto endpoint-default/web/tcp/p80__10.244.1.2/8080',
+      'add rule ip kube-proxy service-default/web/tcp/p80 ip saddr @affinity-default/web/tcp/p80__10.244.2.2/8080 goto endpoint-default/web/tcp/p80__10.244.2.2/8080',
+      'add rule ip kube-proxy service-default/web/tcp/p80 ip saddr @affinity-default/web/tcp/p80__10.244.2.3/8080 goto endpoint-default/web/tcp/p80__10.244.2.3/8080',
+      'add rule ip kube-proxy service-default/web/tcp/p80 numgen random mod 3 vmap { 0 : goto endpoint-default/web/tcp/p80__10.244.1.2/8080, 1 : goto endpoint-default/web/tcp/p80__10.244.2.2/8080, 2 : goto endpoint-default/web/tcp/p80__10.244.2.3/8080 }',
+      'add rule ip kube-proxy endpoint-default/web/tcp/p80__10.244.2.3/8080 ip saddr 10.244.2.3 jump mark-for-masquerade',
+      'add rule ip kube-proxy endpoint-default/web/tcp/p80__10.244.2.3/8080 update @affinity-default/web/tcp/p80__10.244.2.3/8080 { ip saddr }',
+      'add rule ip kube-proxy endpoint-default/web/tcp/p80__10.244.2.3/8080 meta l4proto tcp dnat to 10.244.2.3:8080',
+    ]);
+    expect(staleChains).toEqual([]);
+    expect(counts).toMatchObject({
+      chainsWritten: 2,
+      elementsAdded: 0,
+      elementsDeleted: 0,
+      setsAdded: 1,
+      setsDeleted: 0,
+    });
+  });
+
+  it('removing a Service deletes its map elements and sets, flushes its chains and lists them for deletion', () => {
+    const after = plan(servicePorts(api, apiEps));
+    const { transactions, staleChains } = planTransactions(before, after, opts);
+    const lines = unhash(transactions.join('')).trim().split('\n');
+    expect(lines).toEqual([
+      'flush chain ip kube-proxy service-default/web/tcp/p80',
+      'flush chain ip kube-proxy endpoint-default/web/tcp/p80__10.244.1.2/8080',
+      'flush chain ip kube-proxy endpoint-default/web/tcp/p80__10.244.2.2/8080',
+      'delete element ip kube-proxy cluster-ips { 10.96.0.10 }',
+      'delete element ip kube-proxy service-ips { 10.96.0.10 . tcp . 80 }',
+      'delete set ip kube-proxy affinity-default/web/tcp/p80__10.244.1.2/8080',
+      'delete set ip kube-proxy affinity-default/web/tcp/p80__10.244.2.2/8080',
+    ]);
+    expect(staleChains.map(unhash)).toEqual([
+      'service-default/web/tcp/p80',
+      'endpoint-default/web/tcp/p80__10.244.1.2/8080',
+      'endpoint-default/web/tcp/p80__10.244.2.2/8080',
+    ]);
+  });
+
+  it('a Service losing its endpoints moves from service-ips to no-endpoint-services', () => {
+    const after = plan(servicePorts(web, webEps), servicePorts(api, []));
+    const lines = unhash(planTransactions(before, after, opts).transactions.join(''))
+      .trim()
+      .split('\n');
+    expect(lines).toEqual([
+      'flush chain ip kube-proxy service-default/api/tcp/p80',
+      'flush chain ip kube-proxy endpoint-default/api/tcp/p80__10.244.1.3/8080',
+      'delete element ip kube-proxy service-ips { 10.96.0.20 . tcp . 80 }',
+      'add element ip kube-proxy no-endpoint-services { 10.96.0.20 . tcp . 80 comment "default/api:p80" : goto reject-chain }',
+    ]);
+  });
+
+  it('a changed affinity timeout re-creates the sets and rewrites the chains that name them', () => {
+    const after = plan(
+      servicePorts({ ...web, sessionAffinityTimeoutSeconds: 60 }, webEps),
+      servicePorts(api, apiEps),
+    );
+    const lines = unhash(planTransactions(before, after, opts).transactions.join(''))
+      .trim()
+      .split('\n');
+    const flushAt = lines.indexOf('flush chain ip kube-proxy service-default/web/tcp/p80');
+    const deleteAt = lines.indexOf(
+      'delete set ip kube-proxy affinity-default/web/tcp/p80__10.244.1.2/8080',
+    );
+    expect(flushAt).toBeGreaterThanOrEqual(0);
+    expect(lines).toContain(
+      'flush chain ip kube-proxy endpoint-default/web/tcp/p80__10.244.1.2/8080',
+    );
+    expect(deleteAt).toBeGreaterThan(flushAt);
+    expect(lines).toContain(
+      'add set ip kube-proxy affinity-default/web/tcp/p80__10.244.1.2/8080 { type ipv4_addr ; flags dynamic,timeout ; timeout 60s ; }',
+    );
+    expect(lines.some((l) => l.includes('api'))).toBe(false);
+  });
+
+  it('splits a large load into chunks of Service ports, each with its chains and elements', () => {
+    const many = Array.from({ length: 5 }, (_, i) =>
+      servicePorts(
+        service({ name: `s${i}`, clusterIP: `10.96.1.${i + 1}`, ports: [tcpPort(80)] }),
+        [endpoint(`10.244.2.${i + 2}`, B)],
+      ),
+    );
+    const { transactions } = planTransactions(undefined, plan(...many), {
+      rewriteAll: false,
+      chunkSize: 2,
+    });
+    expect(transactions).toHaveLength(3);
+    expect(transactions[0]).toContain('add table ip kube-proxy');
+    expect(transactions.slice(1).some((t) => t.includes('add table'))).toBe(false);
+    for (const [i, names] of [['s0', 's1'], ['s2', 's3'], ['s4']].entries()) {
+      for (const n of names) {
+        expect(transactions[i]).toContain(`-default/${n}/tcp/p80`);
+        expect(transactions[i]).toMatch(
+          new RegExp(
+            `add element ip kube-proxy service-ips \\{[^}]*goto service-[A-Z2-7]{8}-default/${n}/`,
+          ),
+        );
+      }
+    }
+  });
+
+  it('a full sync rewrites every chain even when nothing changed', () => {
+    const { transactions, counts } = planTransactions(before, before, {
+      rewriteAll: true,
+      chunkSize: 2000,
+    });
+    expect(counts.chainsWritten).toBe(before.chains.size);
+    expect(counts.elementsAdded).toBe(0);
+    expect(transactions.join('')).toContain('flush chain ip kube-proxy services');
+  });
+});
+
+function unhashName(rs: Ruleset, readable: string): string {
+  return [...rs.chains.keys()].find((n) => unhash(n) === readable) ?? readable;
+}
+
+function unhashed(rs: Ruleset, readable: string): string[] {
+  const chain = rs.chains.get(unhashName(rs, readable));
+  if (!chain)
+    throw new Error(`no chain ${readable}; have ${[...rs.chains.keys()].map(unhash).join(', ')}`);
+  return chain.rules.map(unhash);
+}

@@ -1,0 +1,79 @@
+/**
+ * The desired contents of `table ip kube-proxy`, as plain data. Rules are written in the
+ * canonical form `nft list` prints them (e.g. `meta mark set meta mark | 0x00004000`), so a plan
+ * compares line for line with what the kernel reports back.
+ */
+
+export interface BaseChainHook {
+  type: 'filter' | 'nat';
+  hook: 'prerouting' | 'input' | 'forward' | 'output' | 'postrouting';
+  /** Numeric priority (dstnat = -100, srcnat = 100), as `nft -j` reports it. */
+  priority: number;
+}
+
+export interface ChainSpec {
+  name: string;
+  base?: BaseChainHook | undefined;
+  comment?: string | undefined;
+  rules: string[];
+  /** The Service port (`ns/name:port`) the chain belongs to; undefined for table-level chains. */
+  owner?: string | undefined;
+}
+
+/** One element of a set or map; `value` is the verdict for maps. */
+export interface ElementSpec {
+  value?: string | undefined;
+  comment?: string | undefined;
+  owner?: string | undefined;
+}
+
+export interface SetSpec {
+  name: string;
+  kind: 'set' | 'map';
+  /** e.g. `ipv4_addr` or `ipv4_addr . inet_proto . inet_service : verdict`. */
+  type: string;
+  flags?: string[] | undefined;
+  timeoutSeconds?: number | undefined;
+  comment?: string | undefined;
+  /** Element key (`10.96.0.10 . udp . 53`) → element. Dynamic sets (affinity) have none. */
+  elements: Map<string, ElementSpec>;
+  owner?: string | undefined;
+}
+
+export interface Ruleset {
+  family: 'ip';
+  table: string;
+  comment: string;
+  /** In creation order: table-level chains first. */
+  chains: Map<string, ChainSpec>;
+  sets: Map<string, SetSpec>;
+}
+
+export function sameChain(a: ChainSpec, b: ChainSpec): boolean {
+  return (
+    a.comment === b.comment &&
+    JSON.stringify(a.base) === JSON.stringify(b.base) &&
+    a.rules.length === b.rules.length &&
+    a.rules.every((r, i) => r === b.rules[i])
+  );
+}
+
+/**
+ * Same definition (not elements): a changed definition means delete and re-create. Flags are
+ * not compared: `nft -j` reports an affinity set created with `dynamic,timeout` as `timeout`
+ * only, and re-creating it would forget every client's affinity.
+ */
+export function sameSetDefinition(a: SetSpec, b: SetSpec): boolean {
+  return a.kind === b.kind && a.type === b.type && a.timeoutSeconds === b.timeoutSeconds;
+}
+
+/** Owners (Service port names) of everything in the ruleset, sorted. */
+export function owners(rs: Ruleset): string[] {
+  const all = new Set<string>();
+  for (const c of rs.chains.values()) if (c.owner) all.add(c.owner);
+  for (const s of rs.sets.values()) {
+    if (s.owner) all.add(s.owner);
+    for (const e of s.elements.values()) if (e.owner) all.add(e.owner);
+  }
+  return [...all].sort();
+}
