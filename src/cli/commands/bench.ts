@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { writeFile } from 'node:fs/promises';
 import { benchUp } from '../../bench/up.js';
+import { benchVm } from '../../vm/index.js';
 import { parseProxyMode } from '../../proxy/index.js';
 import { UsageError } from '../errors.js';
 import { table } from '../format.js';
@@ -33,6 +34,27 @@ export function registerBench(program: Command): Command {
             report.results.map((r) => [r.topology, r.nodes, r.pods, r.namespaces, `${r.upMs.median.toFixed(0)} ms`, `${r.upMs.max.toFixed(0)} ms`, `${r.downMs.median.toFixed(0)} ms`, `${r.downMs.max.toFixed(0)} ms`]),
           ) + `\n(${report.runs} runs each, proxy ${report.proxy}, kernel ${report.machine.kernel}, ${report.machine.cpus} CPUs)\n`,
         );
+    });
+  bench
+    .command('vm')
+    .description('time VM boot-to-command and teardown (software emulation unless --accel kvm), and process spawns inside')
+    .option('--kernel <pkg|dir>', 'kernel package or folder')
+    .option('--accel <accel>', 'tcg or kvm')
+    .option('--out <file>', 'write the JSON report here')
+    .option('--json', 'print the JSON report')
+    .action(async (o) => {
+      const report = await benchVm({ kernel: o.kernel, accel: o.accel });
+      if (o.out) await writeFile(o.out, JSON.stringify(report, null, 2) + '\n');
+      if (o.json) return void process.stdout.write(JSON.stringify(report, null, 2) + '\n');
+      process.stdout.write(
+        table(
+          ['COMMAND', 'BOOT', 'COMMAND TIME', 'TEARDOWN', 'TOTAL'],
+          report.runs.map((r) => [r.command.join(' '), `${r.bootMs} ms`, `${r.commandMs} ms`, `${r.teardownMs} ms`, `${r.totalMs} ms`]),
+        ) +
+          '\n\n' +
+          table(['INSIDE ONE VM', 'COLD', 'WARM'], Object.entries(report.inside).map(([c, t]) => [c, `${t.coldMs} ms`, `${t.warmMs} ms`])) +
+          `\n(kernel ${report.kernelRelease}, accel ${report.accel}, host load ${report.hostLoad.toFixed(1)})\n`,
+      );
     });
   return bench;
 }

@@ -2,10 +2,10 @@ import type { Command } from 'commander';
 import { Option } from 'commander';
 import { execa } from 'execa';
 import { existsSync, readdirSync } from 'node:fs';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { getProvider } from '../../cluster/providers.js';
+import { runInVm, shouldUseVm } from '../../vm/index.js';
 import { UsageError } from '../errors.js';
 import { printJson, table } from '../format.js';
 import { packageRoot } from '../package-root.js';
@@ -46,15 +46,26 @@ export function registerTest(program: Command): void {
       if (!existsSync(vitest)) throw new UsageError(`vitest is not installed in ${root}: run \`npm ci\` there`);
       const files = suites.length > 0 ? suites.map((s) => `suites/${s}`) : ['suites'];
       const runs = o.repeat ?? 1;
+      // IPVS needs IP_VS and dummy interfaces: on a host kernel without them the suites run
+      // inside the VM (SVCLAB_VM=auto|always|never decides), unchanged.
+      const vm = o.proxy === 'ipvs' || process.env.SVCLAB_VM === 'always' ? await shouldUseVm(['ipvs', 'dummy', 'ipset']) : undefined;
+      if (vm) process.stderr.write(`svclab: ${vm.useVm ? 'running the suites in the VM' : 'running the suites on the host'}: ${vm.reason}\n`);
+      const runVitest = async (args: string[]) => {
+        if (!vm?.useVm) return (await execa(vitest, args, { cwd: root, env, stdio: 'inherit', reject: false })).exitCode ?? 1;
+        const r = await runInVm({ command: [vitest, ...args], cwd: root, env: { ...process.env, ...env } });
+        return r.exitCode;
+      };
       const tally = new Map<string, { passed: number; failed: number }>();
       let exitCode = 0;
-      const dir = await mkdtemp(join(tmpdir(), 'svclab-test-'));
+      // Inside the project, not /tmp: the VM shares only the project folder back to the host.
+      await mkdir(join(root, '.svclab'), { recursive: true });
+      const dir = await mkdtemp(join(root, '.svclab', 'test-'));
       try {
         for (let i = 0; i < runs; i++) {
           const out = join(dir, `run-${i}.json`);
           const reporters = o.repeat ? ['--reporter=default', '--reporter=json', `--outputFile.json=${out}`] : [];
-          const r = await execa(vitest, ['run', '--project', 'e2e', ...reporters, ...files], { cwd: root, env, stdio: 'inherit', reject: false });
-          if (r.exitCode !== 0) exitCode = r.exitCode ?? 1;
+          const code = await runVitest(['run', '--project', 'e2e', ...reporters, ...files]);
+          if (code !== 0) exitCode = code;
           if (o.repeat && existsSync(out)) {
             const json = JSON.parse(await readFile(out, 'utf8')) as VitestJson;
             for (const f of json.testResults) {
