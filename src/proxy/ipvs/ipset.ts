@@ -1,0 +1,97 @@
+import type { Protocol } from '../../model/types.js';
+
+/**
+ * The ipsets kube-proxy's IPVS mode keeps (pkg/proxy/ipvs/ipset.go), with kube-proxy's names,
+ * types and comments. The comments are what the iptables rules carry in `--comment`.
+ *
+ * Left out because the topology model has nothing that fills them: KUBE-LOAD-BALANCER-FW,
+ * KUBE-LOAD-BALANCER-SOURCE-IP / -SOURCE-CIDR (loadBalancerSourceRanges), the SCTP NodePort sets,
+ * and KUBE-HEALTH-CHECK-NODE-PORT (healthCheckNodePort).
+ */
+export const IPSETS = {
+  loopBack: {
+    name: 'KUBE-LOOP-BACK',
+    type: 'hash:ip,port,ip',
+    comment: 'Kubernetes endpoints dst ip:port, source ip for solving hairpin purpose',
+  },
+  clusterIP: {
+    name: 'KUBE-CLUSTER-IP',
+    type: 'hash:ip,port',
+    comment: 'Kubernetes service cluster ip + port for masquerade purpose',
+  },
+  externalIP: {
+    name: 'KUBE-EXTERNAL-IP',
+    type: 'hash:ip,port',
+    comment: 'Kubernetes service external ip + port for masquerade and filter purpose',
+  },
+  externalIPLocal: {
+    name: 'KUBE-EXTERNAL-IP-LOCAL',
+    type: 'hash:ip,port',
+    comment: 'Kubernetes service external ip + port with externalTrafficPolicy=local',
+  },
+  loadBalancer: {
+    name: 'KUBE-LOAD-BALANCER',
+    type: 'hash:ip,port',
+    comment: 'Kubernetes service lb portal',
+  },
+  loadBalancerLocal: {
+    name: 'KUBE-LOAD-BALANCER-LOCAL',
+    type: 'hash:ip,port',
+    comment: 'Kubernetes service load balancer ip + port with externalTrafficPolicy=local',
+  },
+  nodePortTCP: {
+    name: 'KUBE-NODE-PORT-TCP',
+    type: 'bitmap:port',
+    comment: 'Kubernetes nodeport TCP port for masquerade purpose',
+  },
+  nodePortLocalTCP: {
+    name: 'KUBE-NODE-PORT-LOCAL-TCP',
+    type: 'bitmap:port',
+    comment: 'Kubernetes nodeport TCP port with externalTrafficPolicy=local',
+  },
+  nodePortUDP: {
+    name: 'KUBE-NODE-PORT-UDP',
+    type: 'bitmap:port',
+    comment: 'Kubernetes nodeport UDP port for masquerade purpose',
+  },
+  nodePortLocalUDP: {
+    name: 'KUBE-NODE-PORT-LOCAL-UDP',
+    type: 'bitmap:port',
+    comment: 'Kubernetes nodeport UDP port with externalTrafficPolicy=local',
+  },
+  /** Every address bound to kube-ipvs0; KUBE-IPVS-FILTER rejects other ports on them (kubernetes#72236). */
+  ipvsIPs: { name: 'KUBE-IPVS-IPS', type: 'hash:ip', comment: 'IPVS virtual server IP addresses' },
+} as const satisfies Record<string, IpsetSpec>;
+
+export type IpsetKey = keyof typeof IPSETS;
+export type IpsetType = 'hash:ip' | 'hash:ip,port' | 'hash:ip,port,ip' | 'bitmap:port';
+
+export interface IpsetSpec {
+  name: string;
+  type: IpsetType;
+  comment: string;
+}
+
+export const IPSET_KEYS = Object.keys(IPSETS) as IpsetKey[];
+
+/**
+ * `ipset create` arguments as kube-proxy's util/ipset builds them: hash sets get family,
+ * hashsize and maxelem, bitmap:port sets the whole port range; `comment` enables per-entry
+ * comments.
+ */
+export function ipsetCreateLine(spec: IpsetSpec): string {
+  const extra = spec.type.startsWith('hash:')
+    ? 'family inet hashsize 1024 maxelem 65536'
+    : 'range 0-65535';
+  return `create ${spec.name} ${spec.type} ${extra} comment -exist`;
+}
+
+/** `10.96.0.10,tcp:80`: the member text `ipset list` prints for hash:ip,port. */
+export function ipPortEntry(ip: string, protocol: Protocol, port: number): string {
+  return `${ip},${protocol.toLowerCase()}:${port}`;
+}
+
+/** `10.244.1.2,tcp:8080,10.244.1.2`: hash:ip,port,ip, for KUBE-LOOP-BACK (hairpin). */
+export function ipPortIpEntry(ip: string, protocol: Protocol, port: number, ip2: string): string {
+  return `${ipPortEntry(ip, protocol, port)},${ip2}`;
+}

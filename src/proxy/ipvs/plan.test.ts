@@ -1,0 +1,273 @@
+import { describe, expect, it } from 'vitest';
+import type { ServicePortState } from '../types.js';
+import { countRules } from './iptables.js';
+import { vsLine } from './ipvsadm.js';
+import { planIpvs, type PlanInput } from './plan.js';
+import { endpoint, service, servicePorts } from './testing.js';
+
+const NODE = 'node-a';
+const NODE_IPS = ['192.168.100.2', '192.168.200.2'];
+
+function plan(servicePortStates: ServicePortState[], extra: Partial<PlanInput> = {}) {
+  return planIpvs({
+    state: { servicePorts: servicePortStates },
+    nodeName: NODE,
+    nodeIPs: NODE_IPS,
+    clusterCIDR: '10.244.0.0/16',
+    scheduler: 'rr',
+    ...extra,
+  });
+}
+
+const rs = (p: ReturnType<typeof plan>, key: string) =>
+  p.virtualServers.get(key)?.realServers.map((r) => `${r.address}:${r.port}/${r.weight}`);
+const members = (
+  p: ReturnType<typeof plan>,
+  set: Parameters<ReturnType<typeof plan>['ipsets']['get']>[0],
+) => [...(p.ipsets.get(set) ?? [])].sort();
+
+const three = [
+  endpoint('10.244.1.2', NODE),
+  endpoint('10.244.2.2', 'node-b'),
+  endpoint('10.244.1.3', NODE),
+];
+
+describe('planIpvs', () => {
+  it('ClusterIP with 3 endpoints: one virtual server, 3 masqueraded real servers, VIP bound, hairpin set for local ones', () => {
+    const p = plan(
+      servicePorts(service({ name: 'web', clusterIP: '10.96.0.10' }), [{ port: 80 }], three),
+    );
+    expect([...p.virtualServers.keys()]).toEqual(['TCP/10.96.0.10:80']);
+    const vs = p.virtualServers.get('TCP/10.96.0.10:80')!;
+    expect(vs.scheduler).toBe('rr');
+    expect(vs.persistence).toBeUndefined();
+    expect(rs(p, 'TCP/10.96.0.10:80')).toEqual([
+      '10.244.1.2:8080/1',
+      '10.244.1.3:8080/1',
+      '10.244.2.2:8080/1',
+    ]);
+    expect([...p.boundAddresses]).toEqual(['10.96.0.10']);
+    expect(members(p, 'clusterIP')).toEqual(['10.96.0.10,tcp:80']);
+    expect(members(p, 'loopBack')).toEqual([
+      '10.244.1.2,tcp:8080,10.244.1.2',
+      '10.244.1.3,tcp:8080,10.244.1.3',
+    ]);
+    expect(members(p, 'ipvsIPs')).toEqual(['10.96.0.10']);
+    expect(p.iptables).toContain(
+      '-A KUBE-SERVICES -m comment --comment "Kubernetes service cluster ip + port for masquerade purpose" ' +
+        '-m set --match-set KUBE-CLUSTER-IP dst,dst ! -s 10.244.0.0/16 -j KUBE-MARK-MASQ',
+    );
+    expect(p.iptables).toContain(
+      '-A KUBE-POSTROUTING -m comment --comment "Kubernetes endpoints dst ip:port, source ip for solving hairpin purpose" ' +
+        '-m set --match-set KUBE-LOOP-BACK dst,dst,src -j MASQUERADE',
+    );
+  });
+
+  it('ClientIP affinity is persistence with the affinity timeout, on every virtual server of the Service', () => {
+    const svc = service({
+      name: 'sticky',
+      type: 'NodePort',
+      clusterIP: '10.96.0.11',
+      sessionAffinity: 'ClientIP',
+      sessionAffinityTimeoutSeconds: 60,
+    });
+    const p = plan(servicePorts(svc, [{ port: 80, nodePort: 30080 }], three));
+    expect([...p.virtualServers.values()].map((v) => v.persistence)).toEqual([60, 60, 60]);
+    expect(vsLine('-A', p.virtualServers.get('TCP/10.96.0.11:80')!)).toBe(
+      '-A -t 10.96.0.11:80 -s rr -p 60',
+    );
+  });
+
+  it('NodePort: one virtual server per node address, never 127.0.0.1, and the port in KUBE-NODE-PORT-TCP', () => {
+    const svc = service({ name: 'np', type: 'NodePort', clusterIP: '10.96.0.12' });
+    const p = plan(servicePorts(svc, [{ port: 80, nodePort: 30080 }], three), {
+      nodeIPs: ['127.0.0.1', ...NODE_IPS],
+    });
+    expect([...p.virtualServers.keys()].sort()).toEqual([
+      'TCP/10.96.0.12:80',
+      'TCP/192.168.100.2:30080',
+      'TCP/192.168.200.2:30080',
+    ]);
+    expect(rs(p, 'TCP/192.168.100.2:30080')).toHaveLength(3);
+    // Node addresses are local already: only the ClusterIP is bound on kube-ipvs0.
+    expect([...p.boundAddresses]).toEqual(['10.96.0.12']);
+    expect(members(p, 'nodePortTCP')).toEqual(['30080']);
+    expect(members(p, 'nodePortLocalTCP')).toEqual([]);
+    expect(p.iptables).toContain(
+      '-A KUBE-NODE-PORT -p tcp -m comment --comment "Kubernetes nodeport TCP port for masquerade purpose" ' +
+        '-m set --match-set KUBE-NODE-PORT-TCP dst -j KUBE-MARK-MASQ',
+    );
+    expect(p.iptables).not.toContain('KUBE-NODE-PORT-LOCAL-TCP');
+    expect(p.iptables).toContain('-A KUBE-SERVICES -m addrtype --dst-type LOCAL -j KUBE-NODE-PORT');
+  });
+
+  it('externalTrafficPolicy=Local: NodePort virtual servers get only local endpoints, the ClusterIP all; NodePort not masqueraded', () => {
+    const svc = service({
+      name: 'local',
+      type: 'NodePort',
+      clusterIP: '10.96.0.13',
+      externalTrafficPolicy: 'Local',
+    });
+    const p = plan(servicePorts(svc, [{ port: 80, nodePort: 30081 }], three));
+    expect(rs(p, 'TCP/192.168.100.2:30081')).toEqual(['10.244.1.2:8080/1', '10.244.1.3:8080/1']);
+    expect(rs(p, 'TCP/10.96.0.13:80')).toHaveLength(3);
+    expect(members(p, 'nodePortLocalTCP')).toEqual(['30081']);
+    expect(members(p, 'nodePortTCP')).toEqual(['30081']);
+    // The LOCAL set's RETURN comes before the masquerading rule of the same protocol.
+    const lines = p.iptables.split('\n');
+    const ret = lines.findIndex((l) => l.includes('KUBE-NODE-PORT-LOCAL-TCP dst -j RETURN'));
+    const masq = lines.findIndex((l) => l.includes('KUBE-NODE-PORT-TCP dst -j KUBE-MARK-MASQ'));
+    expect(ret).toBeGreaterThan(-1);
+    expect(ret).toBeLessThan(masq);
+  });
+
+  it('externalTrafficPolicy=Local without local endpoints falls back to cluster endpoints (kubernetes PR 97081)', () => {
+    const svc = service({
+      name: 'remote',
+      type: 'NodePort',
+      clusterIP: '10.96.0.14',
+      externalTrafficPolicy: 'Local',
+    });
+    const p = plan(
+      servicePorts(svc, [{ port: 80, nodePort: 30082 }], [endpoint('10.244.2.2', 'node-b')]),
+    );
+    expect(rs(p, 'TCP/192.168.100.2:30082')).toEqual(['10.244.2.2:8080/1']);
+  });
+
+  it('internalTrafficPolicy=Local: the ClusterIP virtual server gets only local endpoints, none when there are none', () => {
+    const svc = service({ name: 'itp', clusterIP: '10.96.0.15', internalTrafficPolicy: 'Local' });
+    expect(rs(plan(servicePorts(svc, [{ port: 80 }], three)), 'TCP/10.96.0.15:80')).toEqual([
+      '10.244.1.2:8080/1',
+      '10.244.1.3:8080/1',
+    ]);
+    const remoteOnly = plan(servicePorts(svc, [{ port: 80 }], [endpoint('10.244.2.2', 'node-b')]));
+    expect(rs(remoteOnly, 'TCP/10.96.0.15:80')).toEqual([]);
+  });
+
+  it('no endpoints: the virtual server exists without real servers (IPVS answers ICMP port unreachable), VIP still bound', () => {
+    const p = plan(
+      servicePorts(service({ name: 'empty', clusterIP: '10.96.0.16' }), [{ port: 80 }], []),
+    );
+    expect(rs(p, 'TCP/10.96.0.16:80')).toEqual([]);
+    expect([...p.boundAddresses]).toEqual(['10.96.0.16']);
+    expect(members(p, 'clusterIP')).toEqual(['10.96.0.16,tcp:80']);
+  });
+
+  it('multi-port Service: one virtual server per port on the same VIP, bound once', () => {
+    const svc = service({ name: 'multi', clusterIP: '10.96.0.17' });
+    const p = plan(
+      servicePorts(
+        svc,
+        [
+          { name: 'http', port: 80, targetPort: 8080 },
+          { name: 'metrics', port: 9090, targetPort: 9091 },
+        ],
+        three,
+      ),
+    );
+    expect([...p.virtualServers.keys()].sort()).toEqual([
+      'TCP/10.96.0.17:80',
+      'TCP/10.96.0.17:9090',
+    ]);
+    expect(rs(p, 'TCP/10.96.0.17:9090')).toEqual([
+      '10.244.1.2:9091/1',
+      '10.244.1.3:9091/1',
+      '10.244.2.2:9091/1',
+    ]);
+    expect([...p.boundAddresses]).toEqual(['10.96.0.17']);
+    expect(members(p, 'clusterIP')).toEqual(['10.96.0.17,tcp:80', '10.96.0.17,tcp:9090']);
+  });
+
+  it('UDP: -u virtual servers, udp ipset members and KUBE-NODE-PORT-UDP', () => {
+    const svc = service({ name: 'dns', type: 'NodePort', clusterIP: '10.96.0.53' });
+    const p = plan(
+      servicePorts(svc, [{ port: 53, protocol: 'UDP', targetPort: 5353, nodePort: 30053 }], three),
+    );
+    const vs = p.virtualServers.get('UDP/10.96.0.53:53')!;
+    expect(vsLine('-A', vs)).toBe('-A -u 10.96.0.53:53 -s rr');
+    expect(members(p, 'clusterIP')).toEqual(['10.96.0.53,udp:53']);
+    expect(members(p, 'nodePortUDP')).toEqual(['30053']);
+    expect(p.iptables).toContain('-A KUBE-NODE-PORT -p udp ');
+    expect(p.iptables).not.toContain('-p tcp');
+  });
+
+  it('externalIPs: a virtual server and a bound /32 each, in KUBE-EXTERNAL-IP (or -LOCAL), not bound when it is a node address', () => {
+    const svc = service({
+      name: 'ext',
+      clusterIP: '10.96.0.18',
+      externalIPs: ['203.0.113.10', '192.168.100.2'],
+    });
+    const p = plan(servicePorts(svc, [{ port: 80 }], three));
+    expect(rs(p, 'TCP/203.0.113.10:80')).toHaveLength(3);
+    expect([...p.boundAddresses].sort()).toEqual(['10.96.0.18', '203.0.113.10']);
+    expect(members(p, 'externalIP')).toEqual(['192.168.100.2,tcp:80', '203.0.113.10,tcp:80']);
+    expect(p.iptables).toMatch(
+      /-A KUBE-SERVICES .* --match-set KUBE-EXTERNAL-IP dst,dst -j KUBE-MARK-MASQ/,
+    );
+    expect(p.iptables).toMatch(
+      /--match-set KUBE-EXTERNAL-IP dst,dst -m physdev ! --physdev-is-in -m addrtype ! --src-type LOCAL -j ACCEPT/,
+    );
+
+    const local = plan(
+      servicePorts({ ...svc, externalTrafficPolicy: 'Local' }, [{ port: 80 }], three),
+    );
+    expect(members(local, 'externalIP')).toEqual([]);
+    expect(members(local, 'externalIPLocal')).toEqual([
+      '192.168.100.2,tcp:80',
+      '203.0.113.10,tcp:80',
+    ]);
+    expect(rs(local, 'TCP/203.0.113.10:80')).toEqual(['10.244.1.2:8080/1', '10.244.1.3:8080/1']);
+    expect(local.iptables).not.toMatch(/KUBE-EXTERNAL-IP-LOCAL dst,dst -j KUBE-MARK-MASQ/);
+  });
+
+  it('LoadBalancer ingress IP: virtual server, bound /32, KUBE-LOAD-BALANCER (+ -LOCAL with ETP=Local) and the LB chain', () => {
+    const svc = service({
+      name: 'lb',
+      type: 'LoadBalancer',
+      clusterIP: '10.96.0.19',
+      loadBalancerIPs: ['198.51.100.7'],
+      externalTrafficPolicy: 'Local',
+    });
+    const p = plan(servicePorts(svc, [{ port: 443, nodePort: 30443 }], three));
+    expect(rs(p, 'TCP/198.51.100.7:443')).toEqual(['10.244.1.2:8080/1', '10.244.1.3:8080/1']);
+    expect([...p.boundAddresses].sort()).toEqual(['10.96.0.19', '198.51.100.7']);
+    expect(members(p, 'loadBalancer')).toEqual(['198.51.100.7,tcp:443']);
+    expect(members(p, 'loadBalancerLocal')).toEqual(['198.51.100.7,tcp:443']);
+    expect(p.iptables).toContain('--match-set KUBE-LOAD-BALANCER dst,dst -j KUBE-LOAD-BALANCER');
+    expect(p.iptables).toContain('--match-set KUBE-LOAD-BALANCER-LOCAL dst,dst -j RETURN');
+    expect(p.iptables).toContain('-A KUBE-LOAD-BALANCER -j KUBE-MARK-MASQ');
+  });
+
+  it('uses the configured scheduler', () => {
+    const p = plan(
+      servicePorts(service({ name: 'w', clusterIP: '10.96.0.20' }), [{ port: 80 }], three),
+      { scheduler: 'sh' },
+    );
+    expect(p.virtualServers.get('TCP/10.96.0.20:80')!.scheduler).toBe('sh');
+  });
+
+  it('iptables rules do not grow with Services: 10 and 1,000 Services give the same ruleset', () => {
+    const many = (n: number) =>
+      Array.from({ length: n }, (_, i) => {
+        const svc = service({
+          name: `svc-${i}`,
+          type: 'NodePort',
+          clusterIP: `10.96.${Math.floor(i / 250)}.${(i % 250) + 1}`,
+          externalIPs: [`203.0.${Math.floor(i / 250)}.${(i % 250) + 1}`],
+        });
+        return servicePorts(
+          svc,
+          [{ port: 80, nodePort: 30000 + i }],
+          [endpoint(`10.244.1.${(i % 250) + 2}`, NODE)],
+        );
+      }).flat();
+    const ten = plan(many(10));
+    const thousand = plan(many(1000));
+    expect(thousand.virtualServers.size).toBe(1000 * (2 + NODE_IPS.length));
+    expect(members(thousand, 'clusterIP')).toHaveLength(1000);
+    const total = (t: string) => Object.values(countRules(t)).reduce((a, b) => a + b, 0);
+    expect(total(ten.iptables)).toBe(total(thousand.iptables));
+    expect(total(ten.iptables)).toBeGreaterThan(10);
+    expect(thousand.iptables).toBe(ten.iptables);
+  });
+});
