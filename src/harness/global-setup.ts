@@ -28,12 +28,21 @@ export default async function setup(): Promise<() => Promise<void>> {
     if (!existsSync(agent)) throw new Error(`building the agent failed: ${agent} missing`);
   }
   if (process.getuid?.() !== 0) return async () => undefined;
-  await getProvider('netns').sweep();
-  // Isolation: the host's root network namespace must be exactly as it was after every suite
-  // in every mode has run (interfaces, routes, rules, sets, sysctls).
-  const before = await hostNetworkSnapshot();
-  return async () => {
+  const providerName = process.env.SVCLAB_PROVIDER ?? 'netns';
+  const sweep = async () => {
     await getProvider('netns').sweep();
+    if (providerName !== 'netns') await getProvider(providerName).sweep();
+  };
+  await sweep();
+  // Isolation: the host's root network namespace must be exactly as it was after every suite
+  // in every mode has run (interfaces, routes, rules, sets, sysctls). kind and real clusters
+  // change the host by design (Docker's bridge and NAT for kind's network), so the check
+  // applies to the netns and docker providers (the docker provider's bridge goes with its lab).
+  const checkHost = providerName === 'netns' || providerName === 'docker';
+  const before = checkHost ? await hostNetworkSnapshot() : undefined;
+  return async () => {
+    await sweep();
+    if (!before) return;
     const changes = diffSnapshots(before, await hostNetworkSnapshot());
     if (changes.length > 0) throw new Error(`the e2e run changed the host's root network namespace:\n${changes.join('\n')}`);
   };

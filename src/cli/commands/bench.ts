@@ -7,6 +7,7 @@ import { UsageError } from '../errors.js';
 import { table } from '../format.js';
 import { packageRoot } from '../package-root.js';
 import { proxyOption } from './lifecycle.js';
+import { registerBenchScale } from './bench-scale.js';
 
 const positive = (name: string) => (v: string) => {
   const n = Number(v);
@@ -56,5 +57,6 @@ export function registerBench(program: Command): Command {
           `\n(kernel ${report.kernelRelease}, accel ${report.accel}, host load ${report.hostLoad.toFixed(1)})\n`,
       );
     });
+  registerBenchScale(bench);
   return bench;
 }

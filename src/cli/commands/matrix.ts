@@ -1,0 +1,69 @@
+import type { Command } from 'commander';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { hostHasIpvs } from '../../harness/requirements.js';
+import { EVENT_IDS, MATRIX_MODES, mergeReports, parseModes, REPORT_JSON, REPORT_MD, renderMarkdown, renderText, runMatrix, runMatrixInVm, selectEvents, type MatrixReport } from '../../persistence/index.js';
+import { UsageError } from '../errors.js';
+import { loadTopology } from './lifecycle.js';
+
+const positive = (name: string) => (v: string) => {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new UsageError(`${name} must be a positive integer, got "${v}"`);
+  return n;
+};
+
+function usage<T>(fn: () => T): T {
+  try {
+    return fn();
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+}
+
+/**
+ * `svclab matrix`: the connection-persistence matrix (rows events, columns proxy modes). Modes
+ * this kernel cannot run (IPVS without IP_VS) run inside the VM and are merged in.
+ */
+export function registerMatrix(program: Command): Command {
+  return program
+    .command('matrix')
+    .description('measure what long-lived TCP and UDP flows do across Service updates, per proxy mode; JSON + Markdown')
+    .option('--modes <list>', `comma-separated (${MATRIX_MODES.join(', ')})`, 'iptables-full,iptables-partial,nftables,ipvs')
+    .option('--events <list>', `comma-separated event ids (default all: ${EVENT_IDS.join(', ')})`)
+    .option('--topology <file>', 'topology file (default topologies/persistence.yaml)')
+    .option('--stall-ms <ms>', 'no answer for this long after the update: stalled', positive('--stall-ms'))
+    .option('--no-known-bugs', 'skip the known-bug cases')
+    .option('--vm <when>', 'run modes the host kernel lacks in the VM: auto (default) or never', 'auto')
+    .option('--out <dir>', `write ${REPORT_JSON} and ${REPORT_MD} here`)
+    .option('--json', 'print the JSON report instead of the table')
+    .action(async (o) => {
+      const modes = usage(() => parseModes(String(o.modes)));
+      const events = o.events ? String(o.events).split(',').map((s) => s.trim()).filter(Boolean) : undefined;
+      usage(() => selectEvents(events));
+      if (o.vm !== 'auto' && o.vm !== 'never') throw new UsageError(`--vm must be auto or never, got "${o.vm}"`);
+      const topologyFile = o.topology ? resolve(String(o.topology)) : undefined;
+      if (topologyFile) await loadTopology(topologyFile);
+      const progress = (line: string) => process.stderr.write(`svclab: ${line}\n`);
+      const watch = o.stallMs ? { stallMs: o.stallMs as number } : undefined;
+      // Never recurse: inside the VM every mode runs (or is skipped) where it is.
+      const inVm = process.env.SVCLAB_IN_VM === '1';
+      const viaVm = modes.filter((m) => m === 'ipvs' && !hostHasIpvs() && !inVm && o.vm === 'auto');
+      const here = modes.filter((m) => !viaVm.includes(m));
+      let report: MatrixReport = await runMatrix({ modes: here, events, topologyFile, knownBugs: o.knownBugs, watch, onProgress: progress });
+      if (viaVm.length > 0) {
+        progress(`${viaVm.join(', ')}: the host kernel has no IP_VS; running in the VM`);
+        const args = [...(events ? ['--events', events.join(',')] : []), ...(topologyFile ? ['--topology', topologyFile] : []), ...(o.stallMs ? ['--stall-ms', String(o.stallMs)] : []), ...(o.knownBugs === false ? ['--no-known-bugs'] : [])];
+        const fromVm = await runMatrixInVm({ modes: viaVm, args, onOutput: (c) => process.stderr.write(c) });
+        report = mergeReports(report, fromVm);
+      }
+      if (o.out) {
+        const dir = resolve(String(o.out));
+        await mkdir(dir, { recursive: true });
+        await writeFile(join(dir, REPORT_JSON), JSON.stringify(report, null, 2) + '\n');
+        await writeFile(join(dir, REPORT_MD), renderMarkdown(report));
+        progress(`wrote ${join(dir, REPORT_JSON)} and ${join(dir, REPORT_MD)}`);
+      }
+      process.stdout.write(o.json ? JSON.stringify(report, null, 2) + '\n' : renderText(report));
+      if (report.modes.some((m) => m.failures.length > 0)) process.exitCode = 1;
+    });
+}

@@ -1,0 +1,175 @@
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { LabError, mapLimit } from '../../exec/index.js';
+import type { Topology } from '../../model/types.js';
+import type { ProxyMode, SyncResult } from '../../proxy/types.js';
+import { writeDump, type DumpOptions } from '../dump.js';
+import { Lab, type Observation, type ProbeOptions } from '../lab.js';
+import type { Destination } from '../targets.js';
+import { readLabState, writeLabState } from '../state.js';
+import type { ClusterBackend } from './backend.js';
+import { clusterDiagnostics, ruleDumpCommands } from './diagnostics.js';
+import type { WorkloadOptions } from './manifests.js';
+import { waitKubeProxySynced } from './kube-proxy.js';
+import {
+  applyChanges,
+  describeChanges,
+  diffWorkloads,
+  observePods,
+  waitEndpointSlices,
+} from './workloads.js';
+
+/** Facts about the cluster a lab ran on; dumps and results carry them. */
+export interface ClusterTags {
+  clusterVersion: string;
+  nodeCount: number;
+  proxyMode: ProxyMode | 'unknown';
+  proxyModeSource: string;
+  /** Topology node -> cluster node. */
+  nodes: Record<string, string>;
+  notes: string[];
+}
+
+export interface ClusterLabOptions {
+  workloads: WorkloadOptions;
+  tags: ClusterTags;
+  /** Restarts kube-proxy (kind only: svclab never touches what it did not create on other clusters). */
+  restartKubeProxy?: (() => Promise<void>) | undefined;
+  /** Whether node rule dumps may run (kind: always; kubeconfig: only with the privileged-debug flag). */
+  nodeRules: boolean;
+}
+
+/**
+ * A Lab whose Service proxy is the cluster's own kube-proxy. `update` edits the topology as
+ * everywhere; `sync` turns the edit into API calls, waits for the EndpointSlices to say what the
+ * topology implies and for kube-proxy to finish a later sync, then returns. Probe answers from
+ * hostNetwork backends carry the cluster node's hostname; they are reported under the topology's
+ * node name so suites read the same on every provider.
+ */
+export class ClusterLab extends Lab {
+  /** What the cluster holds now (the last synced topology). */
+  private applied: Topology;
+
+  constructor(
+    readonly cluster: ClusterBackend,
+    topo: Topology,
+    proxyMode: ProxyMode | 'none',
+    private readonly opts: ClusterLabOptions,
+  ) {
+    super(cluster, topo, proxyMode, {});
+    this.applied = structuredClone(topo);
+  }
+
+  get tags(): ClusterTags {
+    return this.opts.tags;
+  }
+
+  /** kube-proxy came with the cluster. */
+  override async installProxies(): Promise<SyncResult[]> {
+    return [];
+  }
+
+  override async sync(): Promise<SyncResult[]> {
+    const started = performance.now();
+    const next = this.topology;
+    const changes = diffWorkloads(this.applied, next);
+    await applyChanges(this.cluster.env.api, this.opts.workloads, next, changes);
+    await this.observeAddresses(next);
+    await waitEndpointSlices(this.cluster.env.api, this.opts.workloads.namespace, next);
+    const notes = await waitKubeProxySynced(
+      this.cluster.env.api,
+      Object.values(this.opts.tags.nodes),
+    );
+    this.applied = structuredClone(next);
+    await this.cluster.openBridges();
+    const st = await readLabState(this.name).catch(() => undefined);
+    if (st) await writeLabState({ ...st, topology: next });
+    if (this.proxyMode === 'none') return [];
+    const written = {
+      services:
+        changes.servicesCreated.length +
+        changes.servicesReplaced.length +
+        changes.servicesDeleted.length,
+      pods: changes.podsCreated.length + changes.podsDeleted.length + changes.podsRecreated.length,
+    };
+    return [
+      {
+        mode: this.proxyMode,
+        strategy: 'partial',
+        durationMs: Math.round(performance.now() - started),
+        written,
+        commands: 0,
+        notes: [`API: ${describeChanges(changes)}; kube-proxy decides full or partial`, ...notes],
+      },
+    ];
+  }
+
+  /** Pod IPs are the cluster's: new pods' addresses go into the topology the suites read. */
+  private async observeAddresses(topo: Topology): Promise<void> {
+    const observed = new Map(
+      (await observePods(this.cluster.env.api, this.opts.workloads.namespace)).map((p) => [
+        p.name,
+        p,
+      ]),
+    );
+    for (const p of topo.pods) {
+      const o = observed.get(p.name);
+      if (o?.podIP) p.ip = o.podIP;
+    }
+  }
+
+  override async restartProxies(): Promise<SyncResult[]> {
+    if (!this.opts.restartKubeProxy)
+      throw new LabError(
+        `provider ${this.cluster.provider} does not restart kube-proxy: svclab never modifies what it did not create`,
+      );
+    await this.opts.restartKubeProxy();
+    return [];
+  }
+
+  override async probe(
+    from: string,
+    to: Destination | string,
+    opts: ProbeOptions = {},
+  ): Promise<Observation> {
+    const obs = await super.probe(from, to, opts);
+    const byHostname = new Map(Object.entries(this.opts.tags.nodes).map(([t, c]) => [c, t]));
+    for (const a of obs.attempts)
+      if (a.backend && byHostname.has(a.backend)) a.backend = byHostname.get(a.backend);
+    return obs;
+  }
+
+  override async proxyDump(node: string): Promise<Record<string, string>> {
+    if (!this.opts.nodeRules)
+      return {
+        note: 'node rule dumps need a privileged debug pod: pass --privileged-debug (SVCLAB_PRIVILEGED_DEBUG=1)',
+      };
+    const exec = this.cluster.env.nodeExec(node);
+    const out: Record<string, string> = {};
+    for (const [name, argv] of Object.entries(ruleDumpCommands(this.proxyMode))) {
+      const r = await exec(argv[0]!, argv.slice(1), { allowFailure: true }).catch(
+        (err: unknown) => ({ stdout: '', stderr: String(err), exitCode: -1 }),
+      );
+      out[name] = r.exitCode === 0 ? r.stdout : `exit ${r.exitCode}: ${r.stderr}\n${r.stdout}`;
+    }
+    return out;
+  }
+
+  override async dump(opts: DumpOptions = {}): Promise<string> {
+    const dir = await writeDump(this, new Map(), opts);
+    const write = async (sub: string, sections: Record<string, string>) => {
+      await mkdir(join(dir, sub), { recursive: true });
+      for (const [name, text] of Object.entries(sections))
+        await writeFile(join(dir, sub, `${name}.txt`), text);
+    };
+    await writeFile(join(dir, 'cluster.json'), JSON.stringify(this.opts.tags, null, 2));
+    await write(
+      'cluster',
+      await clusterDiagnostics(this.cluster.env.api, this.opts.workloads.namespace),
+    );
+    await mapLimit(this.topology.nodes, 4, async (n) =>
+      write(n.name, await this.proxyDump(n.name)),
+    );
+    return dir;
+  }
+}
