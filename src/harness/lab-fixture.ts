@@ -30,10 +30,18 @@ export interface LabFixture {
  * topologies/ and the proxy mode of the environment. `skip` tells why the suite cannot run here:
  * use it as `describe.skipIf(fixture.skip)`.
  */
-export function useLab(topologyFile: string, opts: { mutate?: (t: Topology) => void; proxy?: SuiteConfig['proxy'] } = {}): LabFixture & { skip: string | undefined } {
+export function useLab(
+  topologyFile: string,
+  opts: { mutate?: (t: Topology) => void; proxy?: SuiteConfig['proxy']; needsExternalHost?: boolean } = {},
+): LabFixture & { skip: string | undefined; externalSkip: string | undefined } {
   const config = suiteConfig();
   if (opts.proxy) config.proxy = opts.proxy;
-  const skip = missingRequirement(config);
+  // On an existing cluster an external host exists only as a hostNetwork pod the user allowed.
+  const externalSkip =
+    config.provider === 'kubeconfig' && process.env.SVCLAB_EXTERNAL_HOSTS !== 'pod'
+      ? 'no external host on this cluster (pass --external-hosts pod / SVCLAB_EXTERNAL_HOSTS=pod)'
+      : undefined;
+  const skip = missingRequirement(config) ?? (opts.needsExternalHost ? externalSkip : undefined);
   if (skip) process.stderr.write(`svclab: skipping suite ${topologyFile} (${config.label}): ${skip}\n`);
   let lab: Lab | undefined;
   let labExpect: LabExpect | undefined;
@@ -65,6 +73,7 @@ export function useLab(topologyFile: string, opts: { mutate?: (t: Topology) => v
   };
   return {
     skip,
+    externalSkip,
     config,
     get lab() {
       return need(lab);

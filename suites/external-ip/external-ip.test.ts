@@ -5,7 +5,7 @@ import { useLab } from '../../src/harness/lab-fixture.js';
 // routes for them via node-a, as an upstream router or cloud load balancer would (upstream e2e
 // "should be possible to connect to a service via ExternalIP when the external IP is not
 // assigned to a node").
-const f = useLab('three-node.yaml');
+const f = useLab('three-node.yaml', { needsExternalHost: true });
 
 describe.skipIf(f.skip)(`external-ip (${f.config.label})`, () => {
   it('an external IP is reached from outside, TCP and UDP, masqueraded to the receiving node', async () => {

@@ -17,7 +17,7 @@ describe.skipIf(f.skip)(`no-endpoints (${f.config.label})`, () => {
     await f.expect.rejected(obs);
   });
 
-  it('the NodePort is refused from an external host', async () => {
+  it.skipIf(f.externalSkip)('the NodePort is refused from an external host', async () => {
     const obs = await f.lab.probe('client', f.lab.service('empty').nodePort('http', 'node-b'), { count: 3, timeoutMs: 3000 });
     await f.expect.rejected(obs);
   });

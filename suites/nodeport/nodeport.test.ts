@@ -4,7 +4,7 @@ import { useLab } from '../../src/harness/lab-fixture.js';
 // NodePorts from an external host on the node network (upstream e2e "should be able to create a
 // functioning NodePort service", "should only target nodes with endpoints" for
 // externalTrafficPolicy=Local).
-const f = useLab('three-node.yaml');
+const f = useLab('three-node.yaml', { needsExternalHost: true });
 const nodes = ['node-a', 'node-b', 'node-c'];
 
 describe.skipIf(f.skip)(`nodeport (${f.config.label})`, () => {

@@ -19,7 +19,7 @@ describe.skipIf(f.skip)(`session-affinity (${f.config.label})`, () => {
     await f.expect.affinityHolds(obs);
   });
 
-  it('ClientIP: holds through a NodePort from an external host', async () => {
+  it.skipIf(f.externalSkip)('ClientIP: holds through a NodePort from an external host', async () => {
     const obs = await f.lab.probe('client', f.lab.service('web-affinity').nodePort('http', 'node-c'), { count: 20 });
     await f.expect.affinityHolds(obs);
   });
