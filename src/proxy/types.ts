@@ -54,6 +54,8 @@ export interface ProxyOptions {
   syncStrategy?: 'full' | 'partial';
   /** ipvs mode: scheduler for virtual servers. */
   ipvsScheduler?: 'rr' | 'wrr' | 'lc' | 'sh';
+  /** ipvs mode: connection timeouts in seconds (kube-proxy's --ipvs-*-timeout); 0 or unset keeps the kernel's. */
+  ipvsTimeouts?: { tcp?: number; tcpFin?: number; udp?: number };
 }
 
 /** What one sync wrote and what it cost. */

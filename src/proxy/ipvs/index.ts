@@ -114,13 +114,22 @@ class IpvsProxy implements IpvsNodeProxy {
   async install(): Promise<void> {
     const { ctx } = this;
     try {
-      // Clears any virtual server left in this node's namespace; also loads ip_vs if it is a module.
-      await ctx.exec('ipvsadm', ['-C']);
+      // Loads ip_vs if it is a module (its sysctls exist only then). No flush: like kube-proxy,
+      // a restarted proxy reconciles existing virtual servers in its first full sync, so
+      // established connections survive a proxy restart.
+      await ctx.exec('ipvsadm', ['-L', '-n']);
       const sysctls = ipvsSysctls(await ctx.readFile('/proc/sys/kernel/osrelease'), {
         strictARP: this.options.strictARP,
       });
       this.installNotes = sysctls.notes;
       await ctx.exec('sysctl', ['-q', '-w', ...sysctls.settings]);
+      // kube-proxy's --ipvs-tcp-timeout / --ipvs-tcpfin-timeout / --ipvs-udp-timeout: 0 keeps the
+      // kernel's value. They matter for affinity: a persistence template lives until its last
+      // connection entry expires (UDP: 300 s by default), not just timeoutSeconds.
+      const t = this.options.ipvsTimeouts;
+      if (t && (t.tcp || t.tcpFin || t.udp)) {
+        await ctx.exec('ipvsadm', ['--set', String(t.tcp ?? 0), String(t.tcpFin ?? 0), String(t.udp ?? 0)]);
+      }
       const link = await ctx.exec('ip', ['link', 'add', DUMMY_DEVICE, 'type', 'dummy'], {
         allowFailure: true,
       });
