@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 # tool:package pairs. qemu, busybox and kmod are for the VM runner (IPVS on hosts without IP_VS).
 NEEDED="ip:iproute2 iptables:iptables iptables-legacy-restore:iptables nft:nftables ipset:ipset
 conntrack:conntrack ipvsadm:ipvsadm sysctl:procps iperf3:iperf3 qemu-system-x86_64:qemu-system-x86
-busybox:busybox-static depmod:kmod cpio:cpio dpkg-deb:dpkg apt-get:apt"
+busybox:busybox-static depmod:kmod cpio:cpio dpkg-deb:dpkg apt-get:apt /usr/bin/time:time"
 missing=()
 for pair in $NEEDED; do
   tool=${pair%%:*} pkg=${pair##*:}

@@ -4,6 +4,7 @@ import type { Topology } from '../model/types.js';
 import type { NodeContext } from '../proxy/types.js';
 import type { DownReport, LabBackend, LabTarget } from '../cluster/provider.js';
 import type { LabState } from '../cluster/state.js';
+import { labTargets } from '../cluster/common/lab-targets.js';
 import { netnsName } from './names.js';
 import { teardownLab } from './teardown.js';
 import { killAll } from './processes.js';
@@ -19,12 +20,7 @@ export class NetnsBackend implements LabBackend {
   ) {}
 
   targets(): LabTarget[] {
-    const t = this.topo();
-    return [
-      ...t.nodes.map((n): LabTarget => ({ name: n.name, kind: 'node', ip: n.ip })),
-      ...t.pods.map((p): LabTarget => ({ name: p.name, kind: 'pod', ip: p.ip, node: p.node, hostNetwork: p.hostNetwork })),
-      ...t.externalHosts.map((e): LabTarget => ({ name: e.name, kind: 'external', ip: e.ip })),
-    ];
+    return labTargets(this.topo());
   }
 
   netnsOf(target: string): string {

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import { run } from '../exec/index.js';
 import type { DownReport } from '../cluster/provider.js';
+import { isOrphaned } from '../cluster/common/lab-flow.js';
 import { isPidAlive, listLabDirs, readLabState, removeLabDir } from '../cluster/state.js';
 import { labOfNetns, NETNS_PREFIX } from './names.js';
 import { killAll, netnsInode, pidsInNetns } from './processes.js';
@@ -80,9 +81,7 @@ export async function listNetnsLabs(): Promise<string[]> {
 export async function sweepNetnsLabs(opts: { all?: boolean } = {}): Promise<DownReport[]> {
   const reports: DownReport[] = [];
   for (const lab of await listNetnsLabs()) {
-    const st = await readLabState(lab).catch(() => undefined);
-    const orphaned = !st || ((st.ephemeral || st.phase !== 'ready') && !isPidAlive(st.ownerPid));
-    if (opts.all || orphaned) reports.push(await teardownLab(lab));
+    if (opts.all || isOrphaned(await readLabState(lab).catch(() => undefined))) reports.push(await teardownLab(lab));
   }
   return reports;
 }

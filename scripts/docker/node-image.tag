@@ -1,0 +1,1 @@
+svclab/node:bookworm-1
