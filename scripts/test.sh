@@ -13,6 +13,16 @@ vitest_run() { # name, args...
   node_modules/.bin/vitest run --reporter=default --reporter=json --outputFile.json="$RESULTS/$name.json" "$@" || status=1
 }
 
+# The docker provider's tests need a dockerd started with flags that leave the host network
+# alone; start one if docker is installed and none answers, and stop only that one at the end.
+docker_ok=""
+if command -v dockerd >/dev/null 2>&1 && [ -z "${SVCLAB_SKIP_DOCKER:-}" ]; then
+  if bash scripts/docker/start-dockerd.sh && bash scripts/docker/build-node-image.sh; then docker_ok=1; fi
+  trap 'bash scripts/docker/stop-dockerd.sh' EXIT
+else
+  echo "svclab: docker provider tests skipped: no dockerd (scripts/docker/install-docker.sh installs it safely)"
+fi
+
 step "type check" && { npm run --silent typecheck || status=1; }
 step "lint" && { npm run --silent lint || status=1; }
 step "build" && { npm run --silent build || status=1; }
@@ -26,6 +36,13 @@ for mode in "iptables partial nft" "iptables full nft" "iptables partial legacy"
   SVCLAB_PROXY=$proxy SVCLAB_SYNC=${sync/-/partial} SVCLAB_IPTABLES_BACKEND=${backend/-/nft} \
     vitest_run "suites-$proxy-${sync}-${backend}" --project e2e suites
 done
+
+if [ -n "$docker_ok" ]; then
+  for proxy in iptables nftables; do
+    step "e2e suites: --provider docker --proxy $proxy"
+    SVCLAB_PROVIDER=docker SVCLAB_PROXY=$proxy vitest_run "suites-docker-$proxy" --project e2e suites
+  done
+fi
 
 if [ -z "${SVCLAB_SKIP_IPVS:-}" ]; then
   step "e2e suites: --proxy ipvs (in the VM when the host kernel lacks IP_VS)"
