@@ -7,6 +7,7 @@ import { registerTest } from './commands/test.js';
 import { registerBench } from './commands/bench.js';
 import { registerDoctor } from './commands/doctor.js';
 import { registerVm } from './commands/vm.js';
+import { registerMatrix } from './commands/matrix.js';
 import { EXIT_FAILURE, EXIT_USAGE, UsageError } from './errors.js';
 
 const program = new Command('svclab')
@@ -20,6 +21,7 @@ registerTraffic(program);
 registerTest(program);
 registerBench(program);
 registerVm(program);
+registerMatrix(program);
 registerDoctor(program);
 program.commands.forEach((c) => c.exitOverride().showHelpAfterError());
 

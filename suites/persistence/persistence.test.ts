@@ -2,6 +2,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { useLab } from '../../src/harness/lab-fixture.js';
 import {
   EVENTS,
+  fixedPorts,
   KNOWN_BUGS,
   matrixModeOf,
   runEvent,
@@ -32,14 +33,21 @@ type Expected = Partial<Record<FlowKind, Expectation>>;
 const UNTOUCHED =
   'established flows are translated by their conntrack entry (IPVS: its connection entry), not by the rules; the ' +
   'serving endpoint stays, so rewriting rules or sets must not disturb them';
-const survivesAll = (why = UNTOUCHED): Expected => ({ stream: { outcome: 'survived', why }, conn: { outcome: 'survived', why }, udp: { outcome: 'survived', why } });
+const survivesAll = (why = UNTOUCHED): Expected => ({
+  stream: { outcome: 'survived', why },
+  conn: { outcome: 'survived', why },
+  udp: { outcome: 'survived', why },
+});
 
 /** Conntrack netlink deletes failed: the sync result says so (src/proxy/conntrack.ts). */
 const conntrackFailed = (r: EventResult) => r.notes.some((n) => /were not deleted/.test(n));
 
 function udpAfterRemoval(r: EventResult): Expectation {
   if (conntrackFailed(r)) {
-    return { outcome: 'survived', why: 'the stale UDP entry could not be deleted (no conntrack netlink): it keeps DNATing to the removed endpoint (kubernetes#48370, #105657)' };
+    return {
+      outcome: 'survived',
+      why: 'the stale UDP entry could not be deleted (no conntrack netlink): it keeps DNATing to the removed endpoint (kubernetes#48370, #105657)',
+    };
   }
   return {
     outcome: 'moved',
@@ -63,22 +71,45 @@ function expected(event: string, r: EventResult): Expected {
     case 'proxy-restart':
       // Real kube-proxy also flushes every UDP Service's conntrack entries on its first sync
       // (kubernetes#122740); svclab's proxies delete only entries of endpoints that left.
-      return survivesAll(`${UNTOUCHED}; a restarted proxy programs the same endpoints`);
+      // kube-proxy does not clear IPVS virtual servers when it starts either: deleting them
+      // with expire_nodest_conn=1 would drop every established connection.
+      return survivesAll(
+        `${UNTOUCHED}; a restarted proxy programs the same endpoints and clears nothing`,
+      );
     case 'endpoint-removed': {
       const tcp: Expectation = ipvs
-        ? { outcome: 'survived', why: 'graceful termination: a real server with connections goes to weight 0 and is deleted only once drained (kubernetes#57841)' }
-        : { outcome: 'survived', why: 'kube-proxy deletes no TCP conntrack entries and the pod still answers: the connection lives on (kubernetes#101968, #100698)' };
+        ? {
+            outcome: 'survived',
+            why: 'graceful termination: a real server with connections goes to weight 0 and is deleted only once drained (kubernetes#57841)',
+          }
+        : {
+            outcome: 'survived',
+            why: 'kube-proxy deletes no TCP conntrack entries and the pod still answers: the connection lives on (kubernetes#101968, #100698)',
+          };
       return { stream: tcp, conn: tcp, udp: udpAfterRemoval(r) };
     }
     case 'endpoint-terminating': {
-      const why = 'a terminating endpoint gets no new connections, but nothing ends established ones';
-      const out: Expected = { stream: { outcome: 'survived', why }, conn: { outcome: 'survived', why } };
-      if (!ipvs) out.udp = { outcome: 'survived', why: 'a terminating endpoint that is still serving is not stale: its UDP entries stay (kubernetes#127780)' };
+      const why =
+        'a terminating endpoint gets no new connections, but nothing ends established ones';
+      const out: Expected = {
+        stream: { outcome: 'survived', why },
+        conn: { outcome: 'survived', why },
+      };
+      if (!ipvs)
+        out.udp = {
+          outcome: 'survived',
+          why: 'a terminating endpoint that is still serving is not stale: its UDP entries stay (kubernetes#127780)',
+        };
       return out;
     }
     case 'pod-deleted': {
-      const why = "the server's process and namespace are gone: its kernel closed the sockets (FIN, or RST for unread data)";
-      return { stream: { outcome: ['closed', 'reset'], why }, conn: { outcome: ['closed', 'reset'], why }, udp: udpAfterRemoval(r) };
+      const why =
+        "the server's process and namespace are gone: its kernel closed the sockets (FIN, or RST for unread data)";
+      return {
+        stream: { outcome: ['closed', 'reset'], why },
+        conn: { outcome: ['closed', 'reset'], why },
+        udp: udpAfterRemoval(r),
+      };
     }
     default:
       throw new Error(`no expectation for event ${event}`);
@@ -91,16 +122,26 @@ function check(r: EventResult): void {
     const got = r.flows[kind];
     const want = Array.isArray(exp.outcome) ? exp.outcome : [exp.outcome];
     if (!want.includes(got.outcome)) {
-      problems.push(`${kind}: expected ${want.join(' or ')} because ${exp.why}; saw ${got.outcome} (${got.before} -> ${got.after ?? '-'}): ${got.evidence}`);
+      problems.push(
+        `${kind}: expected ${want.join(' or ')} because ${exp.why}; saw ${got.outcome} (${got.before} -> ${got.after ?? '-'}): ${got.evidence}`,
+      );
     }
   }
   // Whatever happened to old flows, the Service must take new connections once the sync returned.
-  if (!r.newConnection.ok) problems.push(`no new connection succeeded after the update: ${JSON.stringify(r.newConnection)}`);
-  expect(problems, `${r.event} on ${f.config.label} (serving ${r.serving}; notes: ${r.notes.join('; ') || 'none'})`).toEqual([]);
+  if (!r.newConnection.ok)
+    problems.push(
+      `no new connection succeeded after the update: ${JSON.stringify(r.newConnection)}`,
+    );
+  expect(
+    problems,
+    `${r.event} on ${f.config.label} (serving ${r.serving}; notes: ${r.notes.join('; ') || 'none'})`,
+  ).toEqual([]);
 }
 
 function report(r: KnownBugResult): void {
-  process.stderr.write(`svclab: ${f.config.label}: ${r.id} (${r.issues.map((n) => `kubernetes#${n}`).join(', ')}): ${r.status}: ${r.summary}\n  ${r.evidence.join('\n  ')}\n`);
+  process.stderr.write(
+    `svclab: ${f.config.label}: ${r.id} (${r.issues.map((n) => `kubernetes#${n}`).join(', ')}): ${r.status}: ${r.summary}\n  ${r.evidence.join('\n  ')}\n`,
+  );
 }
 
 describe.skipIf(f.skip || !mode)(`connection persistence (${f.config.label})`, () => {
@@ -108,7 +149,7 @@ describe.skipIf(f.skip || !mode)(`connection persistence (${f.config.label})`, (
   let step = 0;
   // Distinct fixed source ports per case: a UDP conntrack entry (30-120 s) or an IPVS connection
   // entry of one case must not steer the next.
-  const ports = () => ({ udpSourcePort: 40000 + step * 20, tcpSourcePort: 46000 + step++ * 20 });
+  const ports = () => fixedPorts(step++);
   beforeAll(() => {
     baseline = baselineOf(f.lab.topology);
   });
@@ -131,7 +172,10 @@ describe.skipIf(f.skip || !mode)(`connection persistence (${f.config.label})`, (
   });
 
   it('connections to a removed endpoint whose pod still runs (kubernetes#101968): they live on', async () => {
-    const r = await runKnownBug(f.lab, bug('removed-endpoint-pod-running'), { baseline, ...ports() });
+    const r = await runKnownBug(f.lab, bug('removed-endpoint-pod-running'), {
+      baseline,
+      ...ports(),
+    });
     report(r);
     // iptables/nftables: kube-proxy never deletes TCP conntrack entries ("the connection lives on
     // as if nothing has happened"). IPVS: graceful termination keeps a real server with
@@ -139,25 +183,34 @@ describe.skipIf(f.skip || !mode)(`connection persistence (${f.config.label})`, (
     expect(r.status, r.evidence.join('\n')).toBe('reproduced');
   });
 
-  it.skipIf(!ipvs)('IPVS graceful termination with ClientIP affinity (kubernetes#71809): fixed by expire_quiescent_template=1', async () => {
-    const r = await runKnownBug(f.lab, bug('ipvs-affinity-quiescent'), { baseline, ...ports() });
-    report(r);
-    // kube-proxy sets net.ipv4.vs.expire_quiescent_template=1 (kubernetes#71834): a template to
-    // a weight-0 real server expires, so new connections from the same client go elsewhere.
-    const sysctlOn = r.evidence.some((e) => /expire_quiescent_template=1\b/.test(e));
-    expect(r.status, r.evidence.join('\n')).toBe(sysctlOn ? 'not-reproduced' : 'reproduced');
-  });
-
-  it.skipIf(!ipvs)('IPVS connection reuse from a reused client port (kubernetes#70747, #81775): reported with evidence', async () => {
-    // Kernel-dependent (conn_reuse_mode and the 5.9 fix for the 1 s SYN drop): the case must run
-    // and name what it saw; svclab matrix records which way it went on which kernel.
-    for (const id of ['ipvs-port-reuse-removed', 'ipvs-port-reuse-delay']) {
-      const r = await runKnownBug(f.lab, bug(id), { baseline, ...ports() });
+  it.skipIf(!ipvs)(
+    'IPVS graceful termination with ClientIP affinity (kubernetes#71809): fixed by expire_quiescent_template=1',
+    async () => {
+      const r = await runKnownBug(f.lab, bug('ipvs-affinity-quiescent'), { baseline, ...ports() });
       report(r);
-      expect(r.status).not.toBe('skipped');
-      expect(r.evidence.some((e) => /second connection: /.test(e)), r.evidence.join('\n')).toBe(true);
-    }
-  });
+      // kube-proxy sets net.ipv4.vs.expire_quiescent_template=1 (kubernetes#71834): a template to
+      // a weight-0 real server expires, so new connections from the same client go elsewhere.
+      const sysctlOn = r.evidence.some((e) => /expire_quiescent_template=1\b/.test(e));
+      expect(r.status, r.evidence.join('\n')).toBe(sysctlOn ? 'not-reproduced' : 'reproduced');
+    },
+  );
+
+  it.skipIf(!ipvs)(
+    'IPVS connection reuse from a reused client port (kubernetes#70747, #81775): reported with evidence',
+    async () => {
+      // Kernel-dependent (conn_reuse_mode and the 5.9 fix for the 1 s SYN drop): the case must run
+      // and name what it saw; svclab matrix records which way it went on which kernel.
+      for (const id of ['ipvs-port-reuse-removed', 'ipvs-port-reuse-delay']) {
+        const r = await runKnownBug(f.lab, bug(id), { baseline, ...ports() });
+        report(r);
+        expect(r.status).not.toBe('skipped');
+        expect(
+          r.evidence.some((e) => /second connection: /.test(e)),
+          r.evidence.join('\n'),
+        ).toBe(true);
+      }
+    },
+  );
 
   // Destructive: the pod is gone for good, so this runs last on the suite's lab.
   for (const event of EVENTS.filter((e) => e.destructive)) {

@@ -17,15 +17,21 @@ import { UsageError } from '../errors.js';
 import { table } from '../format.js';
 import { packageRoot } from '../package-root.js';
 
-const int = (name: string, min: number, max = Number.MAX_SAFE_INTEGER) => (v: string) => {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < min || n > max) throw new UsageError(`${name} must be an integer in ${min}..${max}, got "${v}"`);
-  return n;
-};
+const int =
+  (name: string, min: number, max = Number.MAX_SAFE_INTEGER) =>
+  (v: string) => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < min || n > max)
+      throw new UsageError(`${name} must be an integer in ${min}..${max}, got "${v}"`);
+    return n;
+  };
 
 function servicesList(v: string): number[] {
   const list = v.split(',').map((s) => Number(s.trim()));
-  if (list.length === 0 || list.some((n) => !Number.isInteger(n) || n < 1 || n > MAX_SERVICES)) throw new UsageError(`--services must be a comma-separated list of integers in 1..${MAX_SERVICES}, got "${v}"`);
+  if (list.length === 0 || list.some((n) => !Number.isInteger(n) || n < 1 || n > MAX_SERVICES))
+    throw new UsageError(
+      `--services must be a comma-separated list of integers in 1..${MAX_SERVICES}, got "${v}"`,
+    );
   return [...new Set(list)].sort((a, b) => a - b);
 }
 
@@ -40,16 +46,41 @@ const STACK_FLAG = '--stack-size=6000';
 export function registerBenchScale(bench: Command): Command {
   return bench
     .command('scale')
-    .description("programming cost, data-path cost and memory of each proxy mode versus the number of Services (the talk's three tables); writes JSON, CSV, Markdown and SVG charts")
+    .description(
+      "programming cost, data-path cost and memory of each proxy mode versus the number of Services (the talk's three tables); writes JSON, CSV, Markdown and SVG charts",
+    )
     .option('--modes <list>', `proxy modes (${SCALE_MODES.join(', ')})`, SCALE_MODES.join(','))
-    .option('--services <list>', `numbers of Services (default ${DEFAULT_SERVICES.join(',')}; --quick: up to ${QUICK_MAX_SERVICES})`)
+    .option(
+      '--services <list>',
+      `numbers of Services (default ${DEFAULT_SERVICES.join(',')}; --quick: up to ${QUICK_MAX_SERVICES})`,
+    )
     .option('--endpoints <n>', 'endpoints per Service', int('--endpoints', 1, 16), 2)
-    .option('--node-port-every <n>', 'one Service in n is a NodePort Service (0: none)', int('--node-port-every', 0), 10)
-    .option('--quick', `up to ${QUICK_MAX_SERVICES} Services, fewer repetitions, ${QUICK_BUDGET_SECONDS} s budget`)
-    .option('--budget <seconds>', `time budget; Ns predicted not to fit are skipped (default ${DEFAULT_BUDGET_SECONDS}, --quick ${QUICK_BUDGET_SECONDS})`, int('--budget', 10))
-    .option('--connections <n>', 'new connections per Service for the latency measurement', int('--connections', 1, 100_000))
+    .option(
+      '--node-port-every <n>',
+      'one Service in n is a NodePort Service (0: none)',
+      int('--node-port-every', 0),
+      10,
+    )
+    .option(
+      '--quick',
+      `up to ${QUICK_MAX_SERVICES} Services, fewer repetitions, ${QUICK_BUDGET_SECONDS} s budget`,
+    )
+    .option(
+      '--budget <seconds>',
+      `time budget; Ns predicted not to fit are skipped (default ${DEFAULT_BUDGET_SECONDS}, --quick ${QUICK_BUDGET_SECONDS})`,
+      int('--budget', 10),
+    )
+    .option(
+      '--connections <n>',
+      'new connections per Service for the latency measurement',
+      int('--connections', 1, 100_000),
+    )
     .option('--iperf-seconds <s>', 'iperf3 run length per Service', int('--iperf-seconds', 1, 60))
-    .option('--out <dir>', 'write scale.json, scale.csv, scale.md and charts/ here', 'svclab-bench-scale')
+    .option(
+      '--out <dir>',
+      'write scale.json, scale.csv, scale.md and charts/ here',
+      'svclab-bench-scale',
+    )
     .option('--json', 'also print the JSON report')
     .action(async (o) => {
       const modes: ScaleMode[] = (() => {
@@ -63,12 +94,24 @@ export function registerBenchScale(bench: Command): Command {
       let services = o.services ? servicesList(String(o.services)) : DEFAULT_SERVICES;
       if (quick) {
         const over = services.filter((n) => n > QUICK_MAX_SERVICES);
-        if (o.services && over.length > 0) throw new UsageError(`--quick measures up to ${QUICK_MAX_SERVICES} Services; drop ${over.join(', ')} or --quick`);
+        if (o.services && over.length > 0)
+          throw new UsageError(
+            `--quick measures up to ${QUICK_MAX_SERVICES} Services; drop ${over.join(', ')} or --quick`,
+          );
         services = services.filter((n) => n <= QUICK_MAX_SERVICES);
       }
-      const needsStack = modes.some((m) => m.startsWith('iptables')) && Math.max(...services) > 10_000;
-      if (needsStack && !process.execArgv.some((a) => a.startsWith('--stack-size')) && process.env.SVCLAB_BENCH_REEXEC !== '1') {
-        const r = await execa(process.execPath, [...process.execArgv, STACK_FLAG, ...process.argv.slice(1)], { stdio: 'inherit', reject: false, env: { SVCLAB_BENCH_REEXEC: '1' } });
+      const needsStack =
+        modes.some((m) => m.startsWith('iptables')) && Math.max(...services) > 10_000;
+      if (
+        needsStack &&
+        !process.execArgv.some((a) => a.startsWith('--stack-size')) &&
+        process.env.SVCLAB_BENCH_REEXEC !== '1'
+      ) {
+        const r = await execa(
+          process.execPath,
+          [...process.execArgv, STACK_FLAG, ...process.argv.slice(1)],
+          { stdio: 'inherit', reject: false, env: { SVCLAB_BENCH_REEXEC: '1' } },
+        );
         process.exitCode = r.exitCode ?? 1;
         return;
       }
@@ -88,10 +131,24 @@ export function registerBenchScale(bench: Command): Command {
       const files = await writeScaleReport(out, report);
       if (o.json) process.stdout.write(JSON.stringify(report, null, 2) + '\n');
       else {
-        const ms = (v: number | undefined) => (v === undefined || !Number.isFinite(v) ? '-' : v < 10 ? `${v.toFixed(2)} ms` : `${v.toFixed(0)} ms`);
+        const ms = (v: number | undefined) =>
+          v === undefined || !Number.isFinite(v)
+            ? '-'
+            : v < 10
+              ? `${v.toFixed(2)} ms`
+              : `${v.toFixed(0)} ms`;
         process.stdout.write(
           table(
-            ['MODE', 'SERVICES', 'STATUS', 'FULL SYNC', 'ADD ONE', 'CHANGE ONE', 'CONN FIRST', 'CONN LAST'],
+            [
+              'MODE',
+              'SERVICES',
+              'STATUS',
+              'FULL SYNC',
+              'ADD ONE',
+              'CHANGE ONE',
+              'CONN FIRST',
+              'CONN LAST',
+            ],
             report.cells.map((c) => [
               c.mode,
               c.services,

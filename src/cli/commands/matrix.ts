@@ -2,13 +2,27 @@ import type { Command } from 'commander';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { hostHasIpvs } from '../../harness/requirements.js';
-import { EVENT_IDS, MATRIX_MODES, mergeReports, parseModes, REPORT_JSON, REPORT_MD, renderMarkdown, renderText, runMatrix, runMatrixInVm, selectEvents, type MatrixReport } from '../../persistence/index.js';
+import {
+  EVENT_IDS,
+  MATRIX_MODES,
+  mergeReports,
+  parseModes,
+  REPORT_JSON,
+  REPORT_MD,
+  renderMarkdown,
+  renderText,
+  runMatrix,
+  runMatrixInVm,
+  selectEvents,
+  type MatrixReport,
+} from '../../persistence/index.js';
 import { UsageError } from '../errors.js';
 import { loadTopology } from './lifecycle.js';
 
 const positive = (name: string) => (v: string) => {
   const n = Number(v);
-  if (!Number.isInteger(n) || n < 1) throw new UsageError(`${name} must be a positive integer, got "${v}"`);
+  if (!Number.isInteger(n) || n < 1)
+    throw new UsageError(`${name} must be a positive integer, got "${v}"`);
   return n;
 };
 
@@ -27,20 +41,40 @@ function usage<T>(fn: () => T): T {
 export function registerMatrix(program: Command): Command {
   return program
     .command('matrix')
-    .description('measure what long-lived TCP and UDP flows do across Service updates, per proxy mode; JSON + Markdown')
-    .option('--modes <list>', `comma-separated (${MATRIX_MODES.join(', ')})`, 'iptables-full,iptables-partial,nftables,ipvs')
+    .description(
+      'measure what long-lived TCP and UDP flows do across Service updates, per proxy mode; JSON + Markdown',
+    )
+    .option(
+      '--modes <list>',
+      `comma-separated (${MATRIX_MODES.join(', ')})`,
+      'iptables-full,iptables-partial,nftables,ipvs',
+    )
     .option('--events <list>', `comma-separated event ids (default all: ${EVENT_IDS.join(', ')})`)
     .option('--topology <file>', 'topology file (default topologies/persistence.yaml)')
-    .option('--stall-ms <ms>', 'no answer for this long after the update: stalled', positive('--stall-ms'))
+    .option(
+      '--stall-ms <ms>',
+      'no answer for this long after the update: stalled',
+      positive('--stall-ms'),
+    )
     .option('--no-known-bugs', 'skip the known-bug cases')
-    .option('--vm <when>', 'run modes the host kernel lacks in the VM: auto (default) or never', 'auto')
+    .option(
+      '--vm <when>',
+      'run modes the host kernel lacks in the VM: auto (default) or never',
+      'auto',
+    )
     .option('--out <dir>', `write ${REPORT_JSON} and ${REPORT_MD} here`)
     .option('--json', 'print the JSON report instead of the table')
     .action(async (o) => {
       const modes = usage(() => parseModes(String(o.modes)));
-      const events = o.events ? String(o.events).split(',').map((s) => s.trim()).filter(Boolean) : undefined;
+      const events = o.events
+        ? String(o.events)
+            .split(',')
+            .map((s) => s.trim())
+            .filter(Boolean)
+        : undefined;
       usage(() => selectEvents(events));
-      if (o.vm !== 'auto' && o.vm !== 'never') throw new UsageError(`--vm must be auto or never, got "${o.vm}"`);
+      if (o.vm !== 'auto' && o.vm !== 'never')
+        throw new UsageError(`--vm must be auto or never, got "${o.vm}"`);
       const topologyFile = o.topology ? resolve(String(o.topology)) : undefined;
       if (topologyFile) await loadTopology(topologyFile);
       const progress = (line: string) => process.stderr.write(`svclab: ${line}\n`);
@@ -49,11 +83,29 @@ export function registerMatrix(program: Command): Command {
       const inVm = process.env.SVCLAB_IN_VM === '1';
       const viaVm = modes.filter((m) => m === 'ipvs' && !hostHasIpvs() && !inVm && o.vm === 'auto');
       const here = modes.filter((m) => !viaVm.includes(m));
-      let report: MatrixReport = await runMatrix({ modes: here, events, topologyFile, knownBugs: o.knownBugs, watch, onProgress: progress });
+      let report: MatrixReport = await runMatrix({
+        modes: here,
+        events,
+        topologyFile,
+        knownBugs: o.knownBugs,
+        watch,
+        onProgress: progress,
+      });
       if (viaVm.length > 0) {
         progress(`${viaVm.join(', ')}: the host kernel has no IP_VS; running in the VM`);
-        const args = [...(events ? ['--events', events.join(',')] : []), ...(topologyFile ? ['--topology', topologyFile] : []), ...(o.stallMs ? ['--stall-ms', String(o.stallMs)] : []), ...(o.knownBugs === false ? ['--no-known-bugs'] : [])];
-        const fromVm = await runMatrixInVm({ modes: viaVm, args, onOutput: (c) => process.stderr.write(c) });
+        const args = [
+          ...(events ? ['--events', events.join(',')] : []),
+          ...(topologyFile ? ['--topology', topologyFile] : []),
+          ...(o.stallMs ? ['--stall-ms', String(o.stallMs)] : []),
+          ...(o.knownBugs === false ? ['--no-known-bugs'] : []),
+        ];
+        const fromVm = await runMatrixInVm({
+          modes: viaVm,
+          args,
+          // The VM runs the same launcher this process was started from.
+          cli: process.argv[1],
+          onOutput: (c) => process.stderr.write(c),
+        });
         report = mergeReports(report, fromVm);
       }
       if (o.out) {

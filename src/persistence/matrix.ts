@@ -1,0 +1,231 @@
+import { release } from 'node:os';
+import { join } from 'node:path';
+import { machineInfo } from '../bench/machine.js';
+import type { Lab } from '../cluster/lab.js';
+import { getProvider } from '../cluster/providers.js';
+import { packageRoot } from '../cli/package-root.js';
+import { missingRequirement } from '../harness/requirements.js';
+import { loadTopology } from '../model/index.js';
+import type { ProxyOptions } from '../proxy/types.js';
+import { selectEvents, type PersistenceEvent } from './events.js';
+import { DEFAULT_WATCH, fixedPorts, type WatchOptions } from './flows.js';
+import { KNOWN_BUGS, runKnownBug, type KnownBugCase, type KnownBugResult } from './known-bugs.js';
+import { baselineOf } from './lab-state.js';
+import { modeConfig, type MatrixMode } from './modes.js';
+import { runEvent, type EventResult } from './scenario.js';
+
+let labCounter = 0;
+
+/** Short, unique per process and call (lab names end up in namespace names). */
+function matrixLabName(): string {
+  return `pm-${process.pid.toString(36)}-${(labCounter++).toString(36)}`;
+}
+
+export interface ModeReport {
+  mode: MatrixMode;
+  proxy: string;
+  proxyOptions: ProxyOptions;
+  /** Kernel release the mode was measured on (the VM's for modes run through the VM). */
+  kernel: string;
+  where: 'host' | 'vm';
+  /** `skipped`: could not run here (reason says why); `ran`: see events (some may have failed). */
+  status: 'ran' | 'skipped';
+  reason?: string | undefined;
+  events: EventResult[];
+  /** Events that could not be measured (a flow would not open, a sync failed), with the error. */
+  failures: { event: string; error: string }[];
+  knownBugs: KnownBugResult[];
+  /** Bring-up time of each lab the mode used (a destructive event needs a fresh one). */
+  labUpMs: number[];
+  durationMs: number;
+}
+
+export interface MatrixReport {
+  apiVersion: 'svclab.dev/v1alpha1';
+  kind: 'PersistenceMatrix';
+  generatedAt: string;
+  machine: ReturnType<typeof machineInfo>;
+  topology: string;
+  watch: WatchOptions;
+  events: { id: string; title: string }[];
+  knownBugs: {
+    id: string;
+    issues: number[];
+    title: string;
+    modes?: readonly string[] | undefined;
+  }[];
+  modes: ModeReport[];
+}
+
+export interface MatrixOptions {
+  modes: MatrixMode[];
+  /** Event ids; default all. */
+  events?: string[] | undefined;
+  /** Topology file; default topologies/persistence.yaml. */
+  topologyFile?: string | undefined;
+  /** Run the known-bug cases too. Default true. */
+  knownBugs?: boolean | undefined;
+  watch?: Partial<WatchOptions> | undefined;
+  provider?: string | undefined;
+  onProgress?: ((line: string) => void) | undefined;
+}
+
+export function defaultTopologyFile(): string {
+  return join(packageRoot(), 'topologies', 'persistence.yaml');
+}
+
+export function emptyReport(o: {
+  topologyFile: string;
+  events: PersistenceEvent[];
+  watch: WatchOptions;
+}): MatrixReport {
+  return {
+    apiVersion: 'svclab.dev/v1alpha1',
+    kind: 'PersistenceMatrix',
+    generatedAt: new Date().toISOString(),
+    machine: machineInfo(),
+    topology: o.topologyFile,
+    watch: o.watch,
+    events: o.events.map((e) => ({ id: e.id, title: e.title })),
+    knownBugs: KNOWN_BUGS.map((b) => ({
+      id: b.id,
+      issues: b.issues,
+      title: b.title,
+      modes: b.modes,
+    })),
+    modes: [],
+  };
+}
+
+/**
+ * Runs the matrix on this kernel: per mode one lab, every event on it (the topology restored in
+ * between), the known-bug cases, then destructive events, each on a fresh lab if more follow.
+ * A mode that cannot run here is reported `skipped` with the reason.
+ */
+export async function runMatrix(o: MatrixOptions): Promise<MatrixReport> {
+  const topologyFile = o.topologyFile ?? defaultTopologyFile();
+  const events = selectEvents(o.events);
+  const watch = { ...DEFAULT_WATCH, ...o.watch };
+  const report = emptyReport({ topologyFile, events, watch });
+  for (const mode of o.modes)
+    report.modes.push(await runMode(mode, { ...o, topologyFile, watch }, events));
+  return report;
+}
+
+async function runMode(
+  mode: MatrixMode,
+  o: MatrixOptions & { topologyFile: string; watch: WatchOptions },
+  events: PersistenceEvent[],
+): Promise<ModeReport> {
+  const started = performance.now();
+  const cfg = modeConfig(mode);
+  const provider = o.provider ?? 'netns';
+  const log = (line: string) => o.onProgress?.(`${mode}: ${line}`);
+  const report: ModeReport = {
+    mode,
+    ...cfg,
+    kernel: release(),
+    where: process.env.SVCLAB_IN_VM ? 'vm' : 'host',
+    status: 'ran',
+    events: [],
+    failures: [],
+    knownBugs: [],
+    labUpMs: [],
+    durationMs: 0,
+  };
+  const skip = missingRequirement({
+    provider,
+    proxy: cfg.proxy,
+    proxyOptions: cfg.proxyOptions,
+    label: mode,
+  });
+  if (skip) {
+    log(`skipped: ${skip}`);
+    return { ...report, status: 'skipped', reason: skip };
+  }
+  const topology = await loadTopology(o.topologyFile);
+  const up = async (): Promise<Lab> => {
+    const t0 = performance.now();
+    const lab = await getProvider(provider).up(structuredClone(topology), {
+      name: matrixLabName(),
+      proxy: cfg.proxy,
+      proxyOptions: cfg.proxyOptions,
+      progress: 'silent',
+      ephemeral: true,
+    });
+    report.labUpMs.push(Math.round(performance.now() - t0));
+    return lab;
+  };
+  const steps: ({ event: PersistenceEvent } | { bug: KnownBugCase })[] = [
+    ...events.filter((e) => !e.destructive).map((event) => ({ event })),
+    ...(o.knownBugs === false ? [] : KNOWN_BUGS.map((bug) => ({ bug }))),
+    ...events.filter((e) => e.destructive).map((event) => ({ event })),
+  ];
+  let lab = await up();
+  const baseline = baselineOf(lab.topology);
+  try {
+    for (const [i, step] of steps.entries()) {
+      // Distinct fixed ports per step: a UDP conntrack entry (30-120 s) or an IPVS connection
+      // entry (TIME_WAIT, 120 s) of one step must not steer the next.
+      const ports = fixedPorts(i);
+      let dirty = false;
+      if ('event' in step) {
+        try {
+          const r = await runEvent(lab, step.event, {
+            baseline,
+            udpSourcePort: ports.udpSourcePort,
+            watch: o.watch,
+          });
+          report.events.push(r);
+          log(
+            `${r.event}: ${r.flows.stream.outcome} / ${r.flows.conn.outcome} / ${r.flows.udp.outcome}; update ${r.updateMs} ms, first new connection ${r.newConnection.ok ? `${r.newConnection.firstOkMs} ms after it` : 'none'}`,
+          );
+        } catch (err) {
+          report.failures.push({ event: step.event.id, error: errorText(err) });
+          log(`${step.event.id}: failed: ${errorText(err)}`);
+          dirty = true;
+        }
+        dirty ||= step.event.destructive === true;
+      } else {
+        try {
+          const r = await runKnownBug(lab, step.bug, { baseline, ...ports, watch: o.watch });
+          report.knownBugs.push(r);
+          log(`${r.id} (${r.issues.map((n) => `#${n}`).join(', ')}): ${r.status}: ${r.summary}`);
+        } catch (err) {
+          report.failures.push({ event: `known-bug:${step.bug.id}`, error: errorText(err) });
+          log(`${step.bug.id}: failed: ${errorText(err)}`);
+          dirty = true;
+        }
+      }
+      if (dirty && i < steps.length - 1) {
+        await down(lab);
+        lab = await up();
+      }
+    }
+  } finally {
+    await down(lab);
+  }
+  report.durationMs = Math.round(performance.now() - started);
+  return report;
+}
+
+async function down(lab: Lab): Promise<void> {
+  const r = await lab.down();
+  if (r.errors.length > 0)
+    throw new Error(`teardown of lab ${r.lab} incomplete:\n${r.errors.join('\n')}`);
+}
+
+function errorText(err: unknown): string {
+  if (!(err instanceof Error)) return String(err);
+  const cause = err.cause instanceof Error ? `: ${err.cause.message}` : '';
+  return `${err.message}${cause}`;
+}
+
+/** Adds modes measured elsewhere (the VM) to a report; a mode measured twice keeps the newer. */
+export function mergeReports(into: MatrixReport, from: MatrixReport): MatrixReport {
+  const modes = new Map(into.modes.map((m) => [m.mode, m]));
+  for (const m of from.modes) modes.set(m.mode, m);
+  const order = (m: ModeReport) =>
+    ['iptables-full', 'iptables-partial', 'nftables', 'ipvs'].indexOf(m.mode);
+  return { ...into, modes: [...modes.values()].sort((a, b) => order(a) - order(b)) };
+}
