@@ -7,7 +7,9 @@ import { fileURLToPath } from 'node:url';
 
 const main = join(dirname(fileURLToPath(import.meta.url)), '..', 'dist', 'cli', 'main.js');
 if (!existsSync(main)) {
-  console.error(`svclab is not built (${main} missing): run \`npm run build\` in ${join(dirname(main), '..', '..')}`);
+  console.error(
+    `svclab is not built (${main} missing): run \`npm run build\` in ${join(dirname(main), '..', '..')}`,
+  );
   process.exit(1);
 }
 await import(main);

@@ -26,18 +26,31 @@ export function expectLab(lab: Lab) {
       dir = await lab.dump({ reason: `${headline}\n${verdict.message}`, observations: [obs] });
     } catch (err) {
       dir = undefined;
-      verdict = { ...verdict, message: `${verdict.message}\n(dump failed: ${err instanceof Error ? err.message : String(err)})` };
+      verdict = {
+        ...verdict,
+        message: `${verdict.message}\n(dump failed: ${err instanceof Error ? err.message : String(err)})`,
+      };
     }
-    throw new ObservationError(`${headline}\n${verdict.message}${dir ? `\ndiagnostic dump: ${dir}` : ''}`, obs, dir);
+    throw new ObservationError(
+      `${headline}\n${verdict.message}${dir ? `\ndiagnostic dump: ${dir}` : ''}`,
+      obs,
+      dir,
+    );
   };
   return {
     allAnswered: (o: Observation) => check(o, v.allAnswered(o.attempts), 'not all answered'),
-    answeredBy: (o: Observation, backends: string[], opts?: { all?: boolean }) => check(o, v.answeredBy(o.attempts, backends, opts), 'wrong backends'),
-    sourcePreserved: (o: Observation, clientIP: string) => check(o, v.sourcePreserved(o.attempts, clientIP), 'source not preserved'),
-    sourceNatted: (o: Observation, opts: { clientIP: string; to?: string[] }) => check(o, v.sourceNatted(o.attempts, opts), 'source not translated'),
-    affinityHolds: (o: Observation) => check(o, v.affinityHolds(o.attempts), 'affinity did not hold'),
-    affinityBroken: (o: Observation) => check(o, v.affinityBroken(o.attempts), 'affinity still held'),
-    spreadEvenly: (o: Observation, backends: string[]) => check(o, v.spreadEvenly(o.attempts, backends), 'answers not spread'),
+    answeredBy: (o: Observation, backends: string[], opts?: { all?: boolean }) =>
+      check(o, v.answeredBy(o.attempts, backends, opts), 'wrong backends'),
+    sourcePreserved: (o: Observation, clientIP: string) =>
+      check(o, v.sourcePreserved(o.attempts, clientIP), 'source not preserved'),
+    sourceNatted: (o: Observation, opts: { clientIP: string; to?: string[] }) =>
+      check(o, v.sourceNatted(o.attempts, opts), 'source not translated'),
+    affinityHolds: (o: Observation) =>
+      check(o, v.affinityHolds(o.attempts), 'affinity did not hold'),
+    affinityBroken: (o: Observation) =>
+      check(o, v.affinityBroken(o.attempts), 'affinity still held'),
+    spreadEvenly: (o: Observation, backends: string[]) =>
+      check(o, v.spreadEvenly(o.attempts, backends), 'answers not spread'),
     rejected: (o: Observation) => check(o, v.rejected(o.attempts), 'not rejected'),
     notAnswered: (o: Observation) => check(o, v.notAnswered(o.attempts), 'unexpectedly answered'),
     droppedSilently: (o: Observation) => check(o, v.droppedSilently(o.attempts), 'not dropped'),

@@ -3,7 +3,11 @@
  * uneven (or more) arise from a fair spread. Used instead of "at least two backends answered",
  * which passes for a proxy that sends 98% of traffic to one endpoint.
  */
-export function chiSquareUniform(counts: number[]): { statistic: number; df: number; pValue: number } {
+export function chiSquareUniform(counts: number[]): {
+  statistic: number;
+  df: number;
+  pValue: number;
+} {
   const n = counts.reduce((a, b) => a + b, 0);
   const k = counts.length;
   if (k < 2 || n === 0) return { statistic: 0, df: Math.max(0, k - 1), pValue: 1 };
@@ -50,7 +54,11 @@ export function regularizedGammaP(a: number, x: number): number {
 function logGamma(x: number): number {
   // Lanczos approximation (g = 7, n = 9).
   const g = 7;
-  const c = [0.99999999999980993, 676.5203681218851, -1259.1392167224028, 771.32342877765313, -176.61502916214059, 12.507343278686905, -0.13857109526572012, 9.9843695780195716e-6, 1.5056327351493116e-7];
+  const c = [
+    0.99999999999980993, 676.5203681218851, -1259.1392167224028, 771.32342877765313,
+    -176.61502916214059, 12.507343278686905, -0.13857109526572012, 9.9843695780195716e-6,
+    1.5056327351493116e-7,
+  ];
   if (x < 0.5) return Math.log(Math.PI / Math.sin(Math.PI * x)) - logGamma(1 - x);
   x -= 1;
   let a = c[0]!;

@@ -3,8 +3,19 @@ import type { Attempt } from '../traffic/protocol.js';
 import { chiSquareUniform, regularizedGammaP } from './stats.js';
 import * as v from './verdicts.js';
 
-const ans = (backend: string, sourceIP = '10.244.0.2'): Attempt => ({ ok: true, backend, sourceIP, latencyMs: 1, startedAtMs: 0 });
-const failed = (failure: Attempt['failure']): Attempt => ({ ok: false, failure, latencyMs: 1, startedAtMs: 0 });
+const ans = (backend: string, sourceIP = '10.244.0.2'): Attempt => ({
+  ok: true,
+  backend,
+  sourceIP,
+  latencyMs: 1,
+  startedAtMs: 0,
+});
+const failed = (failure: Attempt['failure']): Attempt => ({
+  ok: false,
+  failure,
+  latencyMs: 1,
+  startedAtMs: 0,
+});
 const many = (n: number, f: (i: number) => Attempt) => Array.from({ length: n }, (_, i) => f(i));
 
 describe('chi-square', () => {

@@ -10,7 +10,10 @@ const cli = join(root, 'bin', 'svclab.js');
 const invalidDir = join(root, 'topologies', 'testdata', 'invalid');
 const svclab = (args: string[], opts: { env?: Record<string, string>; user?: string } = {}) =>
   opts.user
-    ? execa('runuser', ['-u', opts.user, '--', process.execPath, cli, ...args], { reject: false, env: opts.env })
+    ? execa('runuser', ['-u', opts.user, '--', process.execPath, cli, ...args], {
+        reject: false,
+        env: opts.env,
+      })
     : execa(process.execPath, [cli, ...args], { reject: false, env: opts.env });
 const labNamespaces = () => readdirSync('/run/netns').filter((n) => n.startsWith('svclab.'));
 const isRoot = process.getuid?.() === 0;
@@ -18,18 +21,26 @@ const isRoot = process.getuid?.() === 0;
 describe('bad input', () => {
   const invalid = readdirSync(invalidDir).filter((f) => f.endsWith('.yaml'));
 
-  it.each(invalid)('%s: exit 2, every problem with file and path, nothing created', async (file) => {
-    const before = isRoot ? labNamespaces() : [];
-    const r = await svclab(['up', join(invalidDir, file), '--name', 'badinput']);
-    expect(r.exitCode).toBe(2);
-    const expected = readFileSync(join(invalidDir, file.replace(/\.yaml$/, '.errors.txt')), 'utf8').trim().split('\n');
-    for (const line of expected.filter((l) => !l.includes(': warning:'))) {
-      // Golden lines name the file by its base name; the CLI names it by the path given.
-      expect(r.stderr).toContain(line.replace(/^[^:]+: /, ''));
-    }
-    expect(r.stderr).toContain(file);
-    if (isRoot) expect(labNamespaces()).toEqual(before);
-  });
+  it.each(invalid)(
+    '%s: exit 2, every problem with file and path, nothing created',
+    async (file) => {
+      const before = isRoot ? labNamespaces() : [];
+      const r = await svclab(['up', join(invalidDir, file), '--name', 'badinput']);
+      expect(r.exitCode).toBe(2);
+      const expected = readFileSync(
+        join(invalidDir, file.replace(/\.yaml$/, '.errors.txt')),
+        'utf8',
+      )
+        .trim()
+        .split('\n');
+      for (const line of expected.filter((l) => !l.includes(': warning:'))) {
+        // Golden lines name the file by its base name; the CLI names it by the path given.
+        expect(r.stderr).toContain(line.replace(/^[^:]+: /, ''));
+      }
+      expect(r.stderr).toContain(file);
+      if (isRoot) expect(labNamespaces()).toEqual(before);
+    },
+  );
 
   it('refuses an unknown proxy mode with the list of valid ones', async () => {
     const r = await svclab(['up', join(root, 'topologies', 'two-node.yaml'), '--proxy', 'bpf']);
@@ -59,7 +70,9 @@ describe('bad input', () => {
   });
 
   it.skipIf(!isRoot)('says it needs root, in one line, when run as another user', async () => {
-    const r = await svclab(['up', join(root, 'topologies', 'two-node.yaml'), '--name', 'notroot'], { user: 'nobody' });
+    const r = await svclab(['up', join(root, 'topologies', 'two-node.yaml'), '--name', 'notroot'], {
+      user: 'nobody',
+    });
     expect(r.exitCode).toBe(1);
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
     expect(r.stderr).toMatch(/needs root/);
@@ -67,7 +80,9 @@ describe('bad input', () => {
 
   it.skipIf(!isRoot)('names a missing tool and the apt line that installs it', async () => {
     // A PATH that has node and ip but no iptables-nft-restore.
-    const r = await svclab(['up', join(root, 'topologies', 'two-node.yaml'), '--name', 'notools'], { env: { PATH: '/nonexistent' } });
+    const r = await svclab(['up', join(root, 'topologies', 'two-node.yaml'), '--name', 'notools'], {
+      env: { PATH: '/nonexistent' },
+    });
     expect(r.exitCode).toBe(1);
     expect(r.stderr).toMatch(/missing tools for --proxy iptables: .*iptables-nft-restore/);
     expect(r.stderr).toMatch(/apt-get install -y .*iptables/);

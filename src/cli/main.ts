@@ -11,7 +11,9 @@ import { registerMatrix } from './commands/matrix.js';
 import { EXIT_FAILURE, EXIT_USAGE, UsageError } from './errors.js';
 
 const program = new Command('svclab')
-  .description('Build multi-node labs for Kubernetes Service proxies, drive real traffic, assert what Services promise.')
+  .description(
+    'Build multi-node labs for Kubernetes Service proxies, drive real traffic, assert what Services promise.',
+  )
   .version('0.1.0')
   .showHelpAfterError('(run with --help for usage)')
   .exitOverride();
@@ -35,7 +37,12 @@ function report(err: unknown): number {
   if (err instanceof CommanderError) {
     // Commander already printed the message (unknown option, invalid choice...); help and
     // version are not failures.
-    if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return 0;
+    if (
+      err.code === 'commander.helpDisplayed' ||
+      err.code === 'commander.version' ||
+      err.code === 'commander.help'
+    )
+      return 0;
     return EXIT_USAGE;
   }
   if (err instanceof TopologyError || err instanceof UsageError) {
@@ -47,6 +54,8 @@ function report(err: unknown): number {
     if (process.env.SVCLAB_DEBUG && err.stack) process.stderr.write(err.stack + '\n');
     return EXIT_FAILURE;
   }
-  process.stderr.write(`svclab: ${err instanceof Error ? (process.env.SVCLAB_DEBUG ? err.stack : err.message) : String(err)}\n`);
+  process.stderr.write(
+    `svclab: ${err instanceof Error ? (process.env.SVCLAB_DEBUG ? err.stack : err.message) : String(err)}\n`,
+  );
   return EXIT_FAILURE;
 }

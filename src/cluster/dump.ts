@@ -21,7 +21,11 @@ export function dumpRoot(dir?: string): string {
  * One folder per dump, one file per section per node: what a dataplane engineer reads first when
  * a Service misbehaves. Sections that fail to collect say why instead of vanishing.
  */
-export async function writeDump(lab: Lab, proxies: Map<string, NodeProxy>, opts: DumpOptions): Promise<string> {
+export async function writeDump(
+  lab: Lab,
+  proxies: Map<string, NodeProxy>,
+  opts: DumpOptions,
+): Promise<string> {
   const stamp = new Date().toISOString().replace(/[:.]/g, '-');
   const dir = join(dumpRoot(opts.dir), `${lab.name}-${stamp}`);
   await mkdir(dir, { recursive: true });
@@ -35,8 +39,21 @@ export async function writeDump(lab: Lab, proxies: Map<string, NodeProxy>, opts:
   };
   await writeFile(join(dir, 'summary.json'), JSON.stringify(summary, null, 2));
   await writeFile(join(dir, 'topology.json'), JSON.stringify(lab.topology, null, 2));
-  await writeFile(join(dir, 'endpoints.json'), JSON.stringify(lab.proxyState.servicePorts.map((sp) => ({ service: sp.name, clusterIP: sp.service.clusterIP, port: sp.port, endpoints: sp.endpoints })), null, 2));
-  if (opts.observations) await writeFile(join(dir, 'observations.json'), JSON.stringify(opts.observations, null, 2));
+  await writeFile(
+    join(dir, 'endpoints.json'),
+    JSON.stringify(
+      lab.proxyState.servicePorts.map((sp) => ({
+        service: sp.name,
+        clusterIP: sp.service.clusterIP,
+        port: sp.port,
+        endpoints: sp.endpoints,
+      })),
+      null,
+      2,
+    ),
+  );
+  if (opts.observations)
+    await writeFile(join(dir, 'observations.json'), JSON.stringify(opts.observations, null, 2));
 
   const sections = async (target: string, collect: () => Promise<Record<string, string>>) => {
     const tdir = join(dir, target);
@@ -47,7 +64,8 @@ export async function writeDump(lab: Lab, proxies: Map<string, NodeProxy>, opts:
     } catch (err) {
       data = { error: `failed to collect: ${err instanceof Error ? err.message : String(err)}` };
     }
-    for (const [name, text] of Object.entries(data)) await writeFile(join(tdir, `${name}.txt`), text);
+    for (const [name, text] of Object.entries(data))
+      await writeFile(join(tdir, `${name}.txt`), text);
   };
 
   for (const t of lab.targets()) {
@@ -60,6 +78,9 @@ export async function writeDump(lab: Lab, proxies: Map<string, NodeProxy>, opts:
     await mkdir(join(dir, target), { recursive: true });
     await copyFile(log, join(dir, target, 'agent.log')).catch(() => undefined);
   }
-  await copyFile(join(labDir(lab.name), 'logs', 'commands.jsonl'), join(dir, 'commands.jsonl')).catch(() => undefined);
+  await copyFile(
+    join(labDir(lab.name), 'logs', 'commands.jsonl'),
+    join(dir, 'commands.jsonl'),
+  ).catch(() => undefined);
   return dir;
 }

@@ -2,7 +2,12 @@ import { describe, expect, it } from 'vitest';
 import type { PodSpec, ServiceSpec } from '../model/types.js';
 import { computeProxyState } from './endpoints.js';
 
-const pod = (name: string, node: string, labels: Record<string, string>, extra: Partial<PodSpec> = {}): PodSpec => ({
+const pod = (
+  name: string,
+  node: string,
+  labels: Record<string, string>,
+  extra: Partial<PodSpec> = {},
+): PodSpec => ({
   name,
   node,
   ip: `10.244.0.${name.length}`,
@@ -34,7 +39,12 @@ describe('computeProxyState', () => {
   it('selects pods by label and resolves named target ports per pod', () => {
     const pods = [
       pod('a', 'n1', { app: 'web' }),
-      pod('bb', 'n2', { app: 'web' }, { ports: [{ name: 'http', containerPort: 9000, protocol: 'TCP' }] }),
+      pod(
+        'bb',
+        'n2',
+        { app: 'web' },
+        { ports: [{ name: 'http', containerPort: 9000, protocol: 'TCP' }] },
+      ),
       pod('ccc', 'n2', { app: 'other' }),
     ];
     const state = computeProxyState({ services: [service()], pods });
@@ -49,12 +59,16 @@ describe('computeProxyState', () => {
 
   it('skips pods that do not declare a named target port', () => {
     const pods = [pod('a', 'n1', { app: 'web' }, { ports: [] })];
-    expect(computeProxyState({ services: [service()], pods }).servicePorts[0]!.endpoints).toEqual([]);
+    expect(computeProxyState({ services: [service()], pods }).servicePorts[0]!.endpoints).toEqual(
+      [],
+    );
   });
 
   it('gives a Service without selector no endpoints', () => {
     const pods = [pod('a', 'n1', { app: 'web' })];
-    expect(computeProxyState({ services: [service({ selector: {} })], pods }).servicePorts[0]!.endpoints).toEqual([]);
+    expect(
+      computeProxyState({ services: [service({ selector: {} })], pods }).servicePorts[0]!.endpoints,
+    ).toEqual([]);
   });
 
   it('maps readiness and termination to EndpointSlice conditions', () => {
@@ -62,7 +76,8 @@ describe('computeProxyState', () => {
       pod('a', 'n1', { app: 'web' }, { ready: false }),
       pod('bb', 'n1', { app: 'web' }, { terminating: true }),
     ];
-    const [notReady, terminating] = computeProxyState({ services: [service()], pods }).servicePorts[0]!.endpoints;
+    const [notReady, terminating] = computeProxyState({ services: [service()], pods })
+      .servicePorts[0]!.endpoints;
     expect(notReady).toMatchObject({ ready: false, serving: false, terminating: false });
     expect(terminating).toMatchObject({ ready: false, serving: true, terminating: true });
   });

@@ -22,7 +22,10 @@ export function computeProxyState(topology: Pick<Topology, 'services' | 'pods'>)
   return { servicePorts };
 }
 
-export function servicePortName(service: Pick<ServiceSpec, 'namespace' | 'name'>, port: Pick<ServicePort, 'name'>): string {
+export function servicePortName(
+  service: Pick<ServiceSpec, 'namespace' | 'name'>,
+  port: Pick<ServicePort, 'name'>,
+): string {
   return `${service.namespace}/${service.name}${port.name ? `:${port.name}` : ''}`;
 }
 
@@ -53,5 +56,6 @@ function endpointFor(pod: PodSpec, port: ServicePort): Endpoint[] {
 
 function resolveTargetPort(pod: PodSpec, port: ServicePort): number | undefined {
   if (typeof port.targetPort === 'number') return port.targetPort;
-  return pod.ports.find((p) => p.name === port.targetPort && p.protocol === port.protocol)?.containerPort;
+  return pod.ports.find((p) => p.name === port.targetPort && p.protocol === port.protocol)
+    ?.containerPort;
 }

@@ -1,12 +1,24 @@
 import { LabError, mapLimit } from '../exec/index.js';
 import type { Topology } from '../model/types.js';
-import { createNodeProxy, type NodeProxy, type ProxyMode, type ProxyOptions, type ProxyState, type SyncResult } from '../proxy/index.js';
+import {
+  createNodeProxy,
+  type NodeProxy,
+  type ProxyMode,
+  type ProxyOptions,
+  type ProxyState,
+  type SyncResult,
+} from '../proxy/index.js';
 import { AgentClient } from '../traffic/agent-client.js';
 import type { Attempt, L4 } from '../traffic/protocol.js';
 import { computeProxyState } from './endpoints.js';
 import { writeDump, type DumpOptions } from './dump.js';
 import type { DownReport, LabBackend, LabTarget } from './provider.js';
-import { parseDestination, serviceAddresses, type Destination, type ServiceAddresses } from './targets.js';
+import {
+  parseDestination,
+  serviceAddresses,
+  type Destination,
+  type ServiceAddresses,
+} from './targets.js';
 import { readLabState, writeLabState } from './state.js';
 
 export interface ProbeOptions {
@@ -62,7 +74,13 @@ export class Lab implements AsyncDisposable {
 
   target(name: string): LabTarget {
     const t = this.backend.targets().find((x) => x.name === name);
-    if (!t) throw new LabError(`no node, pod or external host named "${name}" in lab ${this.name} (have: ${this.backend.targets().map((x) => x.name).join(', ')})`);
+    if (!t)
+      throw new LabError(
+        `no node, pod or external host named "${name}" in lab ${this.name} (have: ${this.backend
+          .targets()
+          .map((x) => x.name)
+          .join(', ')})`,
+      );
     return t;
   }
 
@@ -78,11 +96,16 @@ export class Lab implements AsyncDisposable {
   async installProxies(): Promise<SyncResult[]> {
     if (this.proxyMode === 'none') return [];
     for (const node of this.topo.nodes) {
-      this.proxies.set(node.name, createNodeProxy(this.proxyMode, this.backend.nodeContext(node.name), this.proxyOptions));
+      this.proxies.set(
+        node.name,
+        createNodeProxy(this.proxyMode, this.backend.nodeContext(node.name), this.proxyOptions),
+      );
     }
     return this.forEachProxy(async (node, proxy) => {
       await proxy.install().catch((err) => {
-        throw new LabError(`failed to install ${this.proxyMode} proxy on node ${node}`, { cause: err });
+        throw new LabError(`failed to install ${this.proxyMode} proxy on node ${node}`, {
+          cause: err,
+        });
       });
       return proxy.sync(this.state, { full: true });
     });
@@ -98,7 +121,10 @@ export class Lab implements AsyncDisposable {
    * Changes the desired state (Services, pods) and syncs every node, as an API update followed by
    * kube-proxy's sync would. The mutator edits a copy of the topology.
    */
-  async update(mutate: (draft: Topology) => void, opts: { full?: boolean } = {}): Promise<SyncResult[]> {
+  async update(
+    mutate: (draft: Topology) => void,
+    opts: { full?: boolean } = {},
+  ): Promise<SyncResult[]> {
     const draft = structuredClone(this.topo);
     mutate(draft);
     this.topo = draft;
@@ -117,7 +143,10 @@ export class Lab implements AsyncDisposable {
     if (this.proxyMode === 'none' || this.proxies.size > 0) return;
     // Attached from another process: new proxy instances, whose first sync is a full one.
     for (const node of this.topo.nodes) {
-      this.proxies.set(node.name, createNodeProxy(this.proxyMode, this.backend.nodeContext(node.name), this.proxyOptions));
+      this.proxies.set(
+        node.name,
+        createNodeProxy(this.proxyMode, this.backend.nodeContext(node.name), this.proxyOptions),
+      );
     }
   }
 
@@ -144,7 +173,11 @@ export class Lab implements AsyncDisposable {
   }
 
   /** Sends `count` requests or datagrams from a target to a destination and returns what each saw. */
-  async probe(from: string, to: Destination | string, opts: ProbeOptions = {}): Promise<Observation> {
+  async probe(
+    from: string,
+    to: Destination | string,
+    opts: ProbeOptions = {},
+  ): Promise<Observation> {
     const dest = typeof to === 'string' ? this.destination(to) : to;
     const agent = await this.agent(from);
     const count = opts.count ?? 1;
@@ -160,12 +193,21 @@ export class Lab implements AsyncDisposable {
         sourcePort: opts.sourcePort,
         intervalMs: opts.intervalMs,
       },
-      { timeoutMs: Math.max(10_000, (count * (timeoutMs + (opts.intervalMs ?? 0))) / (opts.concurrency ?? 1) + 5_000) },
+      {
+        timeoutMs: Math.max(
+          10_000,
+          (count * (timeoutMs + (opts.intervalMs ?? 0))) / (opts.concurrency ?? 1) + 5_000,
+        ),
+      },
     );
     return { from, to: dest, attempts: result.attempts };
   }
 
-  exec(target: string, argv: string[], opts?: { input?: string; allowFailure?: boolean; timeoutMs?: number }) {
+  exec(
+    target: string,
+    argv: string[],
+    opts?: { input?: string; allowFailure?: boolean; timeoutMs?: number },
+  ) {
     if (argv.length === 0) throw new LabError('exec: no command given');
     return this.backend.exec(target, argv[0]!, argv.slice(1), opts);
   }
@@ -184,7 +226,8 @@ export class Lab implements AsyncDisposable {
   }
 
   async deletePod(pod: string): Promise<SyncResult[]> {
-    if (!this.backend.deletePod) throw new LabError(`provider ${this.backend.provider} cannot delete pods`);
+    if (!this.backend.deletePod)
+      throw new LabError(`provider ${this.backend.provider} cannot delete pods`);
     const results = await this.update((t) => {
       t.pods = t.pods.filter((p) => p.name !== pod);
     });
@@ -211,6 +254,9 @@ export class Lab implements AsyncDisposable {
 
   async [Symbol.asyncDispose](): Promise<void> {
     const report = await this.down();
-    if (report.errors.length > 0) throw new LabError(`teardown of lab ${this.name} was incomplete:\n${report.errors.join('\n')}`);
+    if (report.errors.length > 0)
+      throw new LabError(
+        `teardown of lab ${this.name} was incomplete:\n${report.errors.join('\n')}`,
+      );
   }
 }

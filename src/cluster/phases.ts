@@ -17,7 +17,10 @@ export interface Phase {
  * Runs named phases in order (validate → provision → start agents → install proxy → ready, as
  * kind's create actions do), stopping at the first failure, and returns each phase's duration.
  */
-export async function runPhases(phases: Phase[], output: ProgressOutput): Promise<Record<string, number>> {
+export async function runPhases(
+  phases: Phase[],
+  output: ProgressOutput,
+): Promise<Record<string, number>> {
   const timings: Record<string, number> = {};
   const timed = async (p: Phase) => {
     const t0 = performance.now();
@@ -34,14 +37,22 @@ export async function runPhases(phases: Phase[], output: ProgressOutput): Promis
           task.title = `${p.title}${detail ? `: ${detail}` : ''} (${timings[p.title]} ms)`;
         },
       })),
-      { concurrent: false, exitOnError: true, rendererOptions: { collapseErrors: false }, registerSignalListeners: false },
+      {
+        concurrent: false,
+        exitOnError: true,
+        rendererOptions: { collapseErrors: false },
+        registerSignalListeners: false,
+      },
     ).run();
     return timings;
   }
   for (const p of phases) {
     if (output === 'plain') process.stderr.write(`svclab: ${p.title}...\n`);
     const detail = await timed(p);
-    if (output === 'plain') process.stderr.write(`svclab: ${p.title}: done${detail ? `, ${detail}` : ''} (${timings[p.title]} ms)\n`);
+    if (output === 'plain')
+      process.stderr.write(
+        `svclab: ${p.title}: done${detail ? `, ${detail}` : ''} (${timings[p.title]} ms)\n`,
+      );
   }
   return timings;
 }

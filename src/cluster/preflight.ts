@@ -34,7 +34,10 @@ export function which(tool: string): string | undefined {
   return undefined;
 }
 
-export function toolsForMode(mode: ProxyMode | 'none', backend: 'nft' | 'legacy' = 'nft'): string[] {
+export function toolsForMode(
+  mode: ProxyMode | 'none',
+  backend: 'nft' | 'legacy' = 'nft',
+): string[] {
   const base = ['ip', 'sysctl', 'conntrack'];
   switch (mode) {
     case 'iptables':
@@ -54,12 +57,19 @@ export function aptLine(tools: string[]): string {
 }
 
 /** One clear line per problem, each with what to do about it. */
-export function preflight(opts: { mode: ProxyMode | 'none'; iptablesBackend?: 'nft' | 'legacy' }): void {
+export function preflight(opts: {
+  mode: ProxyMode | 'none';
+  iptablesBackend?: 'nft' | 'legacy';
+}): void {
   if (process.getuid?.() !== 0) {
-    throw new LabError('svclab needs root to create network namespaces: run it as root (sudo -E svclab ...)');
+    throw new LabError(
+      'svclab needs root to create network namespaces: run it as root (sudo -E svclab ...)',
+    );
   }
   const missing = toolsForMode(opts.mode, opts.iptablesBackend).filter((t) => !which(t));
   if (missing.length > 0) {
-    throw new LabError(`missing tools for --proxy ${opts.mode}: ${missing.join(', ')}; install them with: ${aptLine(missing)}`);
+    throw new LabError(
+      `missing tools for --proxy ${opts.mode}: ${missing.join(', ')}; install them with: ${aptLine(missing)}`,
+    );
   }
 }

@@ -45,7 +45,12 @@ export interface LabBackend {
   readonly labName: string;
   targets(): LabTarget[];
   /** Runs a program inside a node, pod or external host. */
-  exec(target: string, file: string, args: readonly string[], opts?: Omit<ExecOptions, 'netns'>): Promise<ExecResult>;
+  exec(
+    target: string,
+    file: string,
+    args: readonly string[],
+    opts?: Omit<ExecOptions, 'netns'>,
+  ): Promise<ExecResult>;
   /** How a node's Service proxy reaches its node. */
   nodeContext(node: string): NodeContext;
   /** Path of the agent's control socket for a target. */

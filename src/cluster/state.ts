@@ -57,8 +57,12 @@ export async function claimLabDir(lab: string): Promise<string> {
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'EEXIST') {
       const existing = await readLabState(lab).catch(() => undefined);
-      const since = existing ? ` (created ${existing.createdAt} by pid ${existing.ownerPid}, phase ${existing.phase})` : '';
-      throw new LabError(`lab "${lab}" already exists${since}; run \`svclab down ${lab}\` first or pick another --name`);
+      const since = existing
+        ? ` (created ${existing.createdAt} by pid ${existing.ownerPid}, phase ${existing.phase})`
+        : '';
+      throw new LabError(
+        `lab "${lab}" already exists${since}; run \`svclab down ${lab}\` first or pick another --name`,
+      );
     }
     throw new LabError(`failed to create lab folder ${dir}`, { cause: err });
   }
@@ -78,7 +82,8 @@ export async function readLabState(lab: string): Promise<LabState> {
   try {
     return JSON.parse(await readFile(file, 'utf8')) as LabState;
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new LabError(`no lab named "${lab}" (no ${file})`);
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT')
+      throw new LabError(`no lab named "${lab}" (no ${file})`);
     throw new LabError(`failed to read lab state ${file}`, { cause: err });
   }
 }
@@ -86,7 +91,10 @@ export async function readLabState(lab: string): Promise<LabState> {
 /** Names of labs that have a state folder (possibly half-created). */
 export async function listLabDirs(): Promise<string[]> {
   try {
-    return (await readdir(runRoot(), { withFileTypes: true })).filter((d) => d.isDirectory()).map((d) => d.name).sort();
+    return (await readdir(runRoot(), { withFileTypes: true }))
+      .filter((d) => d.isDirectory())
+      .map((d) => d.name)
+      .sort();
   } catch {
     return [];
   }

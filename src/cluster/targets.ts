@@ -23,17 +23,34 @@ export class ServiceAddresses {
     const p =
       ref === undefined
         ? ports[0]
-        : ports.find((x) => x.name === ref || x.port === Number(ref) || (typeof ref === 'string' && x.protocol.toLowerCase() === ref.toLowerCase()));
+        : ports.find(
+            (x) =>
+              x.name === ref ||
+              x.port === Number(ref) ||
+              (typeof ref === 'string' && x.protocol.toLowerCase() === ref.toLowerCase()),
+          );
     if (!p) {
-      throw new LabError(`Service ${this.spec.name} has no port "${ref}" (ports: ${ports.map((x) => x.name || x.port).join(', ')})`);
+      throw new LabError(
+        `Service ${this.spec.name} has no port "${ref}" (ports: ${ports.map((x) => x.name || x.port).join(', ')})`,
+      );
     }
     return p;
   }
 
-  private dest(host: string | undefined, port: number | undefined, p: ServicePort, how: string): Destination {
+  private dest(
+    host: string | undefined,
+    port: number | undefined,
+    p: ServicePort,
+    how: string,
+  ): Destination {
     if (!host || !port) throw new LabError(`Service ${this.spec.name} has no ${how}`);
     const name = `${this.spec.name}:${p.name || p.port}`;
-    return { host, port, protocol: p.protocol === 'UDP' ? 'udp' : 'tcp', description: `${name} via ${how} ${host}:${port}` };
+    return {
+      host,
+      port,
+      protocol: p.protocol === 'UDP' ? 'udp' : 'tcp',
+      description: `${name} via ${how} ${host}:${port}`,
+    };
   }
 
   clusterIP(portRef?: string | number): Destination {
@@ -44,7 +61,10 @@ export class ServiceAddresses {
   nodePort(portRef: string | number | undefined, node: string): Destination {
     const p = this.port(portRef);
     const n = this.topo.nodes.find((x) => x.name === node);
-    if (!n) throw new LabError(`no node "${node}" (nodes: ${this.topo.nodes.map((x) => x.name).join(', ')})`);
+    if (!n)
+      throw new LabError(
+        `no node "${node}" (nodes: ${this.topo.nodes.map((x) => x.name).join(', ')})`,
+      );
     return this.dest(n.ip, p.nodePort, p, `NodePort on ${node}`);
   }
 
@@ -59,9 +79,16 @@ export class ServiceAddresses {
   }
 }
 
-export function serviceAddresses(topo: Topology, name: string, namespace = 'default'): ServiceAddresses {
+export function serviceAddresses(
+  topo: Topology,
+  name: string,
+  namespace = 'default',
+): ServiceAddresses {
   const spec = topo.services.find((s) => s.name === name && s.namespace === namespace);
-  if (!spec) throw new LabError(`no Service "${namespace}/${name}" (Services: ${topo.services.map((s) => s.name).join(', ')})`);
+  if (!spec)
+    throw new LabError(
+      `no Service "${namespace}/${name}" (Services: ${topo.services.map((s) => s.name).join(', ')})`,
+    );
   return new ServiceAddresses(topo, spec);
 }
 
@@ -77,22 +104,52 @@ export function parseDestination(topo: Topology, spec: string, protocol?: L4): D
   const ipPort = /^(\d{1,3}(?:\.\d{1,3}){3}):(\d{1,5})$/.exec(spec);
   if (ipPort) {
     const proto = protocol ?? 'tcp';
-    return { host: ipPort[1]!, port: Number(ipPort[2]), protocol: proto, description: `${spec}/${proto}` };
+    return {
+      host: ipPort[1]!,
+      port: Number(ipPort[2]),
+      protocol: proto,
+      description: `${spec}/${proto}`,
+    };
   }
-  const m = /^(?:(svc|nodeport|externalip|lb)\/)?([a-z0-9-]+)(?::([A-Za-z0-9-]+))?(?:@([a-z0-9-]+))?$/.exec(spec);
-  if (!m) throw new LabError(`cannot parse target "${spec}" (try 10.96.0.10:80, web:http, nodeport/web:http@node-b, externalip/web, lb/web)`);
-  const [, kind, name, portRef, node] = m as unknown as [string, string | undefined, string, string | undefined, string | undefined];
+  const m =
+    /^(?:(svc|nodeport|externalip|lb)\/)?([a-z0-9-]+)(?::([A-Za-z0-9-]+))?(?:@([a-z0-9-]+))?$/.exec(
+      spec,
+    );
+  if (!m)
+    throw new LabError(
+      `cannot parse target "${spec}" (try 10.96.0.10:80, web:http, nodeport/web:http@node-b, externalip/web, lb/web)`,
+    );
+  const [, kind, name, portRef, node] = m as unknown as [
+    string,
+    string | undefined,
+    string,
+    string | undefined,
+    string | undefined,
+  ];
   const host = [...topo.nodes, ...topo.pods, ...topo.externalHosts].find((h) => h.name === name);
   if (!kind && host) {
-    if (!portRef || !/^\d+$/.test(portRef)) throw new LabError(`target "${spec}": give a port number for ${name}, e.g. ${name}:8080`);
+    if (!portRef || !/^\d+$/.test(portRef))
+      throw new LabError(`target "${spec}": give a port number for ${name}, e.g. ${name}:8080`);
     const proto = protocol ?? 'tcp';
-    return { host: host.ip, port: Number(portRef), protocol: proto, description: `${name} ${host.ip}:${portRef}/${proto}` };
+    return {
+      host: host.ip,
+      port: Number(portRef),
+      protocol: proto,
+      description: `${name} ${host.ip}:${portRef}/${proto}`,
+    };
   }
   const svc = serviceAddresses(topo, name);
-  const ref = portRef ?? (protocol ? svc.spec.ports.find((p) => p.protocol.toLowerCase() === protocol)?.name ?? protocol : undefined);
+  const ref =
+    portRef ??
+    (protocol
+      ? (svc.spec.ports.find((p) => p.protocol.toLowerCase() === protocol)?.name ?? protocol)
+      : undefined);
   switch (kind ?? 'svc') {
     case 'nodeport':
-      if (!node) throw new LabError(`target "${spec}": say which node, e.g. nodeport/${name}@${topo.nodes[0]?.name ?? 'node-a'}`);
+      if (!node)
+        throw new LabError(
+          `target "${spec}": say which node, e.g. nodeport/${name}@${topo.nodes[0]?.name ?? 'node-a'}`,
+        );
       return svc.nodePort(ref, node);
     case 'externalip':
       return svc.externalIP(ref);

@@ -33,7 +33,11 @@ export function onCommand(sink: CommandSink): () => void {
  * `ipvsadm` call goes through here so that a failure always carries argv, exit code, output,
  * duration and namespace, and a lab's dump can list every command it ran.
  */
-export async function run(file: string, args: readonly string[], opts: ExecOptions = {}): Promise<ExecResult> {
+export async function run(
+  file: string,
+  args: readonly string[],
+  opts: ExecOptions = {},
+): Promise<ExecResult> {
   const argv = opts.netns ? ['ip', 'netns', 'exec', opts.netns, file, ...args] : [file, ...args];
   const started = performance.now();
   const child = await execa(argv[0]!, argv.slice(1), {
@@ -63,13 +67,20 @@ export async function run(file: string, args: readonly string[], opts: ExecOptio
 }
 
 /** Runs `ip -batch -` (optionally `-n <netns>`): many netlink operations for one process spawn. */
-export function ipBatch(lines: readonly string[], opts: { netns?: string; timeoutMs?: number } = {}): Promise<ExecResult> {
+export function ipBatch(
+  lines: readonly string[],
+  opts: { netns?: string; timeoutMs?: number } = {},
+): Promise<ExecResult> {
   const args = opts.netns ? ['-n', opts.netns, '-batch', '-'] : ['-batch', '-'];
   return run('ip', args, { input: lines.join('\n') + '\n', timeoutMs: opts.timeoutMs });
 }
 
 /** Runs `fn` over `items` with at most `limit` in flight; rejects with the first error after all settle. */
-export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T, index: number) => Promise<R>): Promise<R[]> {
+export async function mapLimit<T, R>(
+  items: readonly T[],
+  limit: number,
+  fn: (item: T, index: number) => Promise<R>,
+): Promise<R[]> {
   const results: R[] = new Array(items.length);
   const errors: unknown[] = [];
   let next = 0;
@@ -85,7 +96,11 @@ export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (it
   };
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
   if (errors.length === 1) throw errors[0];
-  if (errors.length > 1) throw new AggregateError(errors, errors.map((e) => (e instanceof Error ? e.message : String(e))).join('\n'));
+  if (errors.length > 1)
+    throw new AggregateError(
+      errors,
+      errors.map((e) => (e instanceof Error ? e.message : String(e))).join('\n'),
+    );
   return results;
 }
 
@@ -93,7 +108,11 @@ export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (it
  * Runs a program with the caller's terminal (for `svclab exec`): output is not captured, the exit
  * code is returned. Still recorded for the lab's command log.
  */
-export async function runInteractive(file: string, args: readonly string[], opts: { netns?: string } = {}): Promise<number> {
+export async function runInteractive(
+  file: string,
+  args: readonly string[],
+  opts: { netns?: string } = {},
+): Promise<number> {
   const argv = opts.netns ? ['ip', 'netns', 'exec', opts.netns, file, ...args] : [file, ...args];
   const started = performance.now();
   const child = await execa(argv[0]!, argv.slice(1), { stdio: 'inherit', reject: false });

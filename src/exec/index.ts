@@ -1,2 +1,11 @@
-export { run, runInteractive, ipBatch, mapLimit, onCommand, type ExecOptions, type ExecResult, type CommandSink } from './exec.js';
+export {
+  run,
+  runInteractive,
+  ipBatch,
+  mapLimit,
+  onCommand,
+  type ExecOptions,
+  type ExecResult,
+  type CommandSink,
+} from './exec.js';
 export { ExecError, LabError, shellQuote, type CommandRecord } from './errors.js';

@@ -16,10 +16,17 @@ export interface SuiteConfig {
 export function suiteConfig(env: NodeJS.ProcessEnv = process.env): SuiteConfig {
   const proxy = parseProxyMode(env.SVCLAB_PROXY ?? 'iptables');
   const syncStrategy = (env.SVCLAB_SYNC ?? 'partial') as 'full' | 'partial';
-  if (syncStrategy !== 'full' && syncStrategy !== 'partial') throw new Error(`SVCLAB_SYNC must be full or partial, got "${syncStrategy}"`);
+  if (syncStrategy !== 'full' && syncStrategy !== 'partial')
+    throw new Error(`SVCLAB_SYNC must be full or partial, got "${syncStrategy}"`);
   const iptablesBackend = (env.SVCLAB_IPTABLES_BACKEND ?? 'nft') as 'nft' | 'legacy';
-  if (iptablesBackend !== 'nft' && iptablesBackend !== 'legacy') throw new Error(`SVCLAB_IPTABLES_BACKEND must be nft or legacy, got "${iptablesBackend}"`);
+  if (iptablesBackend !== 'nft' && iptablesBackend !== 'legacy')
+    throw new Error(`SVCLAB_IPTABLES_BACKEND must be nft or legacy, got "${iptablesBackend}"`);
   const ipvsScheduler = (env.SVCLAB_IPVS_SCHEDULER ?? 'rr') as ProxyOptions['ipvsScheduler'];
   const label = proxy === 'iptables' ? `iptables/${syncStrategy}/${iptablesBackend}` : proxy;
-  return { provider: env.SVCLAB_PROVIDER ?? 'netns', proxy, proxyOptions: { syncStrategy, iptablesBackend, ipvsScheduler }, label };
+  return {
+    provider: env.SVCLAB_PROVIDER ?? 'netns',
+    proxy,
+    proxyOptions: { syncStrategy, iptablesBackend, ipvsScheduler },
+    label,
+  };
 }

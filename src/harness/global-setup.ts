@@ -24,7 +24,11 @@ export default async function setup(): Promise<() => Promise<void>> {
   const root = packageRoot();
   const agent = join(root, 'dist', 'traffic', 'agent.js');
   if (!existsSync(agent) || statSync(agent).mtimeMs < newestSource(join(root, 'src'))) {
-    await execa(join(root, 'node_modules', '.bin', 'tsc'), ['-p', 'tsconfig.build.json'], { cwd: root, reject: false, stdio: 'inherit' });
+    await execa(join(root, 'node_modules', '.bin', 'tsc'), ['-p', 'tsconfig.build.json'], {
+      cwd: root,
+      reject: false,
+      stdio: 'inherit',
+    });
     if (!existsSync(agent)) throw new Error(`building the agent failed: ${agent} missing`);
   }
   if (process.getuid?.() !== 0) return async () => undefined;
@@ -44,6 +48,9 @@ export default async function setup(): Promise<() => Promise<void>> {
     await sweep();
     if (!before) return;
     const changes = diffSnapshots(before, await hostNetworkSnapshot());
-    if (changes.length > 0) throw new Error(`the e2e run changed the host's root network namespace:\n${changes.join('\n')}`);
+    if (changes.length > 0)
+      throw new Error(
+        `the e2e run changed the host's root network namespace:\n${changes.join('\n')}`,
+      );
   };
 }

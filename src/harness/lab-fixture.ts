@@ -32,7 +32,11 @@ export interface LabFixture {
  */
 export function useLab(
   topologyFile: string,
-  opts: { mutate?: (t: Topology) => void; proxy?: SuiteConfig['proxy']; needsExternalHost?: boolean } = {},
+  opts: {
+    mutate?: (t: Topology) => void;
+    proxy?: SuiteConfig['proxy'];
+    needsExternalHost?: boolean;
+  } = {},
 ): LabFixture & { skip: string | undefined; externalSkip: string | undefined } {
   const config = suiteConfig();
   if (opts.proxy) config.proxy = opts.proxy;
@@ -42,7 +46,8 @@ export function useLab(
       ? 'no external host on this cluster (pass --external-hosts pod / SVCLAB_EXTERNAL_HOSTS=pod)'
       : undefined;
   const skip = missingRequirement(config) ?? (opts.needsExternalHost ? externalSkip : undefined);
-  if (skip) process.stderr.write(`svclab: skipping suite ${topologyFile} (${config.label}): ${skip}\n`);
+  if (skip)
+    process.stderr.write(`svclab: skipping suite ${topologyFile} (${config.label}): ${skip}\n`);
   let lab: Lab | undefined;
   let labExpect: LabExpect | undefined;
   let topology: Topology | undefined;
@@ -64,11 +69,13 @@ export function useLab(
 
   afterAll(async () => {
     const report = await lab?.down();
-    if (report && report.errors.length > 0) throw new Error(`teardown of lab ${report.lab} incomplete:\n${report.errors.join('\n')}`);
+    if (report && report.errors.length > 0)
+      throw new Error(`teardown of lab ${report.lab} incomplete:\n${report.errors.join('\n')}`);
   });
 
   const need = <T>(v: T | undefined): T => {
-    if (v === undefined) throw new Error('the lab is not up (beforeAll failed or the suite is skipped)');
+    if (v === undefined)
+      throw new Error('the lab is not up (beforeAll failed or the suite is skipped)');
     return v;
   };
   return {

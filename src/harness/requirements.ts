@@ -22,7 +22,10 @@ export function hostHasIpvs(): boolean {
   try {
     // Built as a module but not loaded yet: modprobe would load it on first use by ipvsadm.
     const release = readFileSync('/proc/sys/kernel/osrelease', 'utf8').trim();
-    return existsSync(`/lib/modules/${release}/kernel/net/netfilter/ipvs/ip_vs.ko`) || existsSync(`/lib/modules/${release}/kernel/net/netfilter/ipvs/ip_vs.ko.xz`);
+    return (
+      existsSync(`/lib/modules/${release}/kernel/net/netfilter/ipvs/ip_vs.ko`) ||
+      existsSync(`/lib/modules/${release}/kernel/net/netfilter/ipvs/ip_vs.ko.xz`)
+    );
   } catch {
     return false;
   }

@@ -25,13 +25,21 @@ export class NetnsBackend implements LabBackend {
 
   netnsOf(target: string): string {
     const t = this.targets().find((x) => x.name === target);
-    if (!t) throw new LabError(`no node, pod or external host named "${target}" in lab ${this.labName}`);
+    if (!t)
+      throw new LabError(`no node, pod or external host named "${target}" in lab ${this.labName}`);
     if (t.kind === 'node') return netnsName(this.labName, 'node', t.name);
     if (t.kind === 'external') return netnsName(this.labName, 'ext', t.name);
-    return t.hostNetwork ? netnsName(this.labName, 'node', t.node!) : netnsName(this.labName, 'pod', t.name);
+    return t.hostNetwork
+      ? netnsName(this.labName, 'node', t.node!)
+      : netnsName(this.labName, 'pod', t.name);
   }
 
-  exec(target: string, file: string, args: readonly string[], opts: Omit<ExecOptions, 'netns'> = {}) {
+  exec(
+    target: string,
+    file: string,
+    args: readonly string[],
+    opts: Omit<ExecOptions, 'netns'> = {},
+  ) {
     return run(file, args, { ...opts, netns: this.netnsOf(target) });
   }
 
@@ -64,7 +72,8 @@ export class NetnsBackend implements LabBackend {
 
   async networkDump(target: string): Promise<Record<string, string>> {
     const netns = this.netnsOf(target);
-    const show = async (args: string[]) => (await run('ip', ['-n', netns, ...args], { allowFailure: true })).stdout;
+    const show = async (args: string[]) =>
+      (await run('ip', ['-n', netns, ...args], { allowFailure: true })).stdout;
     const [addr, route, neigh, link] = await Promise.all([
       show(['addr', 'show']),
       show(['route', 'show', 'table', 'all']),

@@ -30,10 +30,16 @@ function leftovers(lab: string) {
 
 /** Starts `svclab up` and resolves once its progress output shows `line` (plain progress, as in CI). */
 function upUntil(lab: string, line: RegExp): Promise<ChildProcess> {
-  const child = spawn(process.execPath, [cli, 'up', topo, '--name', lab, '--proxy', 'iptables'], { env: { ...process.env, CI: 'true' }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [cli, 'up', topo, '--name', lab, '--proxy', 'iptables'], {
+    env: { ...process.env, CI: 'true' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   return new Promise((resolve, reject) => {
     let seen = '';
-    const timer = setTimeout(() => reject(new Error(`svclab up never printed ${line}: ${seen}`)), 30_000);
+    const timer = setTimeout(
+      () => reject(new Error(`svclab up never printed ${line}: ${seen}`)),
+      30_000,
+    );
     child.stderr!.on('data', (d: Buffer) => {
       seen += d.toString();
       if (line.test(seen)) {
@@ -48,7 +54,10 @@ function upUntil(lab: string, line: RegExp): Promise<ChildProcess> {
   });
 }
 
-const exited = (c: ChildProcess) => new Promise<number | null>((r) => (c.exitCode !== null || c.signalCode !== null ? r(c.exitCode) : c.on('exit', (code) => r(code))));
+const exited = (c: ChildProcess) =>
+  new Promise<number | null>((r) =>
+    c.exitCode !== null || c.signalCode !== null ? r(c.exitCode) : c.on('exit', (code) => r(code)),
+  );
 
 describe.skipIf(skip)('crash safety', () => {
   const points: [string, RegExp][] = [
@@ -74,7 +83,9 @@ describe.skipIf(skip)('crash safety', () => {
 
   it('SIGKILL of a finished `up` leaves a working lab that `down --all` removes', async () => {
     const lab = uniqueLabName('crash');
-    const r = await execa(process.execPath, [cli, 'up', topo, '--name', lab, '--json'], { reject: false });
+    const r = await execa(process.execPath, [cli, 'up', topo, '--name', lab, '--json'], {
+      reject: false,
+    });
     expect(r.exitCode, r.stderr).toBe(0);
     // A lab made by `svclab up` is meant to outlive the command: the sweep must spare it...
     await execa(process.execPath, [cli, 'sweep']);
@@ -94,12 +105,16 @@ describe.skipIf(skip)('crash safety', () => {
   });
 
   it('a suite run killed mid-way leaves an ephemeral lab that the sweep removes', async () => {
-    const child = spawn(join(root, 'node_modules', '.bin', 'vitest'), ['run', '--project', 'e2e', 'suites/session-affinity'], {
-      cwd: root,
-      env: { ...process.env, SVCLAB_PROXY: 'iptables' },
-      stdio: 'ignore',
-      detached: true,
-    });
+    const child = spawn(
+      join(root, 'node_modules', '.bin', 'vitest'),
+      ['run', '--project', 'e2e', 'suites/session-affinity'],
+      {
+        cwd: root,
+        env: { ...process.env, SVCLAB_PROXY: 'iptables' },
+        stdio: 'ignore',
+        detached: true,
+      },
+    );
     // Wait until the suite's lab is ready, then kill the whole run as a crash would.
     const deadline = Date.now() + 60_000;
     let lab: string | undefined;

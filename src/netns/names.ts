@@ -11,7 +11,9 @@ export const NETNS_PREFIX = 'svclab.';
 export type NamespaceRole = 'fabric' | 'node' | 'pod' | 'ext';
 
 export function netnsName(lab: string, role: NamespaceRole, name?: string): string {
-  return role === 'fabric' ? `${NETNS_PREFIX}${lab}.fabric` : `${NETNS_PREFIX}${lab}.${role}.${name}`;
+  return role === 'fabric'
+    ? `${NETNS_PREFIX}${lab}.fabric`
+    : `${NETNS_PREFIX}${lab}.${role}.${name}`;
 }
 
 /** The lab a namespace belongs to, or undefined when it is not an svclab namespace. */

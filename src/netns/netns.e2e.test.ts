@@ -35,7 +35,12 @@ describe.skipIf(skip)('netns provider (no proxy)', () => {
   let lab: Lab;
   beforeAll(async () => {
     const topo = await loadTopology(join(root, 'topologies', 'three-node.yaml'));
-    lab = await provider.up(topo, { name: uniqueLabName('core'), proxy: 'none', progress: 'silent', ephemeral: true });
+    lab = await provider.up(topo, {
+      name: uniqueLabName('core'),
+      proxy: 'none',
+      progress: 'silent',
+      ephemeral: true,
+    });
   });
   afterAll(async () => {
     await lab?.down();
@@ -74,7 +79,10 @@ describe.skipIf(skip)('netns provider (no proxy)', () => {
   });
 
   it('answers agnhost-style over UDP (hostname, clientip) with the observed source port', async () => {
-    const obs = await lab.probe('client-b', lab.destination('web-a:8081', 'udp'), { count: 3, sourcePort: 40123 });
+    const obs = await lab.probe('client-b', lab.destination('web-a:8081', 'udp'), {
+      count: 3,
+      sourcePort: 40123,
+    });
     await expectLab(lab).answeredBy(obs, ['web-a']);
     for (const a of obs.attempts) {
       expect(a.sourceIP).toBe(lab.target('client-b').ip);
@@ -85,14 +93,40 @@ describe.skipIf(skip)('netns provider (no proxy)', () => {
   });
 
   it('reports a closed port as refused and a silent one as a timeout', async () => {
-    const refused = await lab.probe('client-a', lab.destination('web-b:9999'), { count: 2, timeoutMs: 2000 });
+    const refused = await lab.probe('client-a', lab.destination('web-b:9999'), {
+      count: 2,
+      timeoutMs: 2000,
+    });
     expect(refused.attempts.map((a) => a.failure)).toEqual(['refused', 'refused']);
     // client-a's agent serves no ports: UDP to it gets ICMP port unreachable -> refused as well,
     // so drop it on purpose in web-a's own namespace to see a timeout.
-    await lab.exec('web-a', ['iptables', '-A', 'INPUT', '-p', 'udp', '--dport', '8081', '-j', 'DROP']);
-    const dropped = await lab.probe('client-a', lab.destination('web-a:8081', 'udp'), { count: 2, timeoutMs: 300 });
+    await lab.exec('web-a', [
+      'iptables',
+      '-A',
+      'INPUT',
+      '-p',
+      'udp',
+      '--dport',
+      '8081',
+      '-j',
+      'DROP',
+    ]);
+    const dropped = await lab.probe('client-a', lab.destination('web-a:8081', 'udp'), {
+      count: 2,
+      timeoutMs: 300,
+    });
     expect(dropped.attempts.map((a) => a.failure)).toEqual(['timeout', 'timeout']);
-    await lab.exec('web-a', ['iptables', '-D', 'INPUT', '-p', 'udp', '--dport', '8081', '-j', 'DROP']);
+    await lab.exec('web-a', [
+      'iptables',
+      '-D',
+      'INPUT',
+      '-p',
+      'udp',
+      '--dport',
+      '8081',
+      '-j',
+      'DROP',
+    ]);
   });
 
   it('is sealed: nothing routes out of the lab', async () => {
@@ -101,17 +135,26 @@ describe.skipIf(skip)('netns provider (no proxy)', () => {
     // the packet never leaves the lab's namespaces.
     const gw = await lab.exec('node-a', ['ip', 'route', 'get', '192.0.2.1']);
     expect(gw.stdout).toMatch(/via 172\.18\.0\.1 dev eth0/);
-    const fabric = await run('ip', ['-n', `svclab.${lab.name}.fabric`, 'route', 'get', '192.0.2.1'], { allowFailure: true });
+    const fabric = await run(
+      'ip',
+      ['-n', `svclab.${lab.name}.fabric`, 'route', 'get', '192.0.2.1'],
+      { allowFailure: true },
+    );
     expect(fabric.exitCode).not.toBe(0);
     expect(fabric.stderr).toMatch(/unreachable/i);
-    const obs = await lab.probe('client-a', lab.destination('192.0.2.1:80'), { count: 1, timeoutMs: 2000 });
+    const obs = await lab.probe('client-a', lab.destination('192.0.2.1:80'), {
+      count: 1,
+      timeoutMs: 2000,
+    });
     expect(obs.attempts[0]!.failure).toBe('unreachable');
   });
 
   it('refuses a second lab with the same name, and creates nothing for it', async () => {
     const topo = await loadTopology(join(root, 'topologies', 'two-node.yaml'));
     const before = labNamespaces(lab.name).length;
-    await expect(provider.up(topo, { name: lab.name, proxy: 'none', progress: 'silent' })).rejects.toThrow(/already exists/);
+    await expect(
+      provider.up(topo, { name: lab.name, proxy: 'none', progress: 'silent' }),
+    ).rejects.toThrow(/already exists/);
     expect(labNamespaces(lab.name).length).toBe(before);
     expect(existsSync(join(labDir(lab.name), 'state.json'))).toBe(true);
   });
@@ -122,8 +165,18 @@ describe.skipIf(skip)('two labs at once', () => {
     const topo = await loadTopology(join(root, 'topologies', 'two-node.yaml'));
     const rootLinksBefore = (await run('ip', ['-o', 'link', 'show'])).stdout;
     const [l1, l2] = await Promise.all([
-      provider.up(topo, { name: uniqueLabName('one'), proxy: 'none', progress: 'silent', ephemeral: true }),
-      provider.up(topo, { name: uniqueLabName('two'), proxy: 'none', progress: 'silent', ephemeral: true }),
+      provider.up(topo, {
+        name: uniqueLabName('one'),
+        proxy: 'none',
+        progress: 'silent',
+        ephemeral: true,
+      }),
+      provider.up(topo, {
+        name: uniqueLabName('two'),
+        proxy: 'none',
+        progress: 'silent',
+        ephemeral: true,
+      }),
     ]);
     try {
       // Same addresses in both labs: they must not see each other.
@@ -142,7 +195,10 @@ describe.skipIf(skip)('two labs at once', () => {
       expect(existsSync(labDir(l1.name))).toBe(false);
       expect(pids1.filter((p) => existsSync(`/proc/${p}`))).toEqual([]);
       // The other lab is untouched.
-      await expectLab(l2).answeredBy(await l2.probe('client-a', l2.destination('web-b:8080'), { count: 2 }), ['web-b']);
+      await expectLab(l2).answeredBy(
+        await l2.probe('client-a', l2.destination('web-b:8080'), { count: 2 }),
+        ['web-b'],
+      );
     } finally {
       await l1.down();
       await l2.down();

@@ -68,7 +68,12 @@ export function planNetns(lab: string, topo: Topology): NetnsPlan {
     const ns = nodeNs.get(node.name)!;
     const port = ifName('n-', node.name);
     fabricPorts.push(port);
-    const batch = ['link set lo up', `addr add ${node.ip}/${prefix} dev eth0`, 'link set eth0 up', ...nodeRoutingBatch(topo, node)];
+    const batch = [
+      'link set lo up',
+      `addr add ${node.ip}/${prefix} dev eth0`,
+      'link set eth0 up',
+      ...nodeRoutingBatch(topo, node),
+    ];
     addNs({ netns: ns, role: 'node', target: node.name, sysctls: [...NODE_SYSCTLS], batch });
     rootBatch.push(`link add eth0 netns ${ns} type veth peer name ${port} netns ${fabric}`);
   }
@@ -76,7 +81,9 @@ export function planNetns(lab: string, topo: Topology): NetnsPlan {
   for (const pod of podsWithNetns(topo)) {
     const ns = netnsName(lab, 'pod', pod.name);
     addNs({ netns: ns, role: 'pod', target: pod.name, sysctls: [], batch: podInterfaceBatch(pod) });
-    rootBatch.push(`link add eth0 netns ${ns} type veth peer name ${podVethName(pod.name)} netns ${nodeNs.get(pod.node)!}`);
+    rootBatch.push(
+      `link add eth0 netns ${ns} type veth peer name ${podVethName(pod.name)} netns ${nodeNs.get(pod.node)!}`,
+    );
   }
 
   for (const ext of topo.externalHosts) {
@@ -99,11 +106,18 @@ export function planNetns(lab: string, topo: Topology): NetnsPlan {
   }
 
   const fabricNs = namespaces[0]!;
-  fabricNs.batch.push('link set lo up', 'link add br0 type bridge', `addr add ${gateway}/${prefix} dev br0`, 'link set br0 up');
-  for (const port of fabricPorts) fabricNs.batch.push(`link set ${port} master br0`, `link set ${port} up`);
+  fabricNs.batch.push(
+    'link set lo up',
+    'link add br0 type bridge',
+    `addr add ${gateway}/${prefix} dev br0`,
+    'link set br0 up',
+  );
+  for (const port of fabricPorts)
+    fabricNs.batch.push(`link set ${port} master br0`, `link set ${port} up`);
   // Like a cloud VPC route table: the gateway knows which node holds each pod CIDR, so its
   // "unreachable" answers find their way back to pods.
-  for (const node of topo.nodes) fabricNs.batch.push(`route add ${node.podCIDR} via ${node.ip} dev br0`);
+  for (const node of topo.nodes)
+    fabricNs.batch.push(`route add ${node.podCIDR} via ${node.ip} dev br0`);
   return { rootBatch, namespaces };
 }
 

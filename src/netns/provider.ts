@@ -21,8 +21,16 @@ function installCommandLog(): void {
   onCommand((rec) => {
     const lab = rec.netns ? labOfNetns(rec.netns) : undefined;
     if (!lab) return;
-    const line = JSON.stringify({ at: new Date().toISOString(), argv: rec.argv, exitCode: rec.exitCode, durationMs: Math.round(rec.durationMs), stderr: rec.stderr.slice(0, 2000) });
-    void appendFile(join(labDir(lab), 'logs', 'commands.jsonl'), line + '\n').catch(() => undefined);
+    const line = JSON.stringify({
+      at: new Date().toISOString(),
+      argv: rec.argv,
+      exitCode: rec.exitCode,
+      durationMs: Math.round(rec.durationMs),
+      stderr: rec.stderr.slice(0, 2000),
+    });
+    void appendFile(join(labDir(lab), 'logs', 'commands.jsonl'), line + '\n').catch(
+      () => undefined,
+    );
   });
 }
 
@@ -51,7 +59,12 @@ export class NetnsProvider implements Provider {
           title: 'provision namespaces',
           run: async () => {
             await ipBatch(plan.rootBatch);
-            await mapLimit(plan.namespaces, 8, (ns) => run('sh', ['-c', namespaceInitScript(ns)], { netns: ns.netns, input: ns.batch.join('\n') + '\n' }));
+            await mapLimit(plan.namespaces, 8, (ns) =>
+              run('sh', ['-c', namespaceInitScript(ns)], {
+                netns: ns.netns,
+                input: ns.batch.join('\n') + '\n',
+              }),
+            );
             return `${plan.namespaces.length} namespaces`;
           },
         },
@@ -72,7 +85,11 @@ export class NetnsProvider implements Provider {
 
   attach(labName: string): Promise<Lab> {
     installCommandLog();
-    return attachLab(this.name, labName, (state, topo) => new NetnsBackend(labName, topo, () => state));
+    return attachLab(
+      this.name,
+      labName,
+      (state, topo) => new NetnsBackend(labName, topo, () => state),
+    );
   }
 
   down(labName: string): Promise<DownReport> {

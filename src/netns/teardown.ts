@@ -9,7 +9,9 @@ import { killAll, netnsInode, pidsInNetns } from './processes.js';
 
 async function existingLabNamespaces(lab?: string): Promise<string[]> {
   const names = await readdir('/run/netns').catch(() => [] as string[]);
-  return names.filter((n) => n.startsWith(NETNS_PREFIX) && (lab === undefined || labOfNetns(n) === lab)).sort();
+  return names
+    .filter((n) => n.startsWith(NETNS_PREFIX) && (lab === undefined || labOfNetns(n) === lab))
+    .sort();
 }
 
 /**
@@ -29,7 +31,10 @@ export async function teardownLab(lab: string): Promise<DownReport> {
     if (ino !== undefined) inodes.add(ino);
   }
   // Agents recorded in the state, plus any process still inside the lab's namespaces.
-  const pids = new Set([...(state?.agents ?? []).map((a) => a.pid).filter((p) => isAgentOf(p, lab)), ...(await pidsInNetns(inodes))]);
+  const pids = new Set([
+    ...(state?.agents ?? []).map((a) => a.pid).filter((p) => isAgentOf(p, lab)),
+    ...(await pidsInNetns(inodes)),
+  ]);
   try {
     await killAll([...pids], 0);
     if (pids.size > 0) report.removed.push(`${pids.size} process(es)`);
@@ -38,10 +43,14 @@ export async function teardownLab(lab: string): Promise<DownReport> {
   }
 
   if (namespaces.length > 0) {
-    const r = await run('ip', ['-force', '-batch', '-'], { input: namespaces.map((n) => `netns del ${n}`).join('\n') + '\n', allowFailure: true });
+    const r = await run('ip', ['-force', '-batch', '-'], {
+      input: namespaces.map((n) => `netns del ${n}`).join('\n') + '\n',
+      allowFailure: true,
+    });
     const left = await existingLabNamespaces(lab);
     report.removed.push(...namespaces.filter((n) => !left.includes(n)).map((n) => `netns ${n}`));
-    if (left.length > 0) report.errors.push(`failed to delete namespaces ${left.join(', ')}: ${r.stderr.trim()}`);
+    if (left.length > 0)
+      report.errors.push(`failed to delete namespaces ${left.join(', ')}: ${r.stderr.trim()}`);
   }
 
   try {
@@ -81,7 +90,8 @@ export async function listNetnsLabs(): Promise<string[]> {
 export async function sweepNetnsLabs(opts: { all?: boolean } = {}): Promise<DownReport[]> {
   const reports: DownReport[] = [];
   for (const lab of await listNetnsLabs()) {
-    if (opts.all || isOrphaned(await readLabState(lab).catch(() => undefined))) reports.push(await teardownLab(lab));
+    if (opts.all || isOrphaned(await readLabState(lab).catch(() => undefined)))
+      reports.push(await teardownLab(lab));
   }
   return reports;
 }

@@ -15,7 +15,11 @@ export interface StaleFlow {
 }
 
 /** UDP endpoints that existed before and do not now, per destination the client could have used. */
-export function staleUdpFlows(before: ServicePortState[], after: ServicePortState[], nodeIP: string): StaleFlow[] {
+export function staleUdpFlows(
+  before: ServicePortState[],
+  after: ServicePortState[],
+  nodeIP: string,
+): StaleFlow[] {
   const now = new Map(after.map((sp) => [sp.name, sp]));
   const flows: StaleFlow[] = [];
   for (const old of before) {
@@ -42,7 +46,10 @@ function usable(e: Endpoint): boolean {
  * Deletes the flows' conntrack entries with the conntrack tool (netlink). Returns notes for the
  * sync result, and the number of commands it ran.
  */
-export async function clearStaleUdpFlows(ctx: NodeContext, flows: StaleFlow[]): Promise<{ notes: string[]; commands: number }> {
+export async function clearStaleUdpFlows(
+  ctx: NodeContext,
+  flows: StaleFlow[],
+): Promise<{ notes: string[]; commands: number }> {
   if (flows.length === 0) return { notes: [], commands: 0 };
   const notes: string[] = [];
   let commands = 0;
@@ -50,7 +57,17 @@ export async function clearStaleUdpFlows(ctx: NodeContext, flows: StaleFlow[]): 
     commands++;
     const r = await ctx.exec(
       'conntrack',
-      ['-D', '-p', 'udp', '--orig-dst', f.origDst, '--orig-port-dst', String(f.origPort), '--dst-nat', f.endpointIP],
+      [
+        '-D',
+        '-p',
+        'udp',
+        '--orig-dst',
+        f.origDst,
+        '--orig-port-dst',
+        String(f.origPort),
+        '--dst-nat',
+        f.endpointIP,
+      ],
       { allowFailure: true },
     );
     // conntrack exits 1 with "0 flow entries have been deleted" when nothing matched: not an error.

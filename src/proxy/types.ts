@@ -42,7 +42,11 @@ export interface NodeContext {
   clusterCIDR: string;
   serviceCIDR: string;
   /** Runs a program inside the node (its network namespace or container). */
-  exec(file: string, args: readonly string[], opts?: Omit<ExecOptions, 'netns'>): Promise<ExecResult>;
+  exec(
+    file: string,
+    args: readonly string[],
+    opts?: Omit<ExecOptions, 'netns'>,
+  ): Promise<ExecResult>;
   /** Reads a file as seen from inside the node (e.g. /proc/net/nf_conntrack). */
   readFile(path: string): Promise<string>;
 }

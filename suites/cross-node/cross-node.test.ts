@@ -8,19 +8,25 @@ const f = useLab('three-node.yaml');
 
 describe.skipIf(f.skip)(`cross-node (${f.config.label})`, () => {
   it('reaches a Service whose only endpoint is on another node, keeping the pod source IP', async () => {
-    const obs = await f.lab.probe('client-a', f.lab.service('solo').clusterIP('http'), { count: 10 });
+    const obs = await f.lab.probe('client-a', f.lab.service('solo').clusterIP('http'), {
+      count: 10,
+    });
     await f.expect.answeredBy(obs, ['web-b']);
     await f.expect.sourcePreserved(obs, f.ip('client-a'));
   });
 
   it('keeps the source for UDP across nodes', async () => {
-    const obs = await f.lab.probe('client-a', f.lab.service('solo').clusterIP('udp'), { count: 10 });
+    const obs = await f.lab.probe('client-a', f.lab.service('solo').clusterIP('udp'), {
+      count: 10,
+    });
     await f.expect.answeredBy(obs, ['web-b']);
     await f.expect.sourcePreserved(obs, f.ip('client-a'));
   });
 
   it('keeps the source on the same node', async () => {
-    const obs = await f.lab.probe('client-b', f.lab.service('solo').clusterIP('http'), { count: 10 });
+    const obs = await f.lab.probe('client-b', f.lab.service('solo').clusterIP('http'), {
+      count: 10,
+    });
     await f.expect.answeredBy(obs, ['web-b']);
     await f.expect.sourcePreserved(obs, f.ip('client-b'));
   });
@@ -40,7 +46,9 @@ describe.skipIf(f.skip)(`cross-node (${f.config.label})`, () => {
   });
 
   it('reaches a Service backed by a hostNetwork pod (endpoint = node IP)', async () => {
-    const obs = await f.lab.probe('client-a', f.lab.service('host-svc').clusterIP('http'), { count: 5 });
+    const obs = await f.lab.probe('client-a', f.lab.service('host-svc').clusterIP('http'), {
+      count: 5,
+    });
     await f.expect.answeredBy(obs, ['node-c']);
   });
 });

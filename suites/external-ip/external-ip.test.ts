@@ -18,20 +18,26 @@ describe.skipIf(f.skip)(`external-ip (${f.config.label})`, () => {
 
   it('a LoadBalancer IP with externalTrafficPolicy=Local keeps the client IP and uses the local endpoint', async () => {
     for (const port of ['http', 'udp']) {
-      const obs = await f.lab.probe('client', f.lab.service('web-local').loadBalancer(port), { count: 6 });
+      const obs = await f.lab.probe('client', f.lab.service('web-local').loadBalancer(port), {
+        count: 6,
+      });
       await f.expect.answeredBy(obs, ['web-a']);
       await f.expect.sourcePreserved(obs, f.ip('client'));
     }
   });
 
   it('an external IP with externalTrafficPolicy=Local keeps the client IP', async () => {
-    const obs = await f.lab.probe('client', f.lab.service('web-local').externalIP('http'), { count: 6 });
+    const obs = await f.lab.probe('client', f.lab.service('web-local').externalIP('http'), {
+      count: 6,
+    });
     await f.expect.answeredBy(obs, ['web-a']);
     await f.expect.sourcePreserved(obs, f.ip('client'));
   });
 
   it('a pod reaches an external IP of a Service (short-circuited inside the cluster)', async () => {
-    const obs = await f.lab.probe('client-b', f.lab.service('web').externalIP('http'), { count: 6 });
+    const obs = await f.lab.probe('client-b', f.lab.service('web').externalIP('http'), {
+      count: 6,
+    });
     await f.expect.answeredBy(obs, ['web-a', 'web-b', 'web-c']);
   });
 });

@@ -20,8 +20,10 @@ describe.skipIf(f.skip)(`hairpin (${f.config.label})`, () => {
     await f.expect.sourceNatted(obs, { clientIP: f.ip('web-b'), to: [f.ip('node-b')] });
   });
 
-  it('a pod reaches itself through its own node\'s NodePort', async () => {
-    const obs = await f.lab.probe('web-b', f.lab.service('solo').nodePort('http', 'node-b'), { count: 5 });
+  it("a pod reaches itself through its own node's NodePort", async () => {
+    const obs = await f.lab.probe('web-b', f.lab.service('solo').nodePort('http', 'node-b'), {
+      count: 5,
+    });
     await f.expect.answeredBy(obs, ['web-b']);
     await f.expect.sourceNatted(obs, { clientIP: f.ip('web-b'), to: [f.ip('node-b')] });
   });

@@ -8,17 +8,26 @@ const f = useLab('three-node.yaml');
 
 describe.skipIf(f.skip)(`no-endpoints (${f.config.label})`, () => {
   it('TCP to the ClusterIP is refused, not timed out', async () => {
-    const obs = await f.lab.probe('client-a', f.lab.service('empty').clusterIP('http'), { count: 3, timeoutMs: 3000 });
+    const obs = await f.lab.probe('client-a', f.lab.service('empty').clusterIP('http'), {
+      count: 3,
+      timeoutMs: 3000,
+    });
     await f.expect.rejected(obs);
   });
 
   it('UDP to the ClusterIP gets ICMP port unreachable (refused)', async () => {
-    const obs = await f.lab.probe('client-a', f.lab.service('empty').clusterIP('udp'), { count: 3, timeoutMs: 3000 });
+    const obs = await f.lab.probe('client-a', f.lab.service('empty').clusterIP('udp'), {
+      count: 3,
+      timeoutMs: 3000,
+    });
     await f.expect.rejected(obs);
   });
 
   it.skipIf(f.externalSkip)('the NodePort is refused from an external host', async () => {
-    const obs = await f.lab.probe('client', f.lab.service('empty').nodePort('http', 'node-b'), { count: 3, timeoutMs: 3000 });
+    const obs = await f.lab.probe('client', f.lab.service('empty').nodePort('http', 'node-b'), {
+      count: 3,
+      timeoutMs: 3000,
+    });
     await f.expect.rejected(obs);
   });
 

@@ -7,14 +7,19 @@ import { useLab } from '../../src/harness/lab-fixture.js';
 const f = useLab('three-node.yaml');
 
 describe.skipIf(f.skip)(`policies (${f.config.label})`, () => {
-  it('internalTrafficPolicy=Local: a client on the endpoint\'s node is answered, with its own IP', async () => {
-    const obs = await f.lab.probe('client-a', f.lab.service('itp-local').clusterIP('http'), { count: 6 });
+  it("internalTrafficPolicy=Local: a client on the endpoint's node is answered, with its own IP", async () => {
+    const obs = await f.lab.probe('client-a', f.lab.service('itp-local').clusterIP('http'), {
+      count: 6,
+    });
     await f.expect.answeredBy(obs, ['web-a']);
     await f.expect.sourcePreserved(obs, f.ip('client-a'));
   });
 
   it('internalTrafficPolicy=Local: a client on another node is not answered', async () => {
-    const obs = await f.lab.probe('client-b', f.lab.service('itp-local').clusterIP('http'), { count: 3, timeoutMs: 700 });
+    const obs = await f.lab.probe('client-b', f.lab.service('itp-local').clusterIP('http'), {
+      count: 3,
+      timeoutMs: 700,
+    });
     await f.expect.notAnswered(obs);
   });
 
@@ -22,7 +27,9 @@ describe.skipIf(f.skip)(`policies (${f.config.label})`, () => {
     await f.lab.update((t) => {
       t.services.find((s) => s.name === 'itp-local')!.internalTrafficPolicy = 'Cluster';
     });
-    const obs = await f.lab.probe('client-b', f.lab.service('itp-local').clusterIP('http'), { count: 3 });
+    const obs = await f.lab.probe('client-b', f.lab.service('itp-local').clusterIP('http'), {
+      count: 3,
+    });
     await f.expect.answeredBy(obs, ['web-a']);
   });
 });

@@ -10,22 +10,36 @@ const backends = ['web-a', 'web-b', 'web-c'];
 
 describe.skipIf(f.skip)(`session-affinity (${f.config.label})`, () => {
   it('ClientIP: 15 requests in a row to the ClusterIP are answered by one backend (TCP)', async () => {
-    const obs = await f.lab.probe('client-a', f.lab.service('web-affinity').clusterIP('http'), { count: 20 });
+    const obs = await f.lab.probe('client-a', f.lab.service('web-affinity').clusterIP('http'), {
+      count: 20,
+    });
     await f.expect.affinityHolds(obs);
   });
 
   it('ClientIP: holds for UDP, each datagram from a new source port', async () => {
-    const obs = await f.lab.probe('client-b', f.lab.service('web-affinity').clusterIP('udp'), { count: 20 });
+    const obs = await f.lab.probe('client-b', f.lab.service('web-affinity').clusterIP('udp'), {
+      count: 20,
+    });
     await f.expect.affinityHolds(obs);
   });
 
-  it.skipIf(f.externalSkip)('ClientIP: holds through a NodePort from an external host', async () => {
-    const obs = await f.lab.probe('client', f.lab.service('web-affinity').nodePort('http', 'node-c'), { count: 20 });
-    await f.expect.affinityHolds(obs);
-  });
+  it.skipIf(f.externalSkip)(
+    'ClientIP: holds through a NodePort from an external host',
+    async () => {
+      const obs = await f.lab.probe(
+        'client',
+        f.lab.service('web-affinity').nodePort('http', 'node-c'),
+        { count: 20 },
+      );
+      await f.expect.affinityHolds(obs);
+    },
+  );
 
   it('None: answers spread evenly over all three backends', async () => {
-    const obs = await f.lab.probe('client-a', f.lab.service('web').clusterIP('http'), { count: 90, concurrency: 4 });
+    const obs = await f.lab.probe('client-a', f.lab.service('web').clusterIP('http'), {
+      count: 90,
+      concurrency: 4,
+    });
     await f.expect.spreadEvenly(obs, backends);
   });
 
@@ -34,7 +48,10 @@ describe.skipIf(f.skip)(`session-affinity (${f.config.label})`, () => {
     await f.lab.update((t) => {
       t.services.find((s) => s.name === 'web-affinity')!.sessionAffinity = 'None';
     });
-    await f.expect.spreadEvenly(await f.lab.probe('client-b', target(), { count: 90, concurrency: 4 }), backends);
+    await f.expect.spreadEvenly(
+      await f.lab.probe('client-b', target(), { count: 90, concurrency: 4 }),
+      backends,
+    );
     await f.lab.update((t) => {
       t.services.find((s) => s.name === 'web-affinity')!.sessionAffinity = 'ClientIP';
     });
@@ -56,7 +73,8 @@ describe.skipIf(f.skip)(`session-affinity (${f.config.label})`, () => {
       // timeout as kube-proxy's --ipvs-udp-timeout does, before client-a's first request.
       const pinned = await f.lab.probe('node-b', target, { count: 6, intervalMs: 1300 });
       await f.expect.answeredBy(pinned, [pinned.attempts[0]!.backend!]);
-      for (const node of ['node-a', 'node-b', 'node-c']) await f.lab.exec(node, ['ipvsadm', '--set', '0', '0', '1']);
+      for (const node of ['node-a', 'node-b', 'node-c'])
+        await f.lab.exec(node, ['ipvsadm', '--set', '0', '0', '1']);
       // Entry expiry (1 s) then template expiry (1 s), each on a kernel timer.
       interval = 3000;
     }

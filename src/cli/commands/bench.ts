@@ -11,34 +11,65 @@ import { registerBenchScale } from './bench-scale.js';
 
 const positive = (name: string) => (v: string) => {
   const n = Number(v);
-  if (!Number.isInteger(n) || n < 1) throw new UsageError(`${name} must be a positive integer, got "${v}"`);
+  if (!Number.isInteger(n) || n < 1)
+    throw new UsageError(`${name} must be a positive integer, got "${v}"`);
   return n;
 };
 
 export function registerBench(program: Command): Command {
-  const bench = program.command('bench').description('benchmarks (timings and sizes live here, not in tests); JSON output');
+  const bench = program
+    .command('bench')
+    .description('benchmarks (timings and sizes live here, not in tests); JSON output');
   bench
     .command('up')
-    .description('time lab bring-up and teardown of the shipped topologies and a 5-node x 20-pod one')
+    .description(
+      'time lab bring-up and teardown of the shipped topologies and a 5-node x 20-pod one',
+    )
     .option('--runs <n>', 'repetitions per topology', positive('--runs'), 5)
     .addOption(proxyOption())
     .option('--out <file>', 'write the JSON report here')
     .option('--json', 'print the JSON report')
     .action(async (o) => {
-      const report = await benchUp({ root: packageRoot(), runs: o.runs, proxy: parseProxyMode(o.proxy), onProgress: (l) => process.stderr.write(`svclab: ${l}\n`) });
+      const report = await benchUp({
+        root: packageRoot(),
+        runs: o.runs,
+        proxy: parseProxyMode(o.proxy),
+        onProgress: (l) => process.stderr.write(`svclab: ${l}\n`),
+      });
       if (o.out) await writeFile(o.out, JSON.stringify(report, null, 2) + '\n');
       if (o.json) process.stdout.write(JSON.stringify(report, null, 2) + '\n');
       else
         process.stdout.write(
           table(
-            ['TOPOLOGY', 'NODES', 'PODS', 'NAMESPACES', 'UP MEDIAN', 'UP MAX', 'DOWN MEDIAN', 'DOWN MAX'],
-            report.results.map((r) => [r.topology, r.nodes, r.pods, r.namespaces, `${r.upMs.median.toFixed(0)} ms`, `${r.upMs.max.toFixed(0)} ms`, `${r.downMs.median.toFixed(0)} ms`, `${r.downMs.max.toFixed(0)} ms`]),
-          ) + `\n(${report.runs} runs each, proxy ${report.proxy}, kernel ${report.machine.kernel}, ${report.machine.cpus} CPUs)\n`,
+            [
+              'TOPOLOGY',
+              'NODES',
+              'PODS',
+              'NAMESPACES',
+              'UP MEDIAN',
+              'UP MAX',
+              'DOWN MEDIAN',
+              'DOWN MAX',
+            ],
+            report.results.map((r) => [
+              r.topology,
+              r.nodes,
+              r.pods,
+              r.namespaces,
+              `${r.upMs.median.toFixed(0)} ms`,
+              `${r.upMs.max.toFixed(0)} ms`,
+              `${r.downMs.median.toFixed(0)} ms`,
+              `${r.downMs.max.toFixed(0)} ms`,
+            ]),
+          ) +
+            `\n(${report.runs} runs each, proxy ${report.proxy}, kernel ${report.machine.kernel}, ${report.machine.cpus} CPUs)\n`,
         );
     });
   bench
     .command('vm')
-    .description('time VM boot-to-command and teardown (software emulation unless --accel kvm), and process spawns inside')
+    .description(
+      'time VM boot-to-command and teardown (software emulation unless --accel kvm), and process spawns inside',
+    )
     .option('--kernel <pkg|dir>', 'kernel package or folder')
     .option('--accel <accel>', 'tcg or kvm')
     .option('--out <file>', 'write the JSON report here')
@@ -50,10 +81,19 @@ export function registerBench(program: Command): Command {
       process.stdout.write(
         table(
           ['COMMAND', 'BOOT', 'COMMAND TIME', 'TEARDOWN', 'TOTAL'],
-          report.runs.map((r) => [r.command.join(' '), `${r.bootMs} ms`, `${r.commandMs} ms`, `${r.teardownMs} ms`, `${r.totalMs} ms`]),
+          report.runs.map((r) => [
+            r.command.join(' '),
+            `${r.bootMs} ms`,
+            `${r.commandMs} ms`,
+            `${r.teardownMs} ms`,
+            `${r.totalMs} ms`,
+          ]),
         ) +
           '\n\n' +
-          table(['INSIDE ONE VM', 'COLD', 'WARM'], Object.entries(report.inside).map(([c, t]) => [c, `${t.coldMs} ms`, `${t.warmMs} ms`])) +
+          table(
+            ['INSIDE ONE VM', 'COLD', 'WARM'],
+            Object.entries(report.inside).map(([c, t]) => [c, `${t.coldMs} ms`, `${t.warmMs} ms`]),
+          ) +
           `\n(kernel ${report.kernelRelease}, accel ${report.accel}, host load ${report.hostLoad.toFixed(1)})\n`,
       );
     });

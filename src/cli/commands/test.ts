@@ -18,23 +18,33 @@ interface VitestJson {
 export function registerTest(program: Command): void {
   program
     .command('test')
-    .description('run the e2e suites against a proxy mode (every suite runs unchanged against every mode)')
+    .description(
+      'run the e2e suites against a proxy mode (every suite runs unchanged against every mode)',
+    )
     .argument('[suites...]', 'suite folders under suites/ (default: all)')
     .addOption(proxyOption())
     .addOption(syncOption())
     .addOption(backendOption())
-    .addOption(new Option('--provider <name>', 'where labs are built').default(process.env.SVCLAB_PROVIDER ?? 'netns'))
+    .addOption(
+      new Option('--provider <name>', 'where labs are built').default(
+        process.env.SVCLAB_PROVIDER ?? 'netns',
+      ),
+    )
     .option('--repeat <n>', 'run the suites N times and report the pass rate per test', (v) => {
       const n = Number(v);
-      if (!Number.isInteger(n) || n < 1) throw new UsageError(`--repeat must be a positive integer, got "${v}"`);
+      if (!Number.isInteger(n) || n < 1)
+        throw new UsageError(`--repeat must be a positive integer, got "${v}"`);
       return n;
     })
     .option('--json', 'with --repeat: machine-readable pass rates')
     .action(async (suites: string[], o) => {
       const root = packageRoot();
-      const known = readdirSync(join(root, 'suites'), { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name);
+      const known = readdirSync(join(root, 'suites'), { withFileTypes: true })
+        .filter((d) => d.isDirectory())
+        .map((d) => d.name);
       for (const s of suites) {
-        if (!known.includes(s)) throw new UsageError(`unknown suite "${s}" (suites: ${known.join(', ')})`);
+        if (!known.includes(s))
+          throw new UsageError(`unknown suite "${s}" (suites: ${known.join(', ')})`);
       }
       const env = {
         SVCLAB_PROXY: o.proxy,
@@ -43,16 +53,31 @@ export function registerTest(program: Command): void {
         SVCLAB_PROVIDER: o.provider,
       };
       const vitest = join(root, 'node_modules', '.bin', 'vitest');
-      if (!existsSync(vitest)) throw new UsageError(`vitest is not installed in ${root}: run \`npm ci\` there`);
+      if (!existsSync(vitest))
+        throw new UsageError(`vitest is not installed in ${root}: run \`npm ci\` there`);
       const files = suites.length > 0 ? suites.map((s) => `suites/${s}`) : ['suites'];
       const runs = o.repeat ?? 1;
       // IPVS needs IP_VS and dummy interfaces: on a host kernel without them the suites run
       // inside the VM (SVCLAB_VM=auto|always|never decides), unchanged.
-      const vm = o.proxy === 'ipvs' || process.env.SVCLAB_VM === 'always' ? await shouldUseVm(['ipvs', 'dummy', 'ipset']) : undefined;
-      if (vm) process.stderr.write(`svclab: ${vm.useVm ? 'running the suites in the VM' : 'running the suites on the host'}: ${vm.reason}\n`);
+      const vm =
+        o.proxy === 'ipvs' || process.env.SVCLAB_VM === 'always'
+          ? await shouldUseVm(['ipvs', 'dummy', 'ipset'])
+          : undefined;
+      if (vm)
+        process.stderr.write(
+          `svclab: ${vm.useVm ? 'running the suites in the VM' : 'running the suites on the host'}: ${vm.reason}\n`,
+        );
       const runVitest = async (args: string[]) => {
-        if (!vm?.useVm) return (await execa(vitest, args, { cwd: root, env, stdio: 'inherit', reject: false })).exitCode ?? 1;
-        const r = await runInVm({ command: [vitest, ...args], cwd: root, env: { ...process.env, ...env } });
+        if (!vm?.useVm)
+          return (
+            (await execa(vitest, args, { cwd: root, env, stdio: 'inherit', reject: false }))
+              .exitCode ?? 1
+          );
+        const r = await runInVm({
+          command: [vitest, ...args],
+          cwd: root,
+          env: { ...process.env, ...env },
+        });
         return r.exitCode;
       };
       const tally = new Map<string, { passed: number; failed: number }>();
@@ -63,7 +88,9 @@ export function registerTest(program: Command): void {
       try {
         for (let i = 0; i < runs; i++) {
           const out = join(dir, `run-${i}.json`);
-          const reporters = o.repeat ? ['--reporter=default', '--reporter=json', `--outputFile.json=${out}`] : [];
+          const reporters = o.repeat
+            ? ['--reporter=default', '--reporter=json', `--outputFile.json=${out}`]
+            : [];
           const code = await runVitest(['run', '--project', 'e2e', ...reporters, ...files]);
           if (code !== 0) exitCode = code;
           if (o.repeat && existsSync(out)) {
@@ -82,15 +109,34 @@ export function registerTest(program: Command): void {
       } finally {
         await rm(dir, { recursive: true, force: true });
         // A run interrupted mid-suite leaves its harness labs; their owner is gone now.
-        await getProvider('netns').sweep().catch(() => undefined);
+        await getProvider('netns')
+          .sweep()
+          .catch(() => undefined);
       }
       if (o.repeat) {
-        const rows = [...tally].map(([name, t]) => ({ name, passed: t.passed, runs: t.passed + t.failed, rate: t.passed / (t.passed + t.failed) }));
-        const total = rows.reduce((a, r) => ({ passed: a.passed + r.passed, runs: a.runs + r.runs }), { passed: 0, runs: 0 });
+        const rows = [...tally].map(([name, t]) => ({
+          name,
+          passed: t.passed,
+          runs: t.passed + t.failed,
+          rate: t.passed / (t.passed + t.failed),
+        }));
+        const total = rows.reduce(
+          (a, r) => ({ passed: a.passed + r.passed, runs: a.runs + r.runs }),
+          { passed: 0, runs: 0 },
+        );
         if (o.json) printJson({ proxy: o.proxy, sync: o.sync, repeat: runs, tests: rows, total });
         else {
-          process.stdout.write('\n' + table(['PASS RATE', 'TEST'], rows.map((r) => [`${r.passed}/${r.runs}`, r.name])) + '\n');
-          process.stdout.write(`\n${runs} runs, ${rows.filter((r) => r.rate === 1).length}/${rows.length} tests passed every run, ${total.passed}/${total.runs} test runs passed\n`);
+          process.stdout.write(
+            '\n' +
+              table(
+                ['PASS RATE', 'TEST'],
+                rows.map((r) => [`${r.passed}/${r.runs}`, r.name]),
+              ) +
+              '\n',
+          );
+          process.stdout.write(
+            `\n${runs} runs, ${rows.filter((r) => r.rate === 1).length}/${rows.length} tests passed every run, ${total.passed}/${total.runs} test runs passed\n`,
+          );
         }
       }
       process.exitCode = exitCode;

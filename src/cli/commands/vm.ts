@@ -7,22 +7,44 @@ import { UsageError } from '../errors.js';
 export function registerVm(program: Command): void {
   program
     .command('vm')
-    .description("run a command inside a QEMU VM booted with Debian's kernel (IP_VS, dummy, netem), the host root shared read-only")
+    .description(
+      "run a command inside a QEMU VM booted with Debian's kernel (IP_VS, dummy, netem), the host root shared read-only",
+    )
     .argument('<command...>', 'command and arguments (after --)')
-    .option('--kernel <pkg|dir>', 'kernel package (linux-image-...) or a folder with vmlinuz and modules')
+    .option(
+      '--kernel <pkg|dir>',
+      'kernel package (linux-image-...) or a folder with vmlinuz and modules',
+    )
     .option('--memory <MiB>', 'guest memory', (v) => Number(v), 2048)
     .option('--cpus <n>', 'guest CPUs', (v) => Number(v), 2)
-    .addOption(new Option('--accel <accel>', 'tcg (software, default: nested KVM was seen to stall) or kvm').choices(['tcg', 'kvm']))
+    .addOption(
+      new Option(
+        '--accel <accel>',
+        'tcg (software, default: nested KVM was seen to stall) or kvm',
+      ).choices(['tcg', 'kvm']),
+    )
     .option('--timeout <seconds>', 'kill the VM after this long', (v) => Number(v))
-    .option('--auto', 'run in the VM only if the host kernel lacks a needed feature (SVCLAB_VM=auto|always|never decides)')
-    .option('--needs <features>', `features the command needs, for --auto (${kernelFeatureNames.join(', ')})`, 'ipvs')
+    .option(
+      '--auto',
+      'run in the VM only if the host kernel lacks a needed feature (SVCLAB_VM=auto|always|never decides)',
+    )
+    .option(
+      '--needs <features>',
+      `features the command needs, for --auto (${kernelFeatureNames.join(', ')})`,
+      'ipvs',
+    )
     .action(async (argv: string[], o) => {
       const needs = String(o.needs).split(',').filter(Boolean) as KernelFeature[];
       const bad = needs.filter((f) => !(kernelFeatureNames as readonly string[]).includes(f));
-      if (bad.length > 0) throw new UsageError(`unknown feature ${bad.join(', ')} (valid: ${kernelFeatureNames.join(', ')})`);
+      if (bad.length > 0)
+        throw new UsageError(
+          `unknown feature ${bad.join(', ')} (valid: ${kernelFeatureNames.join(', ')})`,
+        );
       if (o.auto) {
         const decision = await shouldUseVm(needs);
-        process.stderr.write(`svclab: ${decision.useVm ? 'running in the VM' : 'running on the host'}: ${decision.reason}\n`);
+        process.stderr.write(
+          `svclab: ${decision.useVm ? 'running in the VM' : 'running on the host'}: ${decision.reason}\n`,
+        );
         if (!decision.useVm) {
           const r = await execa(argv[0]!, argv.slice(1), { stdio: 'inherit', reject: false });
           process.exitCode = r.exitCode ?? 1;
@@ -46,7 +68,9 @@ export function registerVm(program: Command): void {
       });
       process.removeListener('SIGINT', stop);
       process.removeListener('SIGTERM', stop);
-      process.stderr.write(`svclab: VM (kernel ${result.kernelRelease}) boot ${result.bootMs} ms, command ${result.commandMs} ms, teardown ${result.teardownMs} ms, exit ${result.exitCode}\n`);
+      process.stderr.write(
+        `svclab: VM (kernel ${result.kernelRelease}) boot ${result.bootMs} ms, command ${result.commandMs} ms, teardown ${result.teardownMs} ms, exit ${result.exitCode}\n`,
+      );
       process.exitCode = result.exitCode;
     });
 }

@@ -136,7 +136,9 @@ class RestoreWriter {
     for (const table of ['filter', 'nat'] as const) {
       out.push(`*${table}`);
       for (const c of this.chainLines[table]) out.push(`:${c} - [0:0]`);
-      out.push(...this.ruleLines[table], 'COMMIT');
+      // A loop, not push(...lines): spreading 400,000 rules as arguments overflows the stack.
+      for (const line of this.ruleLines[table]) out.push(line);
+      out.push('COMMIT');
     }
     return out.join('\n') + '\n';
   }

@@ -180,7 +180,7 @@ export function diffIpvs(input: DiffInput): SyncOps {
   // Check the quiesced real servers (kube-proxy does it every minute; here on every sync that read counts).
   if (conns) {
     const drained = reconcileGraceful({ ...applied, virtualServers: nextVS, graceful }, conns);
-    ipvsadm.push(...drained.ipvsadm);
+    for (const line of drained.ipvsadm) ipvsadm.push(line);
     counts.realServersDeleted += drained.deleted.length;
     nextVS.clear();
     for (const [k, v] of drained.next.virtualServers) nextVS.set(k, v);

@@ -128,7 +128,12 @@ class IpvsProxy implements IpvsNodeProxy {
       // connection entry expires (UDP: 300 s by default), not just timeoutSeconds.
       const t = this.options.ipvsTimeouts;
       if (t && (t.tcp || t.tcpFin || t.udp)) {
-        await ctx.exec('ipvsadm', ['--set', String(t.tcp ?? 0), String(t.tcpFin ?? 0), String(t.udp ?? 0)]);
+        await ctx.exec('ipvsadm', [
+          '--set',
+          String(t.tcp ?? 0),
+          String(t.tcpFin ?? 0),
+          String(t.udp ?? 0),
+        ]);
       }
       const link = await ctx.exec('ip', ['link', 'add', DUMMY_DEVICE, 'type', 'dummy'], {
         allowFailure: true,

@@ -240,7 +240,9 @@ function toTransactions(ops: Op[], rs: Ruleset, chunkSize: number): string[] {
   }
   if (chunks.length === 0) chunks.push([]);
   chunks[0] = [...(byGroup.get(undefined) ?? []), ...chunks[0]!];
-  chunks[chunks.length - 1]!.push(...(byGroup.get(REMOVAL) ?? []));
+  // A loop, not push(...ops): removing tens of thousands of Services would overflow the stack.
+  const last = chunks[chunks.length - 1]!;
+  for (const op of byGroup.get(REMOVAL) ?? []) last.push(op);
   return chunks.filter((c) => c.length > 0).map((c) => render(c, rs));
 }
 

@@ -1,0 +1,328 @@
+import { METRICS, type ScaleCell, type ScaleReport } from './report.js';
+import { TALK_ADD_RULE, TALK_IPERF, TALK_MEMORY } from './talk.js';
+
+export function fmtMs(ms: number | null | undefined): string {
+  if (ms === null || ms === undefined || !Number.isFinite(ms)) return '—';
+  if (ms < 1) return `${(ms * 1000).toFixed(0)} us`;
+  if (ms < 10) return `${ms.toFixed(2)} ms`;
+  if (ms < 1000) return `${ms.toFixed(0)} ms`;
+  if (ms < 60_000) return `${(ms / 1000).toFixed(1)} s`;
+  if (ms < 3_600_000) return `${(ms / 60_000).toFixed(1)} min`;
+  return `${(ms / 3_600_000).toFixed(1)} h`;
+}
+
+function fmtKiB(k: number | null | undefined): string {
+  if (k === null || k === undefined || !Number.isFinite(k)) return '—';
+  if (Math.abs(k) < 1024) return `${k.toFixed(0)} KiB`;
+  if (Math.abs(k) < 1024 * 1024) return `${(k / 1024).toFixed(1)} MiB`;
+  return `${(k / 1024 / 1024).toFixed(2)} GiB`;
+}
+
+function fmtNum(v: number | null | undefined, digits = 2): string {
+  return v === null || v === undefined || !Number.isFinite(v) ? '—' : v.toFixed(digits);
+}
+
+/** Markdown table cells cannot hold `|` or line breaks. */
+export function mdCell(s: string): string {
+  return s.replaceAll('|', '\\|').replace(/\r?\n/g, ' ');
+}
+
+export function mdTable(head: string[], rows: string[][]): string {
+  const line = (cells: string[]) => `| ${cells.map(mdCell).join(' | ')} |`;
+  return [line(head), `|${head.map(() => '---').join('|')}|`, ...rows.map(line)].join('\n');
+}
+
+const okCells = (r: ScaleReport) => r.cells.filter((c) => c.status === 'ok');
+const byMode = (a: ScaleCell, b: ScaleCell) =>
+  r0(a.mode).localeCompare(r0(b.mode)) || a.services - b.services;
+const r0 = (s: string) => s;
+
+function cellAt(r: ScaleReport, mode: string, n: number): ScaleCell | undefined {
+  return r.cells.find((c) => c.mode === mode && c.services === n && c.status === 'ok');
+}
+
+/** The report as Markdown: environment, the three tables of the talk, planner cost, the talk side by side. */
+export function toMarkdown(r: ScaleReport, o: { charts?: string[] } = {}): string {
+  const out: string[] = [];
+  const cells = okCells(r).sort(byMode);
+  const vm = r.environments.find((e) => e.where === 'vm');
+  out.push('# svclab bench scale', '');
+  out.push(
+    `Run ${r.startedAt}, ${fmtMs(r.durationMs)} in total. Modes ${r.options.modes.join(', ')}; N = ${r.options.services.join(', ')} Services; ${r.options.endpoints} endpoints each; one Service in ${r.options.nodePortEvery} is a NodePort${r.options.quick ? '; --quick' : ''}.`,
+    '',
+  );
+  out.push(
+    mdTable(
+      ['where', 'kernel', 'machine', 'iptables', 'nft', 'ipvsadm', 'iperf3'],
+      r.environments.map((e) => [
+        e.where + (e.emulated ? ' (QEMU TCG)' : ''),
+        e.kernel,
+        e.machine,
+        e.tools.iptables,
+        e.tools.nft,
+        e.tools.ipvsadm,
+        e.tools.iperf3,
+      ]),
+    ),
+    '',
+  );
+  if (vm?.emulated)
+    out.push(
+      '> IPVS numbers were taken inside a QEMU VM under TCG (software emulation; this host kernel has no IP_VS). Every instruction and every process spawn is several times slower there, so they are **not comparable in absolute terms** with the host modes: compare shapes and ratios within the IPVS mode.',
+      '',
+    );
+  // The TCG note is the blockquote above; other notes as a list.
+  const notes = r.notes.filter((n) => !(vm?.emulated && n.startsWith('IPVS was measured inside')));
+  for (const n of notes) out.push(`- ${n}`);
+  const notOk = r.cells.filter((c) => c.status !== 'ok');
+  for (const c of notOk)
+    out.push(
+      `- ${c.mode} at ${c.services} Services: ${c.status}${c.reason ? `: ${c.reason}` : ''}`,
+    );
+  if (notes.length + notOk.length > 0) out.push('');
+
+  out.push('## 1. Programming cost (talk table 1)', '');
+  out.push(
+    'Wall time of `sync()` as the proxy reports it (median / max over the repetitions), CPU = user+sys of the processes the sync spawned (GNU time), and what the initial sync wrote.',
+    '',
+  );
+  out.push(
+    mdTable(
+      [
+        'mode',
+        'N',
+        'full sync',
+        'add one',
+        'remove one',
+        'change endpoints',
+        'reps',
+        'CPU full',
+        'CPU change',
+        'written (full)',
+      ],
+      cells.map((c) => {
+        const p = c.programming;
+        const mm = (s: { median: number; max: number } | undefined) =>
+          s ? `${fmtMs(s.median)} / ${fmtMs(s.max)}` : '—';
+        return [
+          c.mode,
+          String(c.services),
+          fmtMs(p?.full.ms),
+          mm(p?.addOne.ms),
+          mm(p?.removeOne.ms),
+          mm(p?.changeEndpoints.ms),
+          String(p?.addOne.reps ?? '—'),
+          fmtMs(p ? p.full.cost.userMs + p.full.cost.sysMs : undefined),
+          fmtMs(p?.changeEndpoints.cpuMs.median),
+          writtenSummary(p?.full.written),
+        ];
+      }),
+    ),
+    '',
+  );
+
+  out.push('## 2. Data-path cost (talk table 2)', '');
+  out.push(
+    `New-connection latency from the client pod (${r.options.connections} sequential connections, TCP connect + one HTTP request, through the svclab agent) and iperf3 throughput (${r.options.iperfSeconds} s, one stream) to the first and the last Service in KUBE-SERVICES order.`,
+    '',
+  );
+  out.push(
+    mdTable(
+      [
+        'mode',
+        'N',
+        'first: median / p99',
+        'last: median / p99',
+        'iperf first (Gbit/s)',
+        'iperf last (Gbit/s)',
+        'failed conns',
+      ],
+      cells
+        .filter((c) => c.dataPath)
+        .map((c) => {
+          const f = c.dataPath!.find((d) => d.position === 'first');
+          const l = c.dataPath!.find((d) => d.position === 'last');
+          return [
+            c.mode,
+            String(c.services),
+            `${fmtMs(f?.connectMs.median)} / ${fmtMs(f?.connectMs.p99)}`,
+            `${fmtMs(l?.connectMs.median)} / ${fmtMs(l?.connectMs.p99)}`,
+            fmtNum(f?.throughputGbps),
+            fmtNum(l?.throughputGbps),
+            String((f?.failures ?? 0) + (l?.failures ?? 0)),
+          ];
+        }),
+    ),
+    '',
+  );
+
+  out.push('## 3. Memory (talk table 3)', '');
+  out.push(
+    'Kernel memory: growth of Slab and VmallocUsed in /proc/meminfo around the initial programming (machine-wide, so other activity is included; small values are noise). Peak RSS: the largest programming process of the sync.',
+    '',
+  );
+  out.push(
+    mdTable(
+      ['mode', 'N', 'Slab Δ', 'VmallocUsed Δ', 'peak RSS (full)', 'peak RSS (change)'],
+      cells.map((c) => [
+        c.mode,
+        String(c.services),
+        fmtKiB(c.programming?.kernelMemory.slabKiB),
+        fmtKiB(c.programming?.kernelMemory.vmallocUsedKiB),
+        fmtKiB(c.programming?.full.cost.maxRssKiB),
+        fmtKiB(c.programming?.changeEndpoints.maxRssKiB),
+      ]),
+    ),
+    '',
+  );
+
+  out.push('## 4. Planner cost (pure, no kernel)', '');
+  out.push(
+    mdTable(
+      ['mode', 'N', 'whole ruleset', 'after one change', 'bench CPU in full sync'],
+      cells.map((c) => [
+        c.mode,
+        String(c.services),
+        fmtMs(c.planner?.fullMs),
+        fmtMs(c.planner?.changeMs),
+        fmtMs(c.programming?.full.plannerCpuMs),
+      ]),
+    ),
+    '',
+  );
+
+  out.push('## 5. The talk side by side', '');
+  out.push('Adding one Service (talk: "adding one rule") with N Services present:', '');
+  out.push(
+    mdTable(
+      ['N', 'talk iptables', 'talk IPVS', 'iptables-full', 'iptables-partial', 'nftables', 'ipvs'],
+      TALK_ADD_RULE.map((t) => [
+        String(t.services),
+        t.iptables,
+        t.ipvs,
+        ...(['iptables-full', 'iptables-partial', 'nftables', 'ipvs'] as const).map((m) =>
+          fmtMs(cellAt(r, m, t.services)?.programming?.addOne.ms.median),
+        ),
+      ]),
+    ),
+    '',
+  );
+  out.push(
+    'Throughput to the first / last Service (talk: iperf, unit not printed; here Gbit/s):',
+    '',
+  );
+  out.push(
+    mdTable(
+      ['N', 'talk iptables', 'talk IPVS', 'iptables-full', 'iptables-partial', 'nftables', 'ipvs'],
+      TALK_IPERF.map((t) => [
+        String(t.services),
+        `${t.iptablesFirst} / ${t.iptablesLast}`,
+        `${t.ipvsFirst} / ${t.ipvsLast}`,
+        ...(['iptables-full', 'iptables-partial', 'nftables', 'ipvs'] as const).map((m) => {
+          const c = cellAt(r, m, t.services);
+          const f = c?.dataPath?.find((d) => d.position === 'first')?.throughputGbps;
+          const l = c?.dataPath?.find((d) => d.position === 'last')?.throughputGbps;
+          return c?.dataPath ? `${fmtNum(f, 1)} / ${fmtNum(l, 1)}` : '—';
+        }),
+      ]),
+    ),
+    '',
+  );
+  out.push(
+    'Memory (talk: node memory, method not stated; here kernel Slab+Vmalloc growth + peak RSS of the programming process) and CPU:',
+    '',
+  );
+  out.push(
+    mdTable(
+      [
+        'N',
+        'talk iptables',
+        'talk IPVS',
+        'talk CPU iptables / IPVS',
+        'iptables-full',
+        'nftables',
+        'ipvs',
+      ],
+      TALK_MEMORY.map((t) => [
+        String(t.services),
+        t.iptables,
+        t.ipvs,
+        `${t.cpuIptables} / ${t.cpuIpvs}`,
+        ...(['iptables-full', 'nftables', 'ipvs'] as const).map((m) => {
+          const p = cellAt(r, m, t.services)?.programming;
+          return p
+            ? `${fmtKiB(p.kernelMemory.slabKiB + p.kernelMemory.vmallocUsedKiB)} + ${fmtKiB(p.full.cost.maxRssKiB)}`
+            : '—';
+        }),
+      ]),
+    ),
+    '',
+  );
+
+  out.push('## 6. Shapes', '');
+  out.push(
+    'Growth of each metric from the smallest to the largest N measured for a mode (×: ratio of the two values; N grows by the factor in brackets). The baseline is the smallest N of at least 1,000 when there is one: below that, process start-up dominates every sync.',
+    '',
+  );
+  const shapeMetrics = [
+    'full_sync_ms',
+    'add_one_ms_median',
+    'change_endpoints_ms_median',
+    'conn_last_ms_median',
+    'iperf_last_gbps',
+    'planner_full_ms',
+  ];
+  out.push(
+    mdTable(
+      ['mode', 'N range', ...shapeMetrics],
+      r.options.modes.map((m) => {
+        const all = cells.filter((c) => c.mode === m);
+        const cs =
+          all.some((c) => c.services >= 1000) && all.filter((c) => c.services >= 1000).length > 1
+            ? all.filter((c) => c.services >= 1000)
+            : all;
+        const lo = cs[0];
+        const hi = cs[cs.length - 1];
+        if (!lo || !hi || lo === hi) return [m, '—', ...shapeMetrics.map(() => '—')];
+        return [
+          m,
+          `${lo.services} → ${hi.services} (×${(hi.services / lo.services).toFixed(0)})`,
+          ...shapeMetrics.map((k) => {
+            const pick = METRICS.find((x) => x.metric === k)!.pick;
+            const a = pick(lo);
+            const b = pick(hi);
+            return a && b && Number.isFinite(a) && Number.isFinite(b)
+              ? `×${(b / a).toPrecision(2)}`
+              : '—';
+          }),
+        ];
+      }),
+    ),
+    '',
+  );
+
+  if (o.charts?.length) {
+    out.push('## Charts', '');
+    for (const c of o.charts) out.push(`![${c}](${c})`, '');
+  }
+  return out.join('\n') + '\n';
+}
+
+function writtenSummary(w: Record<string, number> | undefined): string {
+  if (!w) return '—';
+  const keys = [
+    'rules',
+    'chains',
+    'chainsWritten',
+    'elementsAdded',
+    'virtualServers',
+    'realServers',
+    'ipsetEntries',
+  ];
+  return (
+    keys
+      .filter((k) => w[k] !== undefined)
+      .map((k) => `${k} ${w[k]}`)
+      .join(', ') || '—'
+  );
+}

@@ -1,0 +1,448 @@
+import { z } from 'zod';
+import type { Stats } from '../stats.js';
+import type { DataPathResult } from './datapath.js';
+import type { KernelMemory } from './meminfo.js';
+import { SCALE_MODES, type ScaleMode } from './modes.js';
+import type { PlannerTiming } from './planner.js';
+import type { ChangeCost, ProgrammingResult, SyncSample } from './programming.js';
+
+/** Where and with what a part of the run was measured: numbers mean nothing without it. */
+export interface Environment {
+  where: 'host' | 'vm';
+  /** QEMU TCG: absolute numbers are not comparable with the host's. */
+  emulated: boolean;
+  kernel: string;
+  machine: string;
+  tools: { iptables: string; nft: string; ipvsadm: string; iperf3: string };
+}
+
+/** One mode at one N. */
+export interface ScaleCell {
+  mode: ScaleMode;
+  services: number;
+  where: 'host' | 'vm';
+  status: 'ok' | 'skipped' | 'failed';
+  reason?: string | undefined;
+  planner?: PlannerTiming | undefined;
+  programming?: ProgrammingSummary | undefined;
+  dataPath?: DataPathResult[] | undefined;
+  durationMs: number;
+}
+
+export interface ProgrammingSummary {
+  full: SyncSample;
+  kernelMemory: KernelMemory;
+  addOne: ChangeSummary;
+  removeOne: ChangeSummary;
+  changeEndpoints: ChangeSummary;
+}
+
+export interface ChangeSummary {
+  reps: number;
+  ms: Stats;
+  cpuMs: Stats;
+  maxRssKiB: number;
+  strategy: string;
+  written: Record<string, number>;
+}
+
+export function summarizeProgramming(p: ProgrammingResult): ProgrammingSummary {
+  const change = (c: ChangeCost): ChangeSummary => ({
+    reps: c.samples.length,
+    ms: c.ms,
+    cpuMs: c.cpuMs,
+    maxRssKiB: Math.max(0, ...c.samples.map((s) => s.cost.maxRssKiB)),
+    strategy: c.samples[0]?.strategy ?? 'none',
+    written: c.samples[0]?.written ?? {},
+  });
+  return {
+    full: p.full,
+    kernelMemory: p.kernelMemory,
+    addOne: change(p.addOne),
+    removeOne: change(p.removeOne),
+    changeEndpoints: change(p.changeEndpoints),
+  };
+}
+
+export interface ScaleOptionsRecord {
+  modes: ScaleMode[];
+  services: number[];
+  endpoints: number;
+  nodePortEvery: number;
+  quick: boolean;
+  budgetSeconds: number;
+  connections: number;
+  iperfSeconds: number;
+}
+
+export interface ScaleReport {
+  schemaVersion: 1;
+  benchmark: 'scale';
+  startedAt: string;
+  durationMs: number;
+  options: ScaleOptionsRecord;
+  environments: Environment[];
+  cells: ScaleCell[];
+  rows: Row[];
+  notes: string[];
+}
+
+/** One line of the CSV: one mode x N x metric, with the environment it was measured in. */
+export interface Row {
+  mode: ScaleMode;
+  services: number;
+  metric: string;
+  unit: string;
+  value: number | null;
+  where: 'host' | 'vm';
+  emulated: boolean;
+  kernel: string;
+  iptables: string;
+  nft: string;
+  ipvsadm: string;
+  machine: string;
+}
+
+/** The metrics that get a chart and a column in the Markdown tables, in report order. */
+export const METRICS: {
+  metric: string;
+  unit: string;
+  title: string;
+  pick: (c: ScaleCell) => number | null | undefined;
+}[] = [
+  {
+    metric: 'full_sync_ms',
+    unit: 'ms',
+    title: 'Initial full programming',
+    pick: (c) => c.programming?.full.ms,
+  },
+  {
+    metric: 'full_sync_cpu_ms',
+    unit: 'ms',
+    title: 'CPU of programming processes, full sync',
+    pick: (c) => cpu(c.programming?.full),
+  },
+  {
+    metric: 'full_sync_peak_rss_kib',
+    unit: 'KiB',
+    title: 'Peak RSS of programming processes, full sync',
+    pick: (c) => c.programming?.full.cost.maxRssKiB,
+  },
+  {
+    metric: 'add_one_ms_median',
+    unit: 'ms',
+    title: 'Add one Service (median)',
+    pick: (c) => c.programming?.addOne.ms.median,
+  },
+  {
+    metric: 'add_one_ms_max',
+    unit: 'ms',
+    title: 'Add one Service (max)',
+    pick: (c) => c.programming?.addOne.ms.max,
+  },
+  {
+    metric: 'add_one_cpu_ms_median',
+    unit: 'ms',
+    title: 'CPU of programming processes, add one Service (median)',
+    pick: (c) => c.programming?.addOne.cpuMs.median,
+  },
+  {
+    metric: 'remove_one_ms_median',
+    unit: 'ms',
+    title: 'Remove one Service (median)',
+    pick: (c) => c.programming?.removeOne.ms.median,
+  },
+  {
+    metric: 'remove_one_ms_max',
+    unit: 'ms',
+    title: 'Remove one Service (max)',
+    pick: (c) => c.programming?.removeOne.ms.max,
+  },
+  {
+    metric: 'change_endpoints_ms_median',
+    unit: 'ms',
+    title: "Change one Service's endpoints (median)",
+    pick: (c) => c.programming?.changeEndpoints.ms.median,
+  },
+  {
+    metric: 'change_endpoints_ms_max',
+    unit: 'ms',
+    title: "Change one Service's endpoints (max)",
+    pick: (c) => c.programming?.changeEndpoints.ms.max,
+  },
+  {
+    metric: 'change_endpoints_cpu_ms_median',
+    unit: 'ms',
+    title: 'CPU of programming processes, endpoint change (median)',
+    pick: (c) => c.programming?.changeEndpoints.cpuMs.median,
+  },
+  {
+    metric: 'conn_first_ms_median',
+    unit: 'ms',
+    title: 'New connection to the first Service (median)',
+    pick: (c) => dp(c, 'first')?.connectMs.median,
+  },
+  {
+    metric: 'conn_first_ms_p99',
+    unit: 'ms',
+    title: 'New connection to the first Service (p99)',
+    pick: (c) => dp(c, 'first')?.connectMs.p99,
+  },
+  {
+    metric: 'conn_last_ms_median',
+    unit: 'ms',
+    title: 'New connection to the last Service (median)',
+    pick: (c) => dp(c, 'last')?.connectMs.median,
+  },
+  {
+    metric: 'conn_last_ms_p99',
+    unit: 'ms',
+    title: 'New connection to the last Service (p99)',
+    pick: (c) => dp(c, 'last')?.connectMs.p99,
+  },
+  {
+    metric: 'iperf_first_gbps',
+    unit: 'Gbit/s',
+    title: 'iperf3 throughput to the first Service',
+    pick: (c) => dp(c, 'first')?.throughputGbps,
+  },
+  {
+    metric: 'iperf_last_gbps',
+    unit: 'Gbit/s',
+    title: 'iperf3 throughput to the last Service',
+    pick: (c) => dp(c, 'last')?.throughputGbps,
+  },
+  {
+    metric: 'kernel_slab_delta_kib',
+    unit: 'KiB',
+    title: 'Kernel Slab growth, initial programming',
+    pick: (c) => c.programming?.kernelMemory.slabKiB,
+  },
+  {
+    metric: 'kernel_vmalloc_delta_kib',
+    unit: 'KiB',
+    title: 'Kernel VmallocUsed growth, initial programming',
+    pick: (c) => c.programming?.kernelMemory.vmallocUsedKiB,
+  },
+  {
+    metric: 'planner_full_ms',
+    unit: 'ms',
+    title: 'Planner (pure), whole ruleset',
+    pick: (c) => c.planner?.fullMs,
+  },
+  {
+    metric: 'planner_change_ms',
+    unit: 'ms',
+    title: 'Planner (pure), after one Service changed',
+    pick: (c) => c.planner?.changeMs,
+  },
+];
+
+function cpu(s: SyncSample | undefined): number | undefined {
+  return s ? s.cost.userMs + s.cost.sysMs : undefined;
+}
+
+function dp(c: ScaleCell, position: 'first' | 'last'): DataPathResult | undefined {
+  return c.dataPath?.find((d) => d.position === position);
+}
+
+/** Flattens cells into CSV rows: the chart metrics plus what the initial full sync wrote. */
+export function toRows(cells: readonly ScaleCell[], environments: readonly Environment[]): Row[] {
+  const rows: Row[] = [];
+  for (const c of cells) {
+    if (c.status !== 'ok') continue;
+    const env = environments.find((e) => e.where === c.where);
+    const base = {
+      mode: c.mode,
+      services: c.services,
+      where: c.where,
+      emulated: env?.emulated ?? false,
+      kernel: env?.kernel ?? '',
+      iptables: env?.tools.iptables ?? '',
+      nft: env?.tools.nft ?? '',
+      ipvsadm: env?.tools.ipvsadm ?? '',
+      machine: env?.machine ?? '',
+    };
+    for (const m of METRICS) {
+      const v = m.pick(c);
+      if (v === undefined) continue;
+      rows.push({
+        ...base,
+        metric: m.metric,
+        unit: m.unit,
+        value: v === null || !Number.isFinite(v) ? null : round(v),
+      });
+    }
+    for (const [k, v] of Object.entries(c.programming?.full.written ?? {})) {
+      rows.push({ ...base, metric: `full_written_${snake(k)}`, unit: 'count', value: v });
+    }
+  }
+  return rows;
+}
+
+function round(v: number): number {
+  return Math.abs(v) >= 100 ? Math.round(v * 10) / 10 : Math.round(v * 1000) / 1000;
+}
+
+function snake(s: string): string {
+  return s.replace(/([a-z0-9])([A-Z])/g, '$1_$2').toLowerCase();
+}
+
+const ROW_COLUMNS = [
+  'mode',
+  'services',
+  'metric',
+  'unit',
+  'value',
+  'where',
+  'emulated',
+  'kernel',
+  'iptables',
+  'nft',
+  'ipvsadm',
+  'machine',
+] as const;
+
+/** RFC 4180: quote fields with commas, quotes or line breaks; double embedded quotes. */
+export function csvField(v: unknown): string {
+  const s = v === null || v === undefined ? '' : String(v);
+  return /[",\r\n]/.test(s) ? `"${s.replaceAll('"', '""')}"` : s;
+}
+
+export function toCsv(rows: readonly Row[]): string {
+  const lines = [ROW_COLUMNS.join(',')];
+  for (const r of rows) lines.push(ROW_COLUMNS.map((c) => csvField(r[c])).join(','));
+  return lines.join('\r\n') + '\r\n';
+}
+
+// ---- JSON schema of the report (validated by the tests and before writing) ----
+
+const statsSchema = z.object({
+  n: z.number().int(),
+  min: z.number().nullable(),
+  median: z.number().nullable(),
+  p99: z.number().nullable(),
+  max: z.number().nullable(),
+  mean: z.number().nullable(),
+});
+const costSchema = z.object({
+  commands: z.number().int(),
+  userMs: z.number(),
+  sysMs: z.number(),
+  maxRssKiB: z.number(),
+  wallMs: z.number(),
+});
+const sampleSchema = z.object({
+  ms: z.number(),
+  strategy: z.string(),
+  cost: costSchema,
+  plannerCpuMs: z.number(),
+  written: z.record(z.string(), z.number()),
+});
+const changeSchema = z.object({
+  reps: z.number().int().min(1),
+  ms: statsSchema,
+  cpuMs: statsSchema,
+  maxRssKiB: z.number(),
+  strategy: z.string(),
+  written: z.record(z.string(), z.number()),
+});
+const modeSchema = z.enum(SCALE_MODES);
+const whereSchema = z.enum(['host', 'vm']);
+
+export const scaleReportSchema = z.strictObject({
+  schemaVersion: z.literal(1),
+  benchmark: z.literal('scale'),
+  startedAt: z.string(),
+  durationMs: z.number(),
+  options: z.object({
+    modes: z.array(modeSchema).min(1),
+    services: z.array(z.number().int().positive()).min(1),
+    endpoints: z.number().int().positive(),
+    nodePortEvery: z.number().int().min(0),
+    quick: z.boolean(),
+    budgetSeconds: z.number().positive(),
+    connections: z.number().int().positive(),
+    iperfSeconds: z.number().positive(),
+  }),
+  environments: z
+    .array(
+      z.object({
+        where: whereSchema,
+        emulated: z.boolean(),
+        kernel: z.string().min(1),
+        machine: z.string().min(1),
+        tools: z.object({
+          iptables: z.string(),
+          nft: z.string(),
+          ipvsadm: z.string(),
+          iperf3: z.string(),
+        }),
+      }),
+    )
+    .min(1),
+  cells: z.array(
+    z.object({
+      mode: modeSchema,
+      services: z.number().int().positive(),
+      where: whereSchema,
+      status: z.enum(['ok', 'skipped', 'failed']),
+      reason: z.string().optional(),
+      planner: z.object({ fullMs: z.number(), changeMs: z.number() }).optional(),
+      programming: z
+        .object({
+          full: sampleSchema,
+          kernelMemory: z.object({
+            slabKiB: z.number(),
+            sUnreclaimKiB: z.number(),
+            vmallocUsedKiB: z.number(),
+          }),
+          addOne: changeSchema,
+          removeOne: changeSchema,
+          changeEndpoints: changeSchema,
+        })
+        .optional(),
+      dataPath: z
+        .array(
+          z.object({
+            position: z.enum(['first', 'last']),
+            service: z.string(),
+            connectMs: statsSchema,
+            failures: z.number().int().min(0),
+            throughputGbps: z.number().nullable(),
+            iperfError: z.string().optional(),
+          }),
+        )
+        .optional(),
+      durationMs: z.number(),
+    }),
+  ),
+  rows: z.array(
+    z.object({
+      mode: modeSchema,
+      services: z.number().int().positive(),
+      metric: z.string().regex(/^[a-z0-9_]+$/),
+      unit: z.string(),
+      value: z.number().nullable(),
+      where: whereSchema,
+      emulated: z.boolean(),
+      kernel: z.string(),
+      iptables: z.string(),
+      nft: z.string(),
+      ipvsadm: z.string(),
+      machine: z.string(),
+    }),
+  ),
+  notes: z.array(z.string()),
+});
+
+/** JSON of the report; NaN (stats of nothing) becomes null so the file stays valid JSON. */
+export function toJson(report: ScaleReport): string {
+  return (
+    JSON.stringify(
+      report,
+      (_k, v: unknown) => (typeof v === 'number' && !Number.isFinite(v) ? null : v),
+      2,
+    ) + '\n'
+  );
+}

@@ -1,0 +1,48 @@
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { toMarkdown } from './markdown.js';
+import { METRICS, scaleReportSchema, toCsv, toJson, type ScaleReport } from './report.js';
+import { renderLineChart } from './svg.js';
+
+export const REPORT_FILES = {
+  json: 'scale.json',
+  csv: 'scale.csv',
+  markdown: 'scale.md',
+  charts: 'charts',
+} as const;
+
+/** One chart per metric: N (log) on x, a line per mode; emulated (VM) measurements dashed. */
+export function chartsOf(report: ScaleReport): { file: string; svg: string }[] {
+  return METRICS.map((m) => {
+    const series = report.options.modes.map((mode) => {
+      const rows = report.rows.filter(
+        (r) => r.mode === mode && r.metric === m.metric && r.value !== null,
+      );
+      return {
+        name: mode + (rows.some((r) => r.emulated) ? ' (TCG)' : ''),
+        dashed: rows.some((r) => r.emulated),
+        points: rows.map((r) => ({ x: r.services, y: r.value! })),
+      };
+    });
+    return {
+      file: `${REPORT_FILES.charts}/${m.metric}.svg`,
+      svg: renderLineChart({ title: m.title, xLabel: 'Services (N)', yLabel: m.unit, series }),
+    };
+  });
+}
+
+/** Writes scale.json, scale.csv, scale.md and charts/*.svg into `dir`; validates the JSON first. */
+export async function writeScaleReport(dir: string, report: ScaleReport): Promise<string[]> {
+  const json = toJson(report);
+  scaleReportSchema.parse(JSON.parse(json));
+  await mkdir(join(dir, REPORT_FILES.charts), { recursive: true });
+  const charts = chartsOf(report);
+  const files: [string, string][] = [
+    [REPORT_FILES.json, json],
+    [REPORT_FILES.csv, toCsv(report.rows)],
+    [REPORT_FILES.markdown, toMarkdown(report, { charts: charts.map((c) => c.file) })],
+    ...charts.map((c): [string, string] => [c.file, c.svg]),
+  ];
+  for (const [name, text] of files) await writeFile(join(dir, name), text);
+  return files.map(([name]) => join(dir, name));
+}
