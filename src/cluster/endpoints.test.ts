@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { serviceWithDefaults } from '../model/service.js';
 import type { PodSpec, ServiceSpec } from '../model/types.js';
 import { computeProxyState } from './endpoints.js';
 
@@ -19,21 +20,14 @@ const pod = (
   ...extra,
 });
 
-const service = (extra: Partial<ServiceSpec> = {}): ServiceSpec => ({
-  name: 'web',
-  namespace: 'default',
-  type: 'ClusterIP',
-  clusterIP: '10.96.0.10',
-  ports: [{ name: 'http', protocol: 'TCP', port: 80, targetPort: 'http' }],
-  selector: { app: 'web' },
-  sessionAffinity: 'None',
-  sessionAffinityTimeoutSeconds: 10800,
-  externalIPs: [],
-  externalTrafficPolicy: 'Cluster',
-  internalTrafficPolicy: 'Cluster',
-  loadBalancerIPs: [],
-  ...extra,
-});
+const service = (extra: Partial<ServiceSpec> = {}): ServiceSpec =>
+  serviceWithDefaults({
+    name: 'web',
+    clusterIP: '10.96.0.10',
+    ports: [{ name: 'http', protocol: 'TCP', port: 80, targetPort: 'http' }],
+    selector: { app: 'web' },
+    ...extra,
+  });
 
 describe('computeProxyState', () => {
   it('selects pods by label and resolves named target ports per pod', () => {

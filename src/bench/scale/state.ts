@@ -1,3 +1,4 @@
+import { serviceWithDefaults } from '../../model/service.js';
 import { servicePortName } from '../../cluster/endpoints.js';
 import type { ServicePort, ServiceSpec } from '../../model/types.js';
 import type { Endpoint, ProxyState, ServicePortState } from '../../proxy/types.js';
@@ -82,20 +83,13 @@ export function scaleService(i: number, o: ScaleStateOptions, variant = 0): Serv
     port: IPERF_PORT,
     targetPort: IPERF_PORT,
   };
-  const service: ServiceSpec = {
+  const service: ServiceSpec = serviceWithDefaults({
     name: serviceName(i),
-    namespace: 'default',
     type: isNodePort ? 'NodePort' : 'ClusterIP',
     clusterIP: ipFromInt(base + i),
     ports: probed ? [http, iperf] : [http],
     selector: { app: 'scale-backend' },
-    sessionAffinity: 'None',
-    sessionAffinityTimeoutSeconds: 10800,
-    externalIPs: [],
-    externalTrafficPolicy: 'Cluster',
-    internalTrafficPolicy: 'Cluster',
-    loadBalancerIPs: [],
-  };
+  });
   const endpoint = (b: ScaleBackend, port: number): Endpoint => ({
     ip: b.ip,
     port,

@@ -1,26 +1,19 @@
 /** Builders for Services and Endpoints in unit tests (not a test file itself). */
 
+import { serviceWithDefaults } from '../../model/service.js';
 import type { ServiceSpec } from '../../model/types.js';
 import type { Endpoint, ServicePortState } from '../types.js';
 
 export const NODE = { nodeName: 'node-a', nodeIP: '172.18.0.2', clusterCIDR: '10.244.0.0/16' };
 
 export function service(overrides: Partial<ServiceSpec> = {}): ServiceSpec {
-  return {
+  return serviceWithDefaults({
     name: 'web',
-    namespace: 'default',
-    type: 'ClusterIP',
     clusterIP: '10.96.0.10',
     ports: [{ name: 'http', protocol: 'TCP', port: 80, targetPort: 8080 }],
     selector: { app: 'web' },
-    sessionAffinity: 'None',
-    sessionAffinityTimeoutSeconds: 10800,
-    externalIPs: [],
-    externalTrafficPolicy: 'Cluster',
-    internalTrafficPolicy: 'Cluster',
-    loadBalancerIPs: [],
     ...overrides,
-  };
+  });
 }
 
 export function endpoint(

@@ -1,3 +1,4 @@
+import { serviceWithDefaults } from '../../model/service.js';
 import type { Protocol, ServiceSpec } from '../../model/types.js';
 import type { Endpoint, ServicePortState } from '../types.js';
 
@@ -6,19 +7,7 @@ import type { Endpoint, ServicePortState } from '../types.js';
 export function service(
   overrides: Partial<ServiceSpec> & { name: string; clusterIP: string },
 ): ServiceSpec {
-  return {
-    namespace: 'default',
-    type: 'ClusterIP',
-    ports: [],
-    selector: {},
-    sessionAffinity: 'None',
-    sessionAffinityTimeoutSeconds: 10800,
-    externalIPs: [],
-    externalTrafficPolicy: 'Cluster',
-    internalTrafficPolicy: 'Cluster',
-    loadBalancerIPs: [],
-    ...overrides,
-  };
+  return serviceWithDefaults(overrides);
 }
 
 export function endpoint(

@@ -1,3 +1,4 @@
+import { serviceWithDefaults } from '../../model/service.js';
 import type { ServicePort, ServiceSpec } from '../../model/types.js';
 import type { Endpoint, ServicePortState } from '../types.js';
 import type { NftablesPlanConfig } from './plan.js';
@@ -14,19 +15,7 @@ export const NODE_CONFIG: NftablesPlanConfig = {
 export function service(
   overrides: Partial<ServiceSpec> & Pick<ServiceSpec, 'name' | 'clusterIP'>,
 ): ServiceSpec {
-  return {
-    namespace: 'default',
-    type: 'ClusterIP',
-    ports: [],
-    selector: { app: overrides.name },
-    sessionAffinity: 'None',
-    sessionAffinityTimeoutSeconds: 10800,
-    externalIPs: [],
-    externalTrafficPolicy: 'Cluster',
-    internalTrafficPolicy: 'Cluster',
-    loadBalancerIPs: [],
-    ...overrides,
-  };
+  return serviceWithDefaults({ selector: { app: overrides.name }, ...overrides });
 }
 
 export function endpoint(
