@@ -4,6 +4,7 @@ import {
   diffIpvs,
   emptyApplied,
   needsConnCounts,
+  virtualServersNeedingConnCounts,
   reconcileGraceful,
   type AppliedState,
 } from './diff.js';
@@ -150,6 +151,11 @@ describe('graceful termination', () => {
     expect(needsConnCounts(applied, plan(web()))).toBe(false);
     expect(needsConnCounts(applied, plan(web([endpoint('10.244.1.2', NODE)])))).toBe(true);
     expect(needsConnCounts(applied, plan([]))).toBe(false); // whole virtual server goes
+    // Only the virtual server that loses a real server is listed, not the whole table.
+    const [key] = [...applied.virtualServers.keys()].filter((k) => k.startsWith('TCP/'));
+    expect(
+      virtualServersNeedingConnCounts(applied, plan(web([endpoint('10.244.1.2', NODE)]))),
+    ).toEqual([key]);
   });
 
   it('an idle TCP real server is deleted at once', () => {

@@ -79,15 +79,28 @@ export interface SyncOps {
  * deletes it outright only when it has no connections), or quiesced ones await their check.
  */
 export function needsConnCounts(applied: AppliedState, desired: IpvsPlan): boolean {
-  if (applied.graceful.size > 0) return true;
+  return virtualServersNeedingConnCounts(applied, desired).length > 0;
+}
+
+/**
+ * The virtual servers (vsKey) whose connection counts the diff needs: those with draining real
+ * servers and TCP ones losing a real server. Usually one or two, so the sync can list just those
+ * instead of the whole IPVS table (which grows with the number of Services).
+ */
+export function virtualServersNeedingConnCounts(
+  applied: AppliedState,
+  desired: IpvsPlan,
+): string[] {
+  const keys = new Set<string>();
+  for (const g of applied.graceful) keys.add(g.split('/').slice(0, 2).join('/'));
   for (const [key, vs] of applied.virtualServers) {
     if (vs.protocol !== 'TCP') continue;
     const want = desired.virtualServers.get(key);
     if (!want) continue; // the whole virtual server goes: -D, no draining (kube-proxy's cleanLegacyService)
     const wanted = new Set(want.realServers.map((r) => rsKey(vs, r)));
-    if (vs.realServers.some((r) => !wanted.has(rsKey(vs, r)))) return true;
+    if (vs.realServers.some((r) => !wanted.has(rsKey(vs, r)))) keys.add(key);
   }
-  return false;
+  return [...keys].sort();
 }
 
 export function diffIpvs(input: DiffInput): SyncOps {

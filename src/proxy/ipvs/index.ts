@@ -33,7 +33,7 @@ import {
   connCounts,
   diffIpvs,
   emptyApplied,
-  needsConnCounts,
+  virtualServersNeedingConnCounts,
   reconcileGraceful,
   type AppliedState,
 } from './diff.js';
@@ -184,8 +184,9 @@ class IpvsProxy implements IpvsNodeProxy {
         };
       }
       const desired = this.plan(state);
-      if (!conns && needsConnCounts(applied, desired)) {
-        conns = connCounts(parseIpvsadmList((await exec('ipvsadm', ['-Ln'])).stdout));
+      if (!conns) {
+        const keys = virtualServersNeedingConnCounts(applied, desired);
+        if (keys.length > 0) conns = await readConnCounts(keys, exec);
       }
       const ops = diffIpvs({ applied, desired, conns, full });
       // Order: set members before the rules and virtual servers that rely on them.
@@ -249,7 +250,10 @@ class IpvsProxy implements IpvsNodeProxy {
   async reconcileGraceful(): Promise<GracefulReport> {
     if (this.applied.graceful.size === 0) return { deleted: [], draining: [], commands: 0 };
     try {
-      const conns = connCounts(parseIpvsadmList((await this.ctx.exec('ipvsadm', ['-Ln'])).stdout));
+      const keys = [
+        ...new Set([...this.applied.graceful].map((g) => g.split('/').slice(0, 2).join('/'))),
+      ];
+      const conns = await readConnCounts(keys, (file, args) => this.ctx.exec(file, args));
       const r = reconcileGraceful(this.applied, conns);
       if (r.ipvsadm.length > 0)
         await this.ctx.exec('ipvsadm', ['-R'], { input: r.ipvsadm.join('\n') + '\n' });
@@ -301,4 +305,23 @@ export function parseAddresses(text: string): { nodeIPs: string[]; bound: string
     else if (!ip.startsWith('127.')) nodeIPs.push(ip);
   }
   return { nodeIPs, bound };
+}
+
+/**
+ * Connection counts of the given virtual servers. A few: one `ipvsadm -Ln -t|-u VIP:port` each
+ * (constant work in the kernel); many: one listing of the whole table. Listing everything on
+ * every endpoint change made a one-Service update grow with the number of Services.
+ */
+async function readConnCounts(
+  keys: string[],
+  exec: (file: string, args: string[]) => Promise<{ stdout: string }>,
+): Promise<ReturnType<typeof connCounts>> {
+  if (keys.length > 4) return connCounts(parseIpvsadmList((await exec('ipvsadm', ['-Ln'])).stdout));
+  const status = [];
+  for (const key of keys) {
+    const [protocol, addressPort] = key.split('/') as [string, string];
+    const list = await exec('ipvsadm', ['-Ln', protocol === 'UDP' ? '-u' : '-t', addressPort]);
+    status.push(...parseIpvsadmList(list.stdout));
+  }
+  return connCounts(status);
 }
