@@ -50,6 +50,10 @@ if [ -z "${SVCLAB_SKIP_IPVS:-}" ]; then
     --reporter=default --reporter=json --outputFile.json="$RESULTS/suites-ipvs.json" suites src/proxy/ipvs || status=1
 fi
 
+step "persistence matrix, reduced (3 events, every mode; IPVS in the VM where needed)"
+node bin/svclab.js matrix --events scale-in,endpoint-removed,proxy-restart --no-known-bugs \
+  --out "$RESULTS/matrix" || { echo "svclab: the reduced persistence matrix failed" >&2; status=1; }
+
 step "summary"
 node scripts/summarize-results.mjs "$RESULTS" || status=1
 exit $status

@@ -2,6 +2,7 @@ import { execa } from 'execa';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { kernelHasIpvs } from '../cluster/preflight.js';
 
 // Bad input is refused cleanly: a clear message naming what is wrong, exit code 2, and nothing
 // created. Runs the built CLI as a user would.
@@ -77,6 +78,24 @@ describe('bad input', () => {
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
     expect(r.stderr).toMatch(/needs root/);
   });
+
+  it.skipIf(!isRoot || kernelHasIpvs())(
+    'says in one line that this kernel lacks IP_VS, and where to run IPVS instead',
+    async () => {
+      const r = await svclab([
+        'up',
+        join(root, 'topologies', 'two-node.yaml'),
+        '--name',
+        'noipvs',
+        '--proxy',
+        'ipvs',
+      ]);
+      expect(r.exitCode).toBe(1);
+      expect(r.stderr.trim().split('\n')).toHaveLength(1);
+      expect(r.stderr).toMatch(/no IP_VS.*svclab vm/);
+      expect(labNamespaces().filter((n) => n.includes('.noipvs.'))).toEqual([]);
+    },
+  );
 
   it.skipIf(!isRoot)('names a missing tool and the apt line that installs it', async () => {
     // A PATH that has node and ip but no iptables-nft-restore.

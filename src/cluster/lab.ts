@@ -228,13 +228,16 @@ export class Lab implements AsyncDisposable {
   async deletePod(pod: string): Promise<SyncResult[]> {
     if (!this.backend.deletePod)
       throw new LabError(`provider ${this.backend.provider} cannot delete pods`);
+    // As in Kubernetes: the endpoint goes first (API update + sync), then the pod's processes.
+    // The target is resolved before the update removes it from the topology.
+    const target = this.target(pod);
     const results = await this.update((t) => {
       t.pods = t.pods.filter((p) => p.name !== pod);
     });
     const agent = this.agents.get(pod);
     this.agents.delete(pod);
     await agent?.then((a) => a.close()).catch(() => undefined);
-    await this.backend.deletePod(pod);
+    await this.backend.deletePod(target);
     return results;
   }
 

@@ -1,4 +1,4 @@
-import { accessSync, constants } from 'node:fs';
+import { accessSync, constants, existsSync, readFileSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import { LabError } from '../exec/index.js';
 import type { ProxyMode } from '../proxy/types.js';
@@ -54,6 +54,24 @@ export function toolsForMode(
 export function aptLine(tools: string[]): string {
   const pkgs = [...new Set(tools.map((t) => TOOL_PACKAGES[t] ?? t))];
   return `apt-get install -y ${pkgs.join(' ')}`;
+}
+
+/** IP_VS loaded or loadable, and dummy interfaces (kube-ipvs0) available. */
+export function kernelHasIpvs(): boolean {
+  const release = (() => {
+    try {
+      return readFileSync('/proc/sys/kernel/osrelease', 'utf8').trim();
+    } catch {
+      return '';
+    }
+  })();
+  const module = (dir: string, name: string) =>
+    ['', '.xz', '.zst', '.gz'].some((ext) =>
+      existsSync(`/lib/modules/${release}/kernel/${dir}/${name}.ko${ext}`),
+    );
+  const ipvs = existsSync('/proc/net/ip_vs') || module('net/netfilter/ipvs', 'ip_vs');
+  const dummy = existsSync('/sys/module/dummy') || module('drivers/net', 'dummy');
+  return ipvs && dummy;
 }
 
 /** One clear line per problem, each with what to do about it. */

@@ -60,7 +60,7 @@ export interface LabBackend {
   /** Agent log files by target. */
   agentLogs(): Record<string, string>;
   /** Removes a pod from the running lab (stops its agent, deletes its namespace or container). */
-  deletePod?(pod: string): Promise<void>;
+  deletePod?(pod: LabTarget): Promise<void>;
   /** Removes everything the lab created. */
   teardown(): Promise<DownReport>;
 }

@@ -1,5 +1,4 @@
-import { existsSync, readFileSync } from 'node:fs';
-import { which, toolsForMode, aptLine } from '../cluster/preflight.js';
+import { which, toolsForMode, aptLine, kernelHasIpvs } from '../cluster/preflight.js';
 import type { SuiteConfig } from './config.js';
 
 /**
@@ -17,16 +16,5 @@ export function missingRequirement(cfg: SuiteConfig): string | undefined {
   return undefined;
 }
 
-export function hostHasIpvs(): boolean {
-  if (existsSync('/proc/net/ip_vs')) return true;
-  try {
-    // Built as a module but not loaded yet: modprobe would load it on first use by ipvsadm.
-    const release = readFileSync('/proc/sys/kernel/osrelease', 'utf8').trim();
-    return (
-      existsSync(`/lib/modules/${release}/kernel/net/netfilter/ipvs/ip_vs.ko`) ||
-      existsSync(`/lib/modules/${release}/kernel/net/netfilter/ipvs/ip_vs.ko.xz`)
-    );
-  } catch {
-    return false;
-  }
-}
+/** The kernel has IP_VS and dummy interfaces (loaded or loadable as modules). */
+export const hostHasIpvs = kernelHasIpvs;

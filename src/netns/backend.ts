@@ -83,7 +83,7 @@ export class NetnsBackend implements LabBackend {
     return { 'ip-addr': addr, 'ip-route': route, 'ip-neigh': neigh, 'ip-link': link };
   }
 
-  async deletePod(pod: string): Promise<void> {
+  async deletePod({ name: pod }: LabTarget): Promise<void> {
     const st = this.state();
     const agent = st.agents.find((a) => a.target === pod);
     if (agent) {

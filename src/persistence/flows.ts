@@ -26,7 +26,11 @@ export interface WatchOptions {
   heartbeatMs: number;
   /** Datagrams sent on a UDP flow after the update before calling it stalled (each waits stallMs / udpTries). */
   udpTries: number;
-  /** Deadline for opening a flow and for each new-connection attempt. */
+  /**
+   * Deadline for opening a flow and for each new-connection attempt. Generous on purpose: it only
+   * bounds setup and retries, and on a loaded 2-core machine an agent can be descheduled for a
+   * second (1 s was seen to fail the first open of a run); outcomes are judged by stallMs.
+   */
   connectTimeoutMs: number;
 }
 
@@ -35,7 +39,7 @@ export const DEFAULT_WATCH: WatchOptions = {
   aliveMs: 1500,
   heartbeatMs: 50,
   udpTries: 3,
-  connectTimeoutMs: 1000,
+  connectTimeoutMs: 3000,
 };
 
 /**

@@ -26,8 +26,8 @@ export class DockerBackend implements LabBackend {
   }
 
   /** The container a target lives in, and for a pod its namespace there (hostNetwork pods: none). */
-  placeOf(target: string): { container: string; netns?: string | undefined } {
-    const t = this.targets().find((x) => x.name === target);
+  placeOf(target: string | LabTarget): { container: string; netns?: string | undefined } {
+    const t = typeof target === 'string' ? this.targets().find((x) => x.name === target) : target;
     if (!t)
       throw new LabError(`no node, pod or external host named "${target}" in lab ${this.labName}`);
     if (t.kind !== 'pod') return { container: containerName(this.labName, t.name) };
@@ -77,9 +77,10 @@ export class DockerBackend implements LabBackend {
   }
 
   /** Stops the pod's agent and deletes its namespace in the node container (its veth and /32 route go with it). */
-  async deletePod(pod: string): Promise<void> {
+  async deletePod(target: LabTarget): Promise<void> {
+    const pod = target.name;
     const st = this.state();
-    const { container, netns } = this.placeOf(pod);
+    const { container, netns } = this.placeOf(target);
     const agent = st.agents.find((a) => a.target === pod);
     if (agent) {
       if (isAgentOf(agent.pid, this.labName)) process.kill(agent.pid, 'SIGKILL');

@@ -155,7 +155,7 @@ export class ClusterBackend implements LabBackend {
     return {};
   }
 
-  async deletePod(pod: string): Promise<void> {
+  async deletePod({ name: pod }: LabTarget): Promise<void> {
     // The pod itself went with Lab.update (ClusterLab.sync); only its bridge is left.
     const bridge = this.bridges.get(pod);
     this.bridges.delete(pod);
