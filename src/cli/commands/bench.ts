@@ -9,6 +9,8 @@ import { packageRoot } from '../package-root.js';
 import { proxyOption } from './lifecycle.js';
 import { registerBenchScale } from './bench-scale.js';
 
+const ms = (v: number) => `${Math.round(v)} ms`;
+
 const positive = (name: string) => (v: string) => {
   const n = Number(v);
   if (!Number.isInteger(n) || n < 1)
@@ -83,16 +85,16 @@ export function registerBench(program: Command): Command {
           ['COMMAND', 'BOOT', 'COMMAND TIME', 'TEARDOWN', 'TOTAL'],
           report.runs.map((r) => [
             r.command.join(' '),
-            `${r.bootMs} ms`,
-            `${r.commandMs} ms`,
-            `${r.teardownMs} ms`,
-            `${r.totalMs} ms`,
+            ms(r.bootMs),
+            ms(r.commandMs),
+            ms(r.teardownMs),
+            ms(r.totalMs),
           ]),
         ) +
           '\n\n' +
           table(
             ['INSIDE ONE VM', 'COLD', 'WARM'],
-            Object.entries(report.inside).map(([c, t]) => [c, `${t.coldMs} ms`, `${t.warmMs} ms`]),
+            Object.entries(report.inside).map(([c, t]) => [c, ms(t.coldMs), ms(t.warmMs)]),
           ) +
           `\n(kernel ${report.kernelRelease}, accel ${report.accel}, host load ${report.hostLoad.toFixed(1)})\n`,
       );

@@ -70,13 +70,21 @@ export function registerTest(program: Command): void {
       const runVitest = async (args: string[]) => {
         if (!vm?.useVm)
           return (
-            (await execa(vitest, args, { cwd: root, env, stdio: 'inherit', reject: false }))
-              .exitCode ?? 1
+            (
+              await execa(vitest, args, {
+                cwd: root,
+                env,
+                // With --json, stdout carries only the report: vitest's own output goes to stderr.
+                stdio: ['inherit', o.json ? 2 : 'inherit', 'inherit'],
+                reject: false,
+              })
+            ).exitCode ?? 1
           );
         const r = await runInVm({
           command: [vitest, ...args],
           cwd: root,
           env: { ...process.env, ...env },
+          onOutput: o.json ? (_stream, chunk) => process.stderr.write(chunk) : undefined,
         });
         return r.exitCode;
       };
