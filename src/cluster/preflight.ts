@@ -90,4 +90,9 @@ export function preflight(opts: {
       `missing tools for --proxy ${opts.mode}: ${missing.join(', ')}; install them with: ${aptLine(missing)}`,
     );
   }
+  if (opts.mode === 'ipvs' && !kernelHasIpvs()) {
+    throw new LabError(
+      'this kernel has no IP_VS (or no dummy interfaces), which --proxy ipvs needs: run the lab in the VM (`svclab vm -- svclab up ... --proxy ipvs`, or `svclab test --proxy ipvs`); `svclab doctor` lists what this host has',
+    );
+  }
 }
