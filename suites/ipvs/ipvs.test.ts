@@ -70,9 +70,13 @@ describe.skipIf(skip)(`ipvs (${f.config.label})`, () => {
     expect(vs).toBeGreaterThanOrEqual(1000);
     expect(await ruleCount('node-a')).toBe(before);
     // Traffic still works through one of the new Services.
-    const obs = await f.lab.probe('client-a', f.lab.service(`bulk-${extra.length - 1}`).clusterIP('http'), {
-      count: 3,
-    });
+    const obs = await f.lab.probe(
+      'client-a',
+      f.lab.service(`bulk-${extra.length - 1}`).clusterIP('http'),
+      {
+        count: 3,
+      },
+    );
     await f.expect.allAnswered(obs);
   }, 300_000);
 });

@@ -31,10 +31,14 @@ export function createIptablesProxy(ctx: NodeContext, options: ProxyOptions): No
     // namespace makes us wait instead of failing (legacy backend; nft ignores it).
     // The deadline grows with the ruleset: a full restore of 10,000+ Services takes minutes on a
     // small machine (that cost is what the talk measured), and must not be cut at the default.
-    ctx.exec(cmd.restore, ['--noflush', '--wait'], { input, timeoutMs: 60_000 + input.length / 10 });
+    ctx.exec(cmd.restore, ['--noflush', '--wait'], {
+      input,
+      timeoutMs: 60_000 + input.length / 10,
+    });
 
   /** Every table the node has (filter and nat at least, once installed), in one process. */
-  const save = async (): Promise<string> => (await ctx.exec(cmd.save, [], { timeoutMs: 600_000 })).stdout;
+  const save = async (): Promise<string> =>
+    (await ctx.exec(cmd.save, [], { timeoutMs: 600_000 })).stdout;
 
   /** Ensures the jumps from the built-in chains; returns the parsed rules it read and the commands it ran. */
   const ensureHooks = async () => {
