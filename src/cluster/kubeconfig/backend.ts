@@ -1,3 +1,4 @@
+import { labTargets } from '../common/lab-targets.js';
 import { join } from 'node:path';
 import { LabError, type ExecOptions, type ExecResult } from '../../exec/index.js';
 import type { Topology } from '../../model/types.js';
@@ -50,18 +51,7 @@ export class ClusterBackend implements LabBackend {
   }
 
   targets(): LabTarget[] {
-    const t = this.topo();
-    return [
-      ...t.nodes.map((n): LabTarget => ({ name: n.name, kind: 'node', ip: n.ip })),
-      ...t.pods.map((p): LabTarget => ({
-        name: p.name,
-        kind: 'pod',
-        ip: p.ip,
-        node: p.node,
-        hostNetwork: p.hostNetwork,
-      })),
-      ...t.externalHosts.map((e): LabTarget => ({ name: e.name, kind: 'external', ip: e.ip })),
-    ];
+    return labTargets(this.topo());
   }
 
   private target(name: string): LabTarget {
