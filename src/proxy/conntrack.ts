@@ -20,11 +20,15 @@ export function staleUdpFlows(
   after: ServicePortState[],
   nodeIP: string,
 ): StaleFlow[] {
-  const now = new Map(after.map((sp) => [sp.name, sp]));
+  // Built on the first UDP port only: a sync of 50,000 TCP Services should not pay for it.
+  let now: Map<string, ServicePortState> | undefined;
   const flows: StaleFlow[] = [];
   for (const old of before) {
     if (old.port.protocol !== 'UDP') continue;
+    now ??= new Map(after.map((sp) => [sp.name, sp]));
     const cur = now.get(old.name);
+    // The same object: nothing changed (ServicePortState objects are not mutated).
+    if (cur === old) continue;
     const live = new Set((cur?.endpoints ?? []).filter(usable).map((e) => e.ip));
     for (const ep of old.endpoints.filter(usable)) {
       if (live.has(ep.ip)) continue;

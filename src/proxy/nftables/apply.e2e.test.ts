@@ -203,3 +203,27 @@ describe('nftables proxy on a kernel', () => {
     await expectKernelMatches(plan);
   });
 });
+
+describe('nftables proxy on a kernel, numgen-rules endpoint selection', () => {
+  const cfg = { ...NODE_CONFIG, endpointSelection: 'numgen-rules' as const };
+  const proxy = createNftablesProxy(ctx, {}, { endpointSelection: 'numgen-rules' });
+
+  it('the kernel lists the rules exactly as planned, with no anonymous map', async () => {
+    await proxy.install();
+    const state = { servicePorts: cluster() };
+    await proxy.sync(state, { full: true });
+    await expectKernelMatches(planRuleset(state, cfg));
+    const table = await ctx.exec('nft', ['list', 'table', 'ip', 'kube-proxy']);
+    expect(table.stdout).toMatch(/numgen random mod 3 0 goto endpoint-/);
+    expect(table.stdout).not.toMatch(/numgen random mod \d+ vmap/);
+  });
+
+  it('an endpoint change rewrites only the Service chain, incrementally', async () => {
+    const state = {
+      servicePorts: cluster([endpoint('10.244.1.2', A), endpoint('10.244.2.9', B)]),
+    };
+    const result = await proxy.sync(state);
+    expect(result.strategy).toBe('incremental');
+    await expectKernelMatches(planRuleset(state, cfg));
+  });
+});

@@ -96,7 +96,12 @@ export class NftablesApplier {
   async apply(next: Ruleset, opts: { full?: boolean | undefined } = {}): Promise<ApplyResult> {
     let commands = 0;
     const notes: string[] = [];
-    const full = opts.full === true || this.applied === undefined;
+    // A plan derived from another than the applied one (planned without being applied) cannot
+    // be diffed against it once the planner updated its maps: start from the kernel then.
+    const full =
+      opts.full === true ||
+      this.applied === undefined ||
+      (this.applied.superseded === true && next.delta?.base !== this.applied);
     let prev = this.applied;
     if (full) {
       prev = await this.readKernel();
@@ -121,7 +126,7 @@ export class NftablesApplier {
     this.applied = next;
 
     for (const c of plan.staleChains) this.staleChains.add(c);
-    for (const c of next.chains.keys()) this.staleChains.delete(c);
+    for (const c of this.staleChains) if (next.chains.has(c)) this.staleChains.delete(c);
     let chainsDeleted = 0;
     if (this.staleChains.size > 0) {
       // A separate transaction: the one that removed the last reference has committed now.

@@ -9,9 +9,9 @@ import type {
 } from '../types.js';
 import { NftablesApplier, type ApplierOptions } from './apply.js';
 import { TABLE_FAMILY, TABLE_NAME } from './names.js';
-import { planRuleset, type NftablesPlanConfig } from './plan.js';
+import { NftablesPlanner, type NftablesPlanConfig } from './plan.js';
 
-export { planRuleset, type NftablesPlanConfig } from './plan.js';
+export { NftablesPlanner, planRuleset, type NftablesPlanConfig } from './plan.js';
 export {
   NftablesApplier,
   DEFAULT_CHUNK_SIZE,
@@ -23,6 +23,7 @@ export type { Ruleset, ChainSpec, SetSpec, ElementSpec } from './ruleset.js';
 /** Knobs beyond ProxyOptions, for benchmarks and tests. */
 export interface NftablesProxyTuning extends ApplierOptions {
   nodePortAddresses?: NftablesPlanConfig['nodePortAddresses'];
+  endpointSelection?: NftablesPlanConfig['endpointSelection'];
 }
 
 /**
@@ -41,7 +42,9 @@ export function createNftablesProxy(
     clusterCIDR: ctx.clusterCIDR,
     serviceCIDR: ctx.serviceCIDR,
     nodePortAddresses: tuning.nodePortAddresses,
+    endpointSelection: tuning.endpointSelection,
   };
+  const planner = new NftablesPlanner(cfg);
   const applier = new NftablesApplier(ctx, tuning);
   let lastServicePorts: ServicePortState[] = [];
 
@@ -51,14 +54,14 @@ export function createNftablesProxy(
     async install() {
       // The table skeleton (base chains, dispatch maps, masquerading) without any Service,
       // so the node behaves like one whose kube-proxy has started but not synced yet.
-      await applier.apply(planRuleset({ servicePorts: [] }, cfg), { full: true });
+      await applier.apply(planner.plan({ servicePorts: [] }), { full: true });
       // kube-proxy's first sync is a full one (needFullSync starts true).
       applier.invalidate();
     },
 
     async sync(state: ProxyState, opts?: { full?: boolean }): Promise<SyncResult> {
       const started = performance.now();
-      const result = await applier.apply(planRuleset(state, cfg), { full: opts?.full });
+      const result = await applier.apply(planner.plan(state), { full: opts?.full });
       const flows = staleUdpFlows(lastServicePorts, state.servicePorts, ctx.nodeIP);
       const conntrack = await clearStaleUdpFlows(ctx, flows);
       lastServicePorts = state.servicePorts;

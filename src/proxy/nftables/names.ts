@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import * as crypto from 'node:crypto';
 import { base32 } from '../shared/hash.js';
 
 /**
@@ -14,9 +14,19 @@ export const TABLE_NAME = 'kube-proxy';
 /** knftables.NameLengthMax (256) minus the longest prefix kube-proxy uses (16). */
 const NAME_BASE_LENGTH_MAX = 256 - 16;
 
+/** crypto.hash (Node ≥ 20.12) skips a Hash object per name; older 20.x fall back to createHash. */
+function sha256(text: string): Buffer {
+  return typeof crypto.hash === 'function'
+    ? crypto.hash('sha256', text, 'buffer')
+    : crypto.createHash('sha256').update(text, 'utf8').digest();
+}
+
 function hashAndTruncate(name: string): string {
-  const hash = base32(createHash('sha256').update(name, 'utf8').digest()).slice(0, 8);
-  const full = `${hash}-${name}`;
+  // 8 base32 characters are the first 40 bits: only the first 5 bytes of the digest are
+  // encoded (a planner of 50,000 Services hashes ~150,000 names; the one-shot hash() and the
+  // short encoding keep that a fraction of a second).
+  const prefix = base32(sha256(name).subarray(0, 5));
+  const full = `${prefix}-${name}`;
   return full.length > NAME_BASE_LENGTH_MAX
     ? `${full.slice(0, NAME_BASE_LENGTH_MAX - 3)}...`
     : full;

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { ServicePortState } from '../types.js';
 import { NODE_CONFIG, endpoint, service, servicePorts, tcpPort } from './fixtures.js';
 import { endpointChainName, servicePortChainNames } from './names.js';
-import { planRuleset } from './plan.js';
+import { NftablesPlanner, planRuleset } from './plan.js';
 import type { Ruleset } from './ruleset.js';
 import { planTransactions } from './transaction.js';
 
@@ -508,3 +508,189 @@ function unhashed(rs: Ruleset, readable: string): string[] {
     throw new Error(`no chain ${readable}; have ${[...rs.chains.keys()].map(unhash).join(', ')}`);
   return chain.rules.map(unhash);
 }
+
+describe('NftablesPlanner: incremental planning', () => {
+  const multi = service({
+    name: 'multi',
+    clusterIP: '10.96.0.30',
+    type: 'NodePort',
+    ports: [tcpPort(80, { nodePort: 30080 }), tcpPort(81, { name: 'a81' })],
+  });
+  const affine = service({
+    name: 'affine',
+    clusterIP: '10.96.0.40',
+    ports: [tcpPort(80)],
+    sessionAffinity: 'ClientIP',
+  });
+  const local = service({
+    name: 'local',
+    clusterIP: '10.96.0.50',
+    type: 'LoadBalancer',
+    loadBalancerIPs: ['172.18.200.9'],
+    externalTrafficPolicy: 'Local',
+    ports: [tcpPort(80, { nodePort: 30090 })],
+  });
+  const base: ServicePortState[] = [
+    ...servicePorts(multi, [endpoint('10.244.1.2', A), endpoint('10.244.2.2', B)]),
+    ...servicePorts(affine, [endpoint('10.244.1.3', A)]),
+    ...servicePorts(local, [endpoint('10.244.2.4', B)]),
+  ];
+  const replace = (i: number, sp: ServicePortState) => base.map((x, j) => (j === i ? sp : x));
+  const changes: [string, ServicePortState[]][] = [
+    ['nothing', base],
+    [
+      'one port gains an endpoint',
+      replace(1, { ...base[1]!, endpoints: [...base[1]!.endpoints, endpoint('10.244.1.9', A)] }),
+    ],
+    // multi's ports share a cluster-ips element, owned by the first in name order (a81).
+    ['the port owning a shared ClusterIP is removed', base.filter((_, i) => i !== 1)],
+    ['the other port sharing the ClusterIP is removed', base.slice(1)],
+    [
+      'a Service is added',
+      [
+        ...base,
+        ...servicePorts(service({ name: 'new', clusterIP: '10.96.0.60', ports: [tcpPort(80)] }), [
+          endpoint('10.244.1.5', A),
+        ]),
+      ],
+    ],
+    [
+      'a two-port Service is added',
+      [
+        ...base,
+        ...servicePorts(
+          service({
+            name: 'two',
+            clusterIP: '10.96.0.70',
+            ports: [tcpPort(80), tcpPort(443)],
+          }),
+          [endpoint('10.244.1.6', A)],
+        ),
+      ],
+    ],
+    ['a Service loses its endpoints', replace(3, { ...base[3]!, endpoints: [] })],
+    [
+      'an affinity timeout changes',
+      replace(2, {
+        ...base[2]!,
+        service: { ...affine, sessionAffinityTimeoutSeconds: 60 },
+      }),
+    ],
+    [
+      'the local endpoint moves here',
+      replace(3, { ...base[3]!, endpoints: [endpoint('10.244.1.4', A)] }),
+    ],
+  ];
+  const opts = { rewriteAll: false, chunkSize: 2 };
+  // One line per element: how elements are batched into `add element` lines does not matter.
+  const sorted = (p: ReturnType<typeof planTransactions>) => ({
+    lines: p.transactions
+      .join('')
+      .split('\n')
+      .flatMap((l) => {
+        const m = /^((?:add|delete) element [^{]*)\{ (.*) \}$/.exec(l);
+        return m ? m[2]!.split(', ').map((item) => `${m[1]}${item}`) : [l];
+      })
+      .sort(),
+    stale: [...p.staleChains].sort(),
+    counts: p.counts,
+  });
+  /** Chains with rules, sets with definitions and elements (values and comments, not owners). */
+  const content = (rs: Ruleset) => ({
+    chains: [...rs.chains.values()]
+      .map((c) => `${c.name}: ${c.base?.hook ?? ''} ${c.rules.join(' ; ')}`)
+      .sort(),
+    sets: [...rs.sets.values()]
+      .map(
+        (s) =>
+          `${s.name} ${s.type} ${s.timeoutSeconds}: ` +
+          [...s.elements]
+            .map(([k, e]) => `${k}=${e.value ?? ''}/${e.comment ?? ''}`)
+            .sort()
+            .join(', '),
+      )
+      .sort(),
+  });
+
+  for (const [what, next] of changes) {
+    it(`a plan updated in place diffs like two full plans: ${what}`, () => {
+      const planner = new NftablesPlanner(NODE_CONFIG);
+      const before = planner.plan({ servicePorts: base });
+      const after = planner.plan({ servicePorts: next });
+      // Small changes update the previous plan's maps and carry a delta instead.
+      expect(after.delta?.base).toBe(before);
+      expect(before.superseded).toBe(true);
+      expect(content(after)).toEqual(content(planRuleset({ servicePorts: next }, NODE_CONFIG)));
+      const fast = planTransactions(before, after, opts);
+      const full = planTransactions(
+        planRuleset({ servicePorts: base }, NODE_CONFIG),
+        planRuleset({ servicePorts: next }, NODE_CONFIG),
+        opts,
+      );
+      expect(sorted(fast)).toEqual(sorted(full));
+      // A ClusterIP two ports share is written once.
+      const items = fast.transactions
+        .join('')
+        .split('\n')
+        .filter((l) => l.startsWith('add element'))
+        .flatMap((l) => l.replace(/^[^{]*\{ | \}$/g, '').split(', '));
+      expect(new Set(items).size).toBe(items.length);
+      // Diffing against the superseded plan without the delta would read the later state.
+      expect(() => planTransactions(before, after, { ...opts, rewriteAll: true })).toThrow(
+        /superseded/,
+      );
+    });
+  }
+
+  it('a sequence of in-place updates stays equal to planning from scratch', () => {
+    const planner = new NftablesPlanner(NODE_CONFIG);
+    let prev = planner.plan({ servicePorts: base });
+    let prevFresh = planRuleset({ servicePorts: base }, NODE_CONFIG);
+    for (const [, next] of [...changes, ...changes.slice().reverse()]) {
+      const rs = planner.plan({ servicePorts: next });
+      const fresh = planRuleset({ servicePorts: next }, NODE_CONFIG);
+      expect(content(rs)).toEqual(content(fresh));
+      expect(sorted(planTransactions(prev, rs, opts))).toEqual(
+        sorted(planTransactions(prevFresh, fresh, opts)),
+      );
+      prev = rs;
+      prevFresh = fresh;
+    }
+  });
+
+  it('reuses the fragment of an unchanged Service port and re-plans a changed one', () => {
+    const planner = new NftablesPlanner(NODE_CONFIG);
+    const before = planner.plan({ servicePorts: base });
+    const [kept, replaced] = [base[0]!.name, base[1]!.name].map((n) => before.fragments!.get(n));
+    const changed = { ...base[1]!, endpoints: [endpoint('10.244.1.9', A)] };
+    const after = planner.plan({ servicePorts: replace(1, changed) });
+    expect(after.fragments!.get(base[0]!.name)).toBe(kept);
+    expect(after.fragments!.get(changed.name)).not.toBe(replaced);
+    const { transactions } = planTransactions(before, after, opts);
+    expect(unhash(transactions.join(''))).not.toContain('default/multi/tcp/p80/');
+    expect(unhash(transactions.join(''))).toContain(
+      'endpoint-default/multi/tcp/a81__10.244.1.9/8080',
+    );
+  });
+
+  it('numgen-rules gives every endpoint 1/k without a map', () => {
+    const eps = [endpoint('10.244.1.2', A), endpoint('10.244.2.2', B), endpoint('10.244.2.3', B)];
+    const rs = planRuleset(
+      {
+        servicePorts: servicePorts(
+          service({ name: 'web', clusterIP: '10.96.0.10', ports: [tcpPort(80)] }),
+          eps,
+        ),
+      },
+      { ...NODE_CONFIG, endpointSelection: 'numgen-rules' },
+    );
+    expect(unhashed(rs, 'service-default/web/tcp/p80').slice(1)).toEqual([
+      'numgen random mod 3 0 goto endpoint-default/web/tcp/p80__10.244.1.2/8080',
+      'numgen random mod 2 0 goto endpoint-default/web/tcp/p80__10.244.2.2/8080',
+      'goto endpoint-default/web/tcp/p80__10.244.2.3/8080',
+    ]);
+    expect([...rs.chains.values()].some((c) => c.rules.some((r) => r.includes('vmap {')))).toBe(
+      false,
+    );
+  });
+});

@@ -3,12 +3,19 @@ import type { Endpoint, ProxyState, ServicePortState } from '../types.js';
 import {
   TABLE_FAMILY,
   TABLE_NAME,
-  affinitySetName,
-  endpointChainName,
+  endpointNameBase,
   servicePortChainNames,
   type ServicePortRef,
 } from './names.js';
-import type { ChainSpec, ElementSpec, Ruleset, SetSpec } from './ruleset.js';
+import {
+  TABLE_LEVEL,
+  type ChainSpec,
+  type ElementSpec,
+  type Ruleset,
+  type RulesetDelta,
+  type ServicePortFragment,
+  type SetSpec,
+} from './ruleset.js';
 
 /**
  * Plans `table ip kube-proxy` the way kube-proxy's nftables mode lays it out
@@ -31,6 +38,14 @@ export interface NftablesPlanConfig {
   nodePortAddresses?: 'all' | 'primary' | undefined;
   /** --iptables-masquerade-bit; kube-proxy's default is 14 (mark 0x4000). */
   masqueradeBit?: number | undefined;
+  /**
+   * How a Service chain picks an endpoint. `numgen-vmap` (default) is kube-proxy's layout: one
+   * rule with an anonymous verdict map per Service chain. `numgen-rules` is a measured
+   * alternative with no per-Service map: on kernel 6.18 every anonymous set costs a scan of
+   * all sets in the table when it is created (nf_tables_set_alloc_name), so loading N Services
+   * is O(N²) in the kernel with maps and about linear without (kubernetes#139513, #140723).
+   */
+  endpointSelection?: 'numgen-vmap' | 'numgen-rules' | undefined;
 }
 
 // Stock object names.
@@ -53,80 +68,264 @@ const MASQUERADING = 'masquerading';
 const IP_PROTO_PORT = 'ipv4_addr . inet_proto . inet_service : verdict';
 const PROTO_PORT = 'inet_proto . inet_service : verdict';
 
-export function planRuleset(state: ProxyState, cfg: NftablesPlanConfig): Ruleset {
-  const rs: Ruleset = {
-    family: TABLE_FAMILY,
-    table: TABLE_NAME,
-    comment: 'rules for kube-proxy',
-    chains: new Map(),
-    sets: new Map(),
-  };
-  planTableLevel(rs, cfg);
-  const sorted = [...state.servicePorts].sort((a, b) =>
-    a.name < b.name ? -1 : a.name > b.name ? 1 : 0,
-  );
-  for (const sp of sorted) {
-    // Headless Services have no ClusterIP and are not proxied (kube-proxy never sees them).
-    if (!sp.service.clusterIP || sp.service.clusterIP === 'None') continue;
-    planServicePort(rs, sp, cfg);
+/**
+ * Plans rulesets for one node, the way kube-proxy keeps its tables between syncs:
+ *
+ * - each Service port's fragment (chains, sets, map elements) is remembered per
+ *   ServicePortState object, which is treated as immutable (as kube-proxy treats its service
+ *   and endpoint caches): an object seen before reuses its fragment;
+ * - when few fragments changed since the last plan, the last plan's maps are updated in place
+ *   and the new ruleset carries a delta (what each touched chain, set and element was before),
+ *   from which planTransactions writes the transaction without comparing 150,000 chains. The
+ *   previous ruleset is then marked superseded: its maps now show the new state.
+ *
+ * Equal but new objects are planned again; that is slower but gives the same result.
+ */
+export class NftablesPlanner {
+  private memo = new WeakMap<ServicePortState, ServicePortFragment>();
+  private readonly skeleton: ServicePortFragment;
+  private last: Ruleset | undefined;
+  private generation = 0;
+  /** cluster-ips keys several ports claim (ports of one Service): every claimant's element. */
+  private claims = new Map<string, ElementSpec[]>();
+
+  constructor(private readonly cfg: NftablesPlanConfig) {
+    this.skeleton = planTableLevel(cfg);
   }
-  return rs;
+
+  plan(state: ProxyState): Ruleset {
+    const entries: [string, ServicePortFragment][] = [];
+    const sorted = [...state.servicePorts].sort((a, b) =>
+      a.name < b.name ? -1 : a.name > b.name ? 1 : 0,
+    );
+    for (const sp of sorted) {
+      // Headless Services have no ClusterIP and are not proxied (kube-proxy never sees them).
+      if (!sp.service.clusterIP || sp.service.clusterIP === 'None') continue;
+      let fragment = this.memo.get(sp);
+      if (!fragment) {
+        fragment = planServicePort(sp, this.cfg);
+        this.memo.set(sp, fragment);
+      }
+      entries.push([sp.name, fragment]);
+    }
+    this.generation++;
+    const last = this.last;
+    if (last?.fragments) {
+      const changes = changedFragments(last.fragments, entries);
+      if (changes && changes.length <= Math.max(64, entries.length / 20))
+        return (this.last = this.update(last, changes));
+    }
+    return (this.last = this.build(entries));
+  }
+
+  /** Forget every fragment and the last plan (after the proxy's configuration changed, say). */
+  reset(): void {
+    this.memo = new WeakMap();
+    this.last = undefined;
+  }
+
+  private build(entries: [string, ServicePortFragment][]): Ruleset {
+    const rs: Ruleset = {
+      family: TABLE_FAMILY,
+      table: TABLE_NAME,
+      comment: 'rules for kube-proxy',
+      chains: new Map(),
+      sets: new Map(),
+      fragments: new Map(),
+      generation: this.generation,
+    };
+    this.claims = new Map();
+    // The skeleton's sets are templates: each ruleset fills its own copies with elements.
+    for (const s of this.skeleton.sets) rs.sets.set(s.name, { ...s, elements: new Map() });
+    this.addFragment(rs, TABLE_LEVEL, this.skeleton);
+    for (const [key, f] of entries) this.addFragment(rs, key, f);
+    return rs;
+  }
+
+  private addFragment(rs: Ruleset, key: string, f: ServicePortFragment): void {
+    if (f !== this.skeleton) for (const s of f.sets) rs.sets.set(s.name, s);
+    for (const c of f.chains) rs.chains.set(c.name, c);
+    for (const { set, key: k, element } of f.elements) {
+      const s = rs.sets.get(set);
+      if (!s) throw new Error(`planner bug: element for unknown set ${set}`);
+      const held = s.elements.get(k);
+      if (held === undefined) s.elements.set(k, element);
+      else this.claim(set, k, held, element);
+    }
+    rs.fragments!.set(key, f);
+  }
+
+  /**
+   * Several ports of one Service share their ClusterIP in cluster-ips: the first owner keeps
+   * the element, and the others are remembered so that removing the owner hands it on.
+   */
+  private claim(set: string, key: string, held: ElementSpec, element: ElementSpec): void {
+    const id = `${set}\u0000${key}`;
+    const list = this.claims.get(id);
+    if (list) list.push(element);
+    else this.claims.set(id, [held, element]);
+  }
+
+  private update(last: Ruleset, changes: FragmentChange[]): Ruleset {
+    const rs: Ruleset = { ...last, generation: this.generation };
+    last.superseded = true;
+    // Only the newest plan's delta is useful; dropping older ones lets old plans be collected.
+    last.delta = undefined;
+    const chains: RulesetDelta['chains'] = new Map();
+    const sets: RulesetDelta['sets'] = new Map();
+    const elements = new Map<string, { set: string; key: string; was: ElementSpec | undefined }>();
+    const touch = (set: string, key: string) => {
+      const id = `${set}\u0000${key}`;
+      if (!elements.has(id))
+        elements.set(id, { set, key, was: rs.sets.get(set)?.elements.get(key) });
+    };
+    for (const { key, prev } of changes) {
+      if (!prev) continue;
+      for (const c of prev.chains) {
+        if (!chains.has(c.name)) chains.set(c.name, rs.chains.get(c.name));
+        rs.chains.delete(c.name);
+      }
+      for (const s of prev.sets) {
+        if (!sets.has(s.name)) sets.set(s.name, rs.sets.get(s.name));
+        rs.sets.delete(s.name);
+      }
+      for (const { set, key: k, element } of prev.elements) {
+        const s = rs.sets.get(set);
+        if (!s) continue; // its own set, deleted above
+        touch(set, k);
+        const id = `${set}\u0000${k}`;
+        const list = this.claims.get(id);
+        if (list) {
+          const rest = list.filter((e) => e !== element);
+          if (rest.length > 1) this.claims.set(id, rest);
+          else this.claims.delete(id);
+          if (s.elements.get(k) === element) s.elements.set(k, rest[0]!);
+        } else if (s.elements.get(k) === element) s.elements.delete(k);
+      }
+      rs.fragments!.delete(key);
+    }
+    for (const { key, next } of changes) {
+      if (!next) continue;
+      for (const s of next.sets) if (!sets.has(s.name)) sets.set(s.name, rs.sets.get(s.name));
+      for (const c of next.chains)
+        if (!chains.has(c.name)) chains.set(c.name, rs.chains.get(c.name));
+      for (const { set, key: k } of next.elements) touch(set, k);
+      this.addFragment(rs, key, next);
+    }
+    rs.delta = {
+      base: last,
+      fragments: changes,
+      chains,
+      sets,
+      elements: [...elements.values()].map((e) => ({
+        ...e,
+        now: rs.sets.get(e.set)?.elements.get(e.key),
+      })),
+    };
+    return rs;
+  }
+}
+
+interface FragmentChange {
+  key: string;
+  prev?: ServicePortFragment | undefined;
+  next?: ServicePortFragment | undefined;
+}
+
+/** Fragments that differ between the last plan and this one, or undefined if most do. */
+function changedFragments(
+  last: Map<string, ServicePortFragment>,
+  entries: [string, ServicePortFragment][],
+): FragmentChange[] | undefined {
+  const changes: FragmentChange[] = [];
+  let kept = 0;
+  for (const [key, f] of entries) {
+    const prev = last.get(key);
+    if (prev === f) kept++;
+    else changes.push({ key, prev, next: f });
+    if (changes.length > entries.length / 2 + 64) return undefined;
+  }
+  // Everything in `last` but the skeleton and the kept or replaced fragments is gone.
+  const replaced = changes.filter((c) => c.prev).length;
+  if (last.size - 1 - kept - replaced > 0) {
+    const now = new Set(entries.map(([key]) => key));
+    for (const [key, f] of last)
+      if (key !== TABLE_LEVEL && !now.has(key)) changes.push({ key, prev: f });
+  }
+  return changes;
+}
+
+/** A one-off plan, without memory of earlier ones. */
+export function planRuleset(state: ProxyState, cfg: NftablesPlanConfig): Ruleset {
+  return new NftablesPlanner(cfg).plan(state);
 }
 
 function hex32(n: number): string {
   return `0x${n.toString(16).padStart(8, '0')}`;
 }
 
-function addChain(rs: Ruleset, chain: Omit<ChainSpec, 'rules'> & { rules?: string[] }): ChainSpec {
-  const spec: ChainSpec = { ...chain, rules: chain.rules ?? [] };
-  rs.chains.set(spec.name, spec);
-  return spec;
+/** Collects one fragment's objects; rules go to chains of the same fragment only. */
+class FragmentBuilder {
+  readonly fragment: ServicePortFragment;
+
+  constructor(readonly owner: string | undefined) {
+    this.fragment = { owner: owner ?? TABLE_LEVEL, chains: [], sets: [], elements: [] };
+  }
+
+  chain(c: Pick<ChainSpec, 'name' | 'base' | 'comment'> & { rules?: string[] }): void {
+    const spec: ChainSpec = { name: c.name, rules: c.rules ?? [], owner: this.owner };
+    if (c.base) spec.base = c.base;
+    if (c.comment) spec.comment = c.comment;
+    this.fragment.chains.push(spec);
+  }
+
+  set(set: Omit<SetSpec, 'elements' | 'owner'>): SetSpec {
+    const spec: SetSpec = { ...set, elements: new Map(), owner: this.owner };
+    this.fragment.sets.push(spec);
+    return spec;
+  }
+
+  rule(chain: string, text: string): void {
+    // A handful of chains per fragment: a scan is cheaper than a Map per Service port.
+    const c = this.fragment.chains.find((x) => x.name === chain);
+    if (!c) throw new Error(`planner bug: rule for unknown chain ${chain}`);
+    c.rules.push(text);
+  }
+
+  element(set: string, key: string, el: ElementSpec = {}): void {
+    const element: ElementSpec = { owner: this.owner };
+    if (el.value !== undefined) element.value = el.value;
+    if (el.comment !== undefined) element.comment = el.comment;
+    this.fragment.elements.push({ set, key, element });
+  }
 }
 
-function addSet(rs: Ruleset, set: Omit<SetSpec, 'elements'>): SetSpec {
-  const spec: SetSpec = { ...set, elements: new Map() };
-  rs.sets.set(spec.name, spec);
-  return spec;
-}
-
-function rule(rs: Ruleset, chain: string, text: string): void {
-  const c = rs.chains.get(chain);
-  if (!c) throw new Error(`planner bug: rule for unknown chain ${chain}`);
-  c.rules.push(text);
-}
-
-function element(rs: Ruleset, set: string, key: string, el: ElementSpec): void {
-  const s = rs.sets.get(set);
-  if (!s) throw new Error(`planner bug: element for unknown set ${set}`);
-  // Several ports of one Service share a ClusterIP in cluster-ips: the first owner keeps it.
-  if (!s.elements.has(key)) s.elements.set(key, el);
-}
-
-function planTableLevel(rs: Ruleset, cfg: NftablesPlanConfig): void {
+function planTableLevel(cfg: NftablesPlanConfig): ServicePortFragment {
+  const b = new FragmentBuilder(undefined);
   const mark = hex32(1 << (cfg.masqueradeBit ?? 14));
   const nodePortsOnAll = (cfg.nodePortAddresses ?? 'all') === 'all';
 
   // Filter chains run before DNAT (dstnat - 10) so they see the Service IP, not the endpoint.
-  addChain(rs, {
+  b.chain({
     name: 'filter-prerouting',
     base: { type: 'filter', hook: 'prerouting', priority: -110 },
   });
-  addChain(rs, { name: 'filter-input', base: { type: 'filter', hook: 'input', priority: -110 } });
-  addChain(rs, {
+  b.chain({ name: 'filter-input', base: { type: 'filter', hook: 'input', priority: -110 } });
+  b.chain({
     name: 'filter-forward',
     base: { type: 'filter', hook: 'forward', priority: -110 },
   });
-  addChain(rs, { name: 'filter-output', base: { type: 'filter', hook: 'output', priority: -110 } });
-  addChain(rs, {
+  b.chain({ name: 'filter-output', base: { type: 'filter', hook: 'output', priority: -110 } });
+  b.chain({
     name: 'filter-output-post-dnat',
     base: { type: 'filter', hook: 'output', priority: -90 },
   });
-  addChain(rs, {
+  b.chain({
     name: 'nat-prerouting',
     base: { type: 'nat', hook: 'prerouting', priority: -100 },
   });
-  addChain(rs, { name: 'nat-output', base: { type: 'nat', hook: 'output', priority: -100 } });
-  addChain(rs, {
+  b.chain({ name: 'nat-output', base: { type: 'nat', hook: 'output', priority: -100 } });
+  b.chain({
     name: 'nat-postrouting',
     base: { type: 'nat', hook: 'postrouting', priority: 100 },
   });
@@ -140,9 +339,9 @@ function planTableLevel(rs: Ruleset, cfg: NftablesPlanConfig): void {
     CLUSTER_IPS_CHECK,
     MARK_MASQ,
   ]) {
-    addChain(rs, { name });
+    b.chain({ name });
   }
-  addChain(rs, {
+  b.chain({
     name: REJECT_CHAIN,
     comment: 'helper for @no-endpoint-services / @no-endpoint-nodeports',
     rules: ['reject'],
@@ -150,65 +349,61 @@ function planTableLevel(rs: Ruleset, cfg: NftablesPlanConfig): void {
 
   // Rejecting is only valid in input/forward/output hooks on kernels before 5.9, hence no
   // endpoints check in filter-prerouting.
-  rule(rs, 'filter-input', `ct state new jump ${NODEPORT_ENDPOINTS_CHECK}`);
-  rule(rs, 'filter-input', `ct state new jump ${SERVICE_ENDPOINTS_CHECK}`);
-  rule(rs, 'filter-forward', `ct state new jump ${SERVICE_ENDPOINTS_CHECK}`);
-  rule(rs, 'filter-output', `ct state new jump ${SERVICE_ENDPOINTS_CHECK}`);
-  rule(rs, 'filter-prerouting', `ct state new jump ${FIREWALL_CHECK}`);
-  rule(rs, 'filter-output', `ct state new jump ${FIREWALL_CHECK}`);
-  rule(rs, 'nat-output', `jump ${SERVICES}`);
-  rule(rs, 'nat-prerouting', `jump ${SERVICES}`);
-  rule(rs, 'nat-postrouting', `jump ${MASQUERADING}`);
+  b.rule('filter-input', `ct state new jump ${NODEPORT_ENDPOINTS_CHECK}`);
+  b.rule('filter-input', `ct state new jump ${SERVICE_ENDPOINTS_CHECK}`);
+  b.rule('filter-forward', `ct state new jump ${SERVICE_ENDPOINTS_CHECK}`);
+  b.rule('filter-output', `ct state new jump ${SERVICE_ENDPOINTS_CHECK}`);
+  b.rule('filter-prerouting', `ct state new jump ${FIREWALL_CHECK}`);
+  b.rule('filter-output', `ct state new jump ${FIREWALL_CHECK}`);
+  b.rule('nat-output', `jump ${SERVICES}`);
+  b.rule('nat-prerouting', `jump ${SERVICES}`);
+  b.rule('nat-postrouting', `jump ${MASQUERADING}`);
   // After DNAT: traffic still addressed to a ClusterIP matched no Service port.
-  rule(rs, 'filter-forward', `ct state new jump ${CLUSTER_IPS_CHECK}`);
-  rule(rs, 'filter-output-post-dnat', `ct state new jump ${CLUSTER_IPS_CHECK}`);
+  b.rule('filter-forward', `ct state new jump ${CLUSTER_IPS_CHECK}`);
+  b.rule('filter-output-post-dnat', `ct state new jump ${CLUSTER_IPS_CHECK}`);
 
-  rule(rs, MARK_MASQ, `meta mark set meta mark | ${mark}`);
-  rule(rs, MASQUERADING, `meta mark & ${mark} == ${hex32(0)} return`);
-  rule(rs, MASQUERADING, `meta mark set meta mark ^ ${mark}`);
-  rule(rs, MASQUERADING, 'masquerade fully-random');
+  b.rule(MARK_MASQ, `meta mark set meta mark | ${mark}`);
+  b.rule(MASQUERADING, `meta mark & ${mark} == ${hex32(0)} return`);
+  b.rule(MASQUERADING, `meta mark set meta mark ^ ${mark}`);
+  b.rule(MASQUERADING, 'masquerade fully-random');
 
-  addSet(rs, { name: CLUSTER_IPS, kind: 'set', type: 'ipv4_addr', comment: 'Active ClusterIPs' });
-  rule(
-    rs,
+  b.set({ name: CLUSTER_IPS, kind: 'set', type: 'ipv4_addr', comment: 'Active ClusterIPs' });
+  b.rule(
     CLUSTER_IPS_CHECK,
     `ip daddr @${CLUSTER_IPS} reject comment "Reject traffic to invalid ports of ClusterIPs"`,
   );
-  rule(
-    rs,
+  b.rule(
     CLUSTER_IPS_CHECK,
     `ip daddr ${cfg.serviceCIDR} drop comment "Drop traffic to unallocated ClusterIPs"`,
   );
 
   if (!nodePortsOnAll) {
-    const s = addSet(rs, {
+    b.set({
       name: NODEPORT_IPS,
       kind: 'set',
       type: 'ipv4_addr',
       comment: 'IPs that accept NodePort traffic',
     });
-    s.elements.set(cfg.nodeIP, {});
+    b.element(NODEPORT_IPS, cfg.nodeIP);
   }
 
-  addSet(rs, {
+  b.set({
     name: NO_ENDPOINT_SERVICES,
     kind: 'map',
     type: IP_PROTO_PORT,
     comment: 'vmap to drop or reject packets to services with no endpoints',
   });
-  addSet(rs, {
+  b.set({
     name: NO_ENDPOINT_NODEPORTS,
     kind: 'map',
     type: PROTO_PORT,
     comment: 'vmap to drop or reject packets to service nodeports with no endpoints',
   });
-  rule(
-    rs,
+  b.rule(
     SERVICE_ENDPOINTS_CHECK,
     `ip daddr . meta l4proto . th dport vmap @${NO_ENDPOINT_SERVICES}`,
   );
-  rule(
-    rs,
+  b.rule(
     NODEPORT_ENDPOINTS_CHECK,
     nodePortsOnAll
       ? `ip daddr != 127.0.0.0/8 meta l4proto . th dport vmap @${NO_ENDPOINT_NODEPORTS}`
@@ -216,34 +411,34 @@ function planTableLevel(rs: Ruleset, cfg: NftablesPlanConfig): void {
   );
 
   // The model has no loadBalancerSourceRanges, but the dispatch exists in every kube-proxy table.
-  addSet(rs, {
+  b.set({
     name: FIREWALL_IPS,
     kind: 'map',
     type: IP_PROTO_PORT,
     comment: 'destinations that are subject to LoadBalancerSourceRanges',
   });
-  rule(rs, FIREWALL_CHECK, `ip daddr . meta l4proto . th dport vmap @${FIREWALL_IPS}`);
+  b.rule(FIREWALL_CHECK, `ip daddr . meta l4proto . th dport vmap @${FIREWALL_IPS}`);
 
-  addSet(rs, {
+  b.set({
     name: SERVICE_IPS,
     kind: 'map',
     type: IP_PROTO_PORT,
     comment: 'ClusterIP, ExternalIP and LoadBalancer IP traffic',
   });
-  addSet(rs, {
+  b.set({
     name: SERVICE_NODEPORTS,
     kind: 'map',
     type: PROTO_PORT,
     comment: 'NodePort traffic',
   });
-  rule(rs, SERVICES, `ip daddr . meta l4proto . th dport vmap @${SERVICE_IPS}`);
-  rule(
-    rs,
+  b.rule(SERVICES, `ip daddr . meta l4proto . th dport vmap @${SERVICE_IPS}`);
+  b.rule(
     SERVICES,
     nodePortsOnAll
       ? `fib daddr type local ip daddr != 127.0.0.0/8 meta l4proto . th dport vmap @${SERVICE_NODEPORTS}`
       : `ip daddr @${NODEPORT_IPS} meta l4proto . th dport vmap @${SERVICE_NODEPORTS}`,
   );
+  return b.fragment;
 }
 
 function byAddress(a: Endpoint, b: Endpoint): number {
@@ -253,9 +448,9 @@ function byAddress(a: Endpoint, b: Endpoint): number {
 }
 
 /** One Service port: its map elements, policy chains, endpoint chains and affinity sets. */
-function planServicePort(rs: Ruleset, sp: ServicePortState, cfg: NftablesPlanConfig): void {
+function planServicePort(sp: ServicePortState, cfg: NftablesPlanConfig): ServicePortFragment {
   const svc = sp.service;
-  const owner = sp.name;
+  const b = new FragmentBuilder(sp.name);
   const protocol = sp.port.protocol.toLowerCase();
   const ref: ServicePortRef = {
     namespace: svc.namespace,
@@ -264,6 +459,15 @@ function planServicePort(rs: Ruleset, sp: ServicePortState, cfg: NftablesPlanCon
     portName: sp.port.name,
   };
   const chains = servicePortChainNames(ref);
+  // Chain and affinity set of an endpoint share one hashed base name: hash it once.
+  const bases = new Map<Endpoint, string>();
+  const base = (ep: Endpoint) => {
+    let v = bases.get(ep);
+    if (v === undefined) bases.set(ep, (v = endpointNameBase(ref, ep.ip, ep.port)));
+    return v;
+  };
+  const endpointChain = (ep: Endpoint) => `endpoint-${base(ep)}`;
+  const affinitySet = (ep: Endpoint) => `affinity-${base(ep)}`;
   const port = sp.port.port;
   const nodePort = sp.port.nodePort ?? 0;
   const affinity = svc.sessionAffinity === 'ClientIP';
@@ -303,58 +507,52 @@ function planServicePort(rs: Ruleset, sp: ServicePortState, cfg: NftablesPlanCon
   const comment = sp.name;
   const ipKey = (ip: string) => `${ip} . ${protocol} . ${port}`;
 
-  element(rs, CLUSTER_IPS, svc.clusterIP, { owner });
+  b.element(CLUSTER_IPS, svc.clusterIP);
   if (hasInternalEndpoints) {
-    element(rs, SERVICE_IPS, ipKey(svc.clusterIP), { value: `goto ${internalChain}`, owner });
+    b.element(SERVICE_IPS, ipKey(svc.clusterIP), { value: `goto ${internalChain}` });
   } else {
-    element(rs, NO_ENDPOINT_SERVICES, ipKey(svc.clusterIP), {
+    b.element(NO_ENDPOINT_SERVICES, ipKey(svc.clusterIP), {
       value: internalFilterVerdict,
       comment,
-      owner,
     });
   }
   for (const ip of [...svc.externalIPs, ...svc.loadBalancerIPs]) {
-    if (hasEndpoints)
-      element(rs, SERVICE_IPS, ipKey(ip), { value: `goto ${chains.external}`, owner });
+    if (hasEndpoints) b.element(SERVICE_IPS, ipKey(ip), { value: `goto ${chains.external}` });
     if (!hasExternalEndpoints)
-      element(rs, NO_ENDPOINT_SERVICES, ipKey(ip), {
+      b.element(NO_ENDPOINT_SERVICES, ipKey(ip), {
         value: externalFilterVerdict,
         comment,
-        owner,
       });
   }
   if (nodePort !== 0) {
     const key = `${protocol} . ${nodePort}`;
-    if (hasEndpoints)
-      element(rs, SERVICE_NODEPORTS, key, { value: `goto ${chains.external}`, owner });
+    if (hasEndpoints) b.element(SERVICE_NODEPORTS, key, { value: `goto ${chains.external}` });
     if (!hasExternalEndpoints)
-      element(rs, NO_ENDPOINT_NODEPORTS, key, { value: externalFilterVerdict, comment, owner });
+      b.element(NO_ENDPOINT_NODEPORTS, key, { value: externalFilterVerdict, comment });
   }
 
   // Affinity sets before the chains whose rules name them.
   if (affinity) {
     for (const ep of reachable.values()) {
-      addSet(rs, {
-        name: affinitySetName(ref, ep.ip, ep.port),
+      b.set({
+        name: affinitySet(ep),
         kind: 'set',
         type: 'ipv4_addr',
         // "dynamic" although the set holds no stateful objects: the kernel adds it on its own
         // and a later `add set` without it would fail as a flags change (kube-proxy's comment).
         flags: ['dynamic', 'timeout'],
         timeoutSeconds: svc.sessionAffinityTimeoutSeconds,
-        owner,
       });
     }
   }
 
-  if (usesClusterChain) addChain(rs, { name: chains.cluster, owner });
-  if (usesLocalChain) addChain(rs, { name: chains.local, owner });
-  if (usesExternalChain) addChain(rs, { name: chains.external, owner });
+  if (usesClusterChain) b.chain({ name: chains.cluster });
+  if (usesLocalChain) b.chain({ name: chains.local });
+  if (usesExternalChain) b.chain({ name: chains.external });
 
   if (hasInternalEndpoints) {
     // Off-cluster traffic to a ClusterIP (a static route to any node) may bounce to another node.
-    rule(
-      rs,
+    b.rule(
       internalChain,
       `ip daddr ${svc.clusterIP} ${protocol} dport ${port} ip saddr != ${cfg.clusterCIDR} jump ${MARK_MASQ}`,
     );
@@ -363,52 +561,58 @@ function planServicePort(rs: Ruleset, sp: ServicePortState, cfg: NftablesPlanCon
   if (usesExternalChain) {
     if (!externalPolicyLocal) {
       // Endpoints may be on another node: masquerade so replies come back through this one.
-      rule(rs, chains.external, `jump ${MARK_MASQ}`);
+      b.rule(chains.external, `jump ${MARK_MASQ}`);
     } else {
       // Pod → external IP of its own cluster behaves as if it went out to the load balancer
       // and came back: neither traffic policy applies.
-      rule(
-        rs,
+      b.rule(
         chains.external,
         `ip saddr ${cfg.clusterCIDR} goto ${chains.cluster} comment "short-circuit pod traffic"`,
       );
       // The node itself picks the VIP or node IP as source, so it must be masqueraded.
-      rule(
-        rs,
+      b.rule(
         chains.external,
         `fib saddr type local jump ${MARK_MASQ} comment "masquerade local traffic"`,
       );
-      rule(
-        rs,
+      b.rule(
         chains.external,
         `fib saddr type local goto ${chains.cluster} comment "short-circuit local traffic"`,
       );
     }
-    if (hasExternalEndpoints) rule(rs, chains.external, `goto ${externalPolicyChain}`);
+    if (hasExternalEndpoints) b.rule(chains.external, `goto ${externalPolicyChain}`);
   }
 
-  const endpointChain = (ep: Endpoint) => endpointChainName(ref, ep.ip, ep.port);
   const writeDispatch = (chain: string, eps: Endpoint[]) => {
     if (affinity) {
-      for (const ep of eps)
-        rule(
-          rs,
+      for (const ep of eps) b.rule(chain, `ip saddr @${affinitySet(ep)} goto ${endpointChain(ep)}`);
+    }
+    if (cfg.endpointSelection === 'numgen-rules') {
+      // The i-th of k rules matches with probability 1/(k-i) (iptables' statistic layout), so
+      // every endpoint gets 1/k without an anonymous map per Service.
+      eps.forEach((ep, i) => {
+        const left = eps.length - i;
+        b.rule(
           chain,
-          `ip saddr @${affinitySetName(ref, ep.ip, ep.port)} goto ${endpointChain(ep)}`,
+          left > 1
+            ? `numgen random mod ${left} 0 goto ${endpointChain(ep)}`
+            : `goto ${endpointChain(ep)}`,
         );
+      });
+      return;
     }
     const arms = eps.map((ep, i) => `${i} : goto ${endpointChain(ep)}`).join(', ');
-    rule(rs, chain, `numgen random mod ${eps.length} vmap { ${arms} }`);
+    b.rule(chain, `numgen random mod ${eps.length} vmap { ${arms} }`);
   };
   if (usesClusterChain) writeDispatch(chains.cluster, clusterEndpoints);
   if (usesLocalChain) writeDispatch(chains.local, localEndpoints);
 
   for (const ep of reachable.values()) {
     const name = endpointChain(ep);
-    addChain(rs, { name, owner });
+    b.chain({ name });
     // Hairpin: a pod reaching itself through the Service must not see its own address as source.
-    rule(rs, name, `ip saddr ${ep.ip} jump ${MARK_MASQ}`);
-    if (affinity) rule(rs, name, `update @${affinitySetName(ref, ep.ip, ep.port)} { ip saddr }`);
-    rule(rs, name, `meta l4proto ${protocol} dnat to ${ep.ip}:${ep.port}`);
+    b.rule(name, `ip saddr ${ep.ip} jump ${MARK_MASQ}`);
+    if (affinity) b.rule(name, `update @${affinitySet(ep)} { ip saddr }`);
+    b.rule(name, `meta l4proto ${protocol} dnat to ${ep.ip}:${ep.port}`);
   }
+  return b.fragment;
 }

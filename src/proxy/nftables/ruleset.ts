@@ -40,6 +40,20 @@ export interface SetSpec {
   owner?: string | undefined;
 }
 
+/** The fragment key of table-level objects (no Service port is named ''). */
+export const TABLE_LEVEL = '';
+
+/** Everything one Service port contributes to the table, as the planner produced it. */
+export interface ServicePortFragment {
+  owner: string;
+  /** Its own chains, in creation order. */
+  chains: ChainSpec[];
+  /** Its own sets (ClientIP affinity). */
+  sets: SetSpec[];
+  /** Its elements of table-level sets and maps (several ports may share a cluster-ips key). */
+  elements: { set: string; key: string; element: ElementSpec }[];
+}
+
 export interface Ruleset {
   family: 'ip';
   table: string;
@@ -47,9 +61,44 @@ export interface Ruleset {
   /** In creation order: table-level chains first. */
   chains: Map<string, ChainSpec>;
   sets: Map<string, SetSpec>;
+  /**
+   * Service port → its fragment, when the ruleset was planned (not listed from the kernel).
+   * Fragments are immutable and reused across plans while their Service port is unchanged, so
+   * two plans diff by comparing fragments for identity instead of every chain and element.
+   */
+  fragments?: Map<string, ServicePortFragment> | undefined;
+  /** Which plan of its planner this is. */
+  generation?: number | undefined;
+  /** Set when the planner updated this ruleset's maps in place for a later plan. */
+  superseded?: boolean | undefined;
+  /** What changed since plan `delta.from` of the same planner, when it was updated in place. */
+  delta?: RulesetDelta | undefined;
+}
+
+/** A plan made by updating the previous plan's maps: what every touched object was before. */
+export interface RulesetDelta {
+  /** The plan this one was derived from (whose maps were updated to make this one). */
+  base: Ruleset;
+  /** Service ports whose fragment changed (prev undefined: added; next undefined: removed). */
+  fragments: {
+    key: string;
+    prev?: ServicePortFragment | undefined;
+    next?: ServicePortFragment | undefined;
+  }[];
+  /** Chain and set names the changed fragments had or have → the object before (or none). */
+  chains: Map<string, ChainSpec | undefined>;
+  sets: Map<string, SetSpec | undefined>;
+  /** Map and set elements the changed fragments had or have, before and after. */
+  elements: {
+    set: string;
+    key: string;
+    was: ElementSpec | undefined;
+    now: ElementSpec | undefined;
+  }[];
 }
 
 export function sameChain(a: ChainSpec, b: ChainSpec): boolean {
+  if (a === b) return true;
   return (
     a.comment === b.comment &&
     JSON.stringify(a.base) === JSON.stringify(b.base) &&

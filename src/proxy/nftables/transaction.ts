@@ -1,9 +1,12 @@
 import {
+  TABLE_LEVEL,
   sameChain,
   sameSetDefinition,
   type ChainSpec,
   type ElementSpec,
   type Ruleset,
+  type RulesetDelta,
+  type ServicePortFragment,
   type SetSpec,
 } from './ruleset.js';
 
@@ -56,18 +59,75 @@ const Phase = {
   AddElement: 7,
 } as const;
 type Phase = (typeof Phase)[keyof typeof Phase];
+const PHASES = 8;
 
-interface Op {
-  phase: Phase;
-  /** undefined: table-level (first transaction); REMOVAL: pure removals (last transaction). */
-  group: string | undefined;
-  line: string;
-  /** For element batching: `add element` / `delete element` lines on one set are merged. */
-  batch?: { verb: 'add' | 'delete'; set: SetSpec; item: string } | undefined;
-}
-
+/** An owner (Service port); undefined: table-level (first transaction); REMOVAL: last. */
+type Group = string | undefined;
 const REMOVAL = '\u0000removal';
 const ELEMENTS_PER_LINE = 1000;
+
+/**
+ * One transaction's operations, bucketed by phase as they are planned (no sort afterwards: at
+ * 50,000 Services a full sync writes ~500,000 lines). Element operations are kept per set so
+ * one `add element` line carries many elements.
+ */
+class Chunk {
+  readonly lines: string[][] = Array.from({ length: PHASES }, () => []);
+  readonly deleteElements = new Map<string, string[]>();
+  readonly addElements = new Map<string, string[]>();
+  owners = 0;
+}
+
+/**
+ * Assigns operations to transactions: table-level ones to the first, removals to the last,
+ * each owner's to the chunk that was open when the owner was first seen. Owners arrive in name
+ * order (the planner's), so chunks hold consecutive Service ports.
+ */
+class TransactionBuilder {
+  private readonly chunks: Chunk[] = [new Chunk()];
+  private readonly removal = new Chunk();
+  private readonly chunkOf = new Map<string, Chunk>();
+
+  constructor(private readonly chunkSize: number) {}
+
+  private chunk(group: Group): Chunk {
+    if (group === undefined) return this.chunks[0]!;
+    if (group === REMOVAL) return this.removal;
+    let c = this.chunkOf.get(group);
+    if (!c) {
+      c = this.chunks[this.chunks.length - 1]!;
+      if (c.owners >= this.chunkSize) this.chunks.push((c = new Chunk()));
+      c.owners++;
+      this.chunkOf.set(group, c);
+    }
+    return c;
+  }
+
+  line(group: Group, phase: Phase, text: string): void {
+    this.chunk(group).lines[phase]!.push(text);
+  }
+
+  lines(group: Group, phase: Phase): string[] {
+    return this.chunk(group).lines[phase]!;
+  }
+
+  element(group: Group, verb: 'add' | 'delete', set: string, item: string): void {
+    const c = this.chunk(group);
+    const bySet = verb === 'add' ? c.addElements : c.deleteElements;
+    const items = bySet.get(set);
+    if (items) items.push(item);
+    else bySet.set(set, [item]);
+  }
+
+  render(rs: Ruleset): string[] {
+    const setOrder = new Map([...rs.sets.keys()].map((name, i) => [name, i]));
+    // Removals go last, with the last chunk of additions (one transaction less).
+    const last = this.chunks[this.chunks.length - 1]!;
+    return this.chunks
+      .map((c) => render(c === last ? [c, this.removal] : [c], rs, setOrder))
+      .filter((text) => text !== '');
+  }
+}
 
 export function quote(s: string): string {
   return `"${s.replaceAll('"', '\\"')}"`;
@@ -78,10 +138,11 @@ export function tableRef(rs: Pick<Ruleset, 'family' | 'table'>): string {
 }
 
 export function chainDefinition(rs: Ruleset, c: ChainSpec): string {
+  if (!c.base && !c.comment) return `add chain ${tableRef(rs)} ${c.name}`;
   const parts: string[] = [];
   if (c.base) parts.push(`type ${c.base.type} hook ${c.base.hook} priority ${c.base.priority} ;`);
   if (c.comment) parts.push(`comment ${quote(c.comment)} ;`);
-  return `add chain ${tableRef(rs)} ${c.name}${parts.length ? ` { ${parts.join(' ')} }` : ''}`;
+  return `add chain ${tableRef(rs)} ${c.name} { ${parts.join(' ')} }`;
 }
 
 export function setDefinition(rs: Ruleset, s: SetSpec): string {
@@ -92,9 +153,9 @@ export function setDefinition(rs: Ruleset, s: SetSpec): string {
   return `add ${s.kind} ${tableRef(rs)} ${s.name} { ${parts.join(' ')} }`;
 }
 
-function elementItem(key: string, el: ElementSpec | undefined): string {
-  const comment = el?.comment ? ` comment ${quote(el.comment)}` : '';
-  const value = el?.value !== undefined ? ` : ${el.value}` : '';
+function elementItem(key: string, el: ElementSpec): string {
+  const comment = el.comment ? ` comment ${quote(el.comment)}` : '';
+  const value = el.value !== undefined ? ` : ${el.value}` : '';
   return `${key}${comment}${value}`;
 }
 
@@ -104,18 +165,49 @@ function chainsReferencing(rs: Ruleset, set: string): ChainSpec[] {
   return [...rs.chains.values()].filter((c) => c.rules.some((r) => ref.test(r)));
 }
 
+/** A ruleset's objects grouped by owner, for rulesets listed from the kernel (no fragments). */
+function fragmentsOf(rs: Ruleset): Map<string, ServicePortFragment> {
+  if (rs.fragments) return rs.fragments;
+  const out = new Map<string, ServicePortFragment>();
+  const of = (owner: string | undefined) => {
+    const key = owner ?? TABLE_LEVEL;
+    let f = out.get(key);
+    if (!f) out.set(key, (f = { owner: key, chains: [], sets: [], elements: [] }));
+    return f;
+  };
+  for (const c of rs.chains.values()) of(c.owner).chains.push(c);
+  for (const s of rs.sets.values()) {
+    of(s.owner).sets.push(s);
+    for (const [key, element] of s.elements)
+      of(element.owner).elements.push({ set: s.name, key, element });
+  }
+  return out;
+}
+
 /**
  * `prev` is what the table holds now (the last applied plan, or what the kernel listed; an
  * empty table `undefined`); `next` is the plan. `prev` chains listed from the kernel carry no
  * rules, so callers pass `rewriteAll` for them.
+ *
+ * The diff walks Service ports (fragments), not every object: when both rulesets were planned
+ * and `rewriteAll` is off, a fragment that is the very same object in both cannot have changed
+ * and is skipped, so a one-Service change at 50,000 Services costs a few Map lookups per
+ * Service instead of comparing 150,000 chains. Without that, every fragment is compared by
+ * content, which gives the same result.
  */
 export function planTransactions(
   prev: Ruleset | undefined,
   next: Ruleset,
   opts: TransactionOptions,
 ): TransactionPlan {
-  const ops: Op[] = [];
+  if (prev && next.delta?.base === prev && !opts.rewriteAll)
+    return planFromDelta(next, next.delta, opts);
+  if (prev?.superseded)
+    throw new Error(
+      'planner bug: diffing against a superseded plan (its maps show a later state); sync in full instead',
+    );
   const t = tableRef(next);
+  const tx = new TransactionBuilder(Math.max(1, opts.chunkSize));
   const counts: TransactionPlan['counts'] = {
     chainsWritten: 0,
     rules: 0,
@@ -125,155 +217,241 @@ export function planTransactions(
     setsDeleted: 0,
     chainsFlushedStale: 0,
   };
+  if (!prev) tx.line(undefined, Phase.Table, `add table ${t} { comment ${quote(next.comment)} ; }`);
 
-  if (!prev)
-    ops.push({
-      phase: Phase.Table,
-      group: undefined,
-      line: `add table ${t} { comment ${quote(next.comment)} ; }`,
-    });
+  const nextFragments = fragmentsOf(next);
+  const prevFragments = prev ? fragmentsOf(prev) : new Map<string, ServicePortFragment>();
+  const skipSame =
+    !opts.rewriteAll && prev?.fragments !== undefined && next.fragments !== undefined;
+  const changed: ServicePortFragment[] = [];
+  for (const [key, f] of nextFragments)
+    if (!skipSame || prevFragments.get(key) !== f) changed.push(f);
+  const gone: ServicePortFragment[] = [];
+  for (const [key, f] of prevFragments) {
+    const now = nextFragments.get(key);
+    // A fragment planned anew may have dropped objects its predecessor had.
+    if (now === undefined || (now !== f && prev?.fragments)) gone.push(f);
+  }
+  // Kernel listings attribute objects by their names only; walk all of them for removals.
+  const prevScope = prev && !prev.fragments ? [...prevFragments.values()] : gone;
 
   // Sets and maps whose definition changed are re-created; chains naming them must be
   // flushed first, so they are rewritten too.
   const forceRewrite = new Set<string>();
-  for (const s of next.sets.values()) {
-    const old = prev?.sets.get(s.name);
-    if (old && !sameSetDefinition(old, s)) {
-      ops.push({
-        phase: Phase.DeleteSet,
-        group: s.owner,
-        line: `delete ${old.kind} ${t} ${s.name}`,
-      });
-      counts.setsDeleted++;
-      for (const c of chainsReferencing(next, s.name)) forceRewrite.add(c.name);
-    }
-    if (!old || !sameSetDefinition(old, s)) {
-      ops.push({ phase: Phase.AddSet, group: s.owner, line: setDefinition(next, s) });
-      counts.setsAdded++;
+  const recreated = new Set<string>();
+  for (const f of changed) {
+    for (const s of f.sets) {
+      const old = prev?.sets.get(s.name);
+      if (old && !sameSetDefinition(old, s)) {
+        tx.line(s.owner, Phase.DeleteSet, `delete ${old.kind} ${t} ${s.name}`);
+        counts.setsDeleted++;
+        recreated.add(s.name);
+        for (const c of chainsReferencing(next, s.name)) forceRewrite.add(c.name);
+      }
+      if (!old || !sameSetDefinition(old, s)) {
+        tx.line(s.owner, Phase.AddSet, setDefinition(next, s));
+        counts.setsAdded++;
+      }
     }
   }
 
-  for (const c of next.chains.values()) {
-    const old = prev?.chains.get(c.name);
-    if (old && !opts.rewriteAll && !forceRewrite.has(c.name) && sameChain(old, c)) continue;
-    ops.push({ phase: Phase.AddChain, group: c.owner, line: chainDefinition(next, c) });
-    if (old)
-      ops.push({ phase: Phase.FlushChain, group: c.owner, line: `flush chain ${t} ${c.name}` });
-    for (const r of c.rules)
-      ops.push({ phase: Phase.AddRule, group: c.owner, line: `add rule ${t} ${c.name} ${r}` });
+  const written = new Set<string>();
+  const writeChain = (c: ChainSpec, old: ChainSpec | undefined) => {
+    written.add(c.name);
+    tx.line(c.owner, Phase.AddChain, chainDefinition(next, c));
+    if (old) tx.line(c.owner, Phase.FlushChain, `flush chain ${t} ${c.name}`);
+    const rules = tx.lines(c.owner, Phase.AddRule);
+    for (const r of c.rules) rules.push(`add rule ${t} ${c.name} ${r}`);
     counts.chainsWritten++;
     counts.rules += c.rules.length;
+  };
+  const seen = new Set<string>();
+  const diffElement = (set: string, key: string) => {
+    const s = next.sets.get(set);
+    // A set that is gone takes its elements with it.
+    if (!s) return;
+    const el = s.elements.get(key);
+    const was = recreated.has(set) ? undefined : prev?.sets.get(set)?.elements.get(key);
+    if (el === undefined) {
+      if (was === undefined) return;
+      tx.element(REMOVAL, 'delete', set, key);
+      counts.elementsDeleted++;
+      return;
+    }
+    if (was && was.value === el.value && was.comment === el.comment) return;
+    if (was) {
+      tx.element(el.owner, 'delete', set, key);
+      counts.elementsDeleted++;
+    }
+    tx.element(el.owner, 'add', set, elementItem(key, el));
+    counts.elementsAdded++;
+  };
+
+  for (const f of changed) {
+    for (const c of f.chains) {
+      const old = prev?.chains.get(c.name);
+      if (old && !opts.rewriteAll && !forceRewrite.has(c.name) && sameChain(old, c)) continue;
+      writeChain(c, old);
+    }
+    for (const { set, key, element } of f.elements) {
+      // A key several ports share (a ClusterIP in cluster-ips) belongs to its first owner.
+      if (next.sets.get(set)?.elements.get(key) !== element) continue;
+      if (prevScope.length > 0) seen.add(`${set}\u0000${key}`);
+      diffElement(set, key);
+    }
+  }
+  // A chain outside the diffed fragments that names a re-created set (a table-level set).
+  for (const name of forceRewrite) {
+    const c = next.chains.get(name);
+    if (c && !written.has(name)) writeChain(c, prev?.chains.get(name));
   }
 
   const staleChains: string[] = [];
-  for (const old of prev?.chains.values() ?? []) {
-    if (next.chains.has(old.name)) continue;
-    ops.push({ phase: Phase.FlushChain, group: REMOVAL, line: `flush chain ${t} ${old.name}` });
-    staleChains.push(old.name);
-    counts.chainsFlushedStale++;
-  }
-  for (const old of prev?.sets.values() ?? []) {
-    if (next.sets.has(old.name)) continue;
-    ops.push({
-      phase: Phase.DeleteSet,
-      group: REMOVAL,
-      line: `delete ${old.kind} ${t} ${old.name}`,
-    });
-    counts.setsDeleted++;
-  }
-
-  for (const s of next.sets.values()) {
-    const old = prev?.sets.get(s.name);
-    const recreated = old !== undefined && !sameSetDefinition(old, s);
-    for (const [key, el] of s.elements) {
-      const was = recreated ? undefined : old?.elements.get(key);
-      if (was && was.value === el.value && was.comment === el.comment) continue;
-      const group = el.owner;
-      if (was) {
-        ops.push({
-          phase: Phase.DeleteElement,
-          group,
-          line: '',
-          batch: { verb: 'delete', set: s, item: key },
-        });
-        counts.elementsDeleted++;
-      }
-      ops.push({
-        phase: Phase.AddElement,
-        group,
-        line: '',
-        batch: { verb: 'add', set: s, item: elementItem(key, el) },
-      });
-      counts.elementsAdded++;
+  for (const f of prevScope) {
+    for (const old of f.chains) {
+      if (next.chains.has(old.name)) continue;
+      tx.line(REMOVAL, Phase.FlushChain, `flush chain ${t} ${old.name}`);
+      staleChains.push(old.name);
+      counts.chainsFlushedStale++;
     }
-    if (!old || recreated) continue;
-    for (const key of old.elements.keys()) {
-      if (s.elements.has(key)) continue;
-      ops.push({
-        phase: Phase.DeleteElement,
-        group: REMOVAL,
-        line: '',
-        batch: { verb: 'delete', set: s, item: key },
-      });
-      counts.elementsDeleted++;
+    for (const old of f.sets) {
+      if (next.sets.has(old.name)) continue;
+      tx.line(REMOVAL, Phase.DeleteSet, `delete ${old.kind} ${t} ${old.name}`);
+      counts.setsDeleted++;
+    }
+    for (const { set, key } of f.elements) {
+      const id = `${set}\u0000${key}`;
+      if (seen.has(id)) continue;
+      seen.add(id);
+      diffElement(set, key);
     }
   }
 
-  return { transactions: toTransactions(ops, next, opts.chunkSize), staleChains, counts };
+  return { transactions: tx.render(next), staleChains, counts };
 }
 
-/** Groups operations into transactions: table-level first, then chunks of owners, then removals. */
-function toTransactions(ops: Op[], rs: Ruleset, chunkSize: number): string[] {
-  if (ops.length === 0) return [];
-  const byGroup = new Map<string | undefined, Op[]>();
-  for (const op of ops) {
-    const list = byGroup.get(op.group) ?? [];
-    list.push(op);
-    byGroup.set(op.group, list);
-  }
-  const owners = [...byGroup.keys()]
-    .filter((g): g is string => g !== undefined && g !== REMOVAL)
-    .sort();
-  const chunks: Op[][] = [];
-  for (let i = 0; i < owners.length; i += Math.max(1, chunkSize)) {
-    chunks.push(owners.slice(i, i + Math.max(1, chunkSize)).flatMap((o) => byGroup.get(o) ?? []));
-  }
-  if (chunks.length === 0) chunks.push([]);
-  chunks[0] = [...(byGroup.get(undefined) ?? []), ...chunks[0]!];
-  // A loop, not push(...ops): removing tens of thousands of Services would overflow the stack.
-  const last = chunks[chunks.length - 1]!;
-  for (const op of byGroup.get(REMOVAL) ?? []) last.push(op);
-  return chunks.filter((c) => c.length > 0).map((c) => render(c, rs));
-}
-
-function render(ops: Op[], rs: Ruleset): string {
-  const lines: string[] = [];
-  const sorted = ops
-    .map((op, i) => ({ op, i }))
-    .sort((a, b) => a.op.phase - b.op.phase || a.i - b.i);
-  let pending: { verb: string; set: SetSpec; items: string[] } | undefined;
-  const flush = () => {
-    if (!pending) return;
-    for (let i = 0; i < pending.items.length; i += ELEMENTS_PER_LINE) {
-      const items = pending.items.slice(i, i + ELEMENTS_PER_LINE).join(', ');
-      lines.push(`${pending.verb} element ${tableRef(rs)} ${pending.set.name} { ${items} }`);
-    }
-    pending = undefined;
+/**
+ * The transactions for a plan the planner derived from `prev` by updating it in place: the
+ * delta says what every touched chain, set and element was before, so nothing else is looked
+ * at. Same operations as the full comparison, in O(size of the change).
+ */
+function planFromDelta(
+  next: Ruleset,
+  delta: RulesetDelta,
+  opts: TransactionOptions,
+): TransactionPlan {
+  const t = tableRef(next);
+  const tx = new TransactionBuilder(Math.max(1, opts.chunkSize));
+  const counts: TransactionPlan['counts'] = {
+    chainsWritten: 0,
+    rules: 0,
+    elementsAdded: 0,
+    elementsDeleted: 0,
+    setsAdded: 0,
+    setsDeleted: 0,
+    chainsFlushedStale: 0,
   };
-  for (const { op } of sorted) {
-    if (op.batch) {
-      if (!pending || pending.verb !== op.batch.verb || pending.set !== op.batch.set) {
-        flush();
-        pending = { verb: op.batch.verb, set: op.batch.set, items: [] };
+  const added = delta.fragments.flatMap((f) => (f.next ? [f.next] : []));
+  const removed = delta.fragments.flatMap((f) => (f.prev ? [f.prev] : []));
+
+  const recreated = new Set<string>();
+  const forceRewrite = new Set<string>();
+  for (const f of added) {
+    for (const s of f.sets) {
+      const old = delta.sets.get(s.name);
+      if (old && !sameSetDefinition(old, s)) {
+        tx.line(s.owner, Phase.DeleteSet, `delete ${old.kind} ${t} ${s.name}`);
+        counts.setsDeleted++;
+        recreated.add(s.name);
+        // Sets belong to one Service port: only its own chains name them.
+        const ref = `@${s.name}`;
+        for (const c of f.chains)
+          if (c.rules.some((r) => r.includes(ref))) forceRewrite.add(c.name);
       }
-      pending.items.push(op.batch.item);
+      if (!old || !sameSetDefinition(old, s)) {
+        tx.line(s.owner, Phase.AddSet, setDefinition(next, s));
+        counts.setsAdded++;
+      }
+    }
+  }
+  for (const f of added) {
+    for (const c of f.chains) {
+      const old = delta.chains.get(c.name);
+      if (old && !forceRewrite.has(c.name) && sameChain(old, c)) continue;
+      tx.line(c.owner, Phase.AddChain, chainDefinition(next, c));
+      if (old) tx.line(c.owner, Phase.FlushChain, `flush chain ${t} ${c.name}`);
+      const rules = tx.lines(c.owner, Phase.AddRule);
+      for (const r of c.rules) rules.push(`add rule ${t} ${c.name} ${r}`);
+      counts.chainsWritten++;
+      counts.rules += c.rules.length;
+    }
+  }
+  const staleChains: string[] = [];
+  for (const f of removed) {
+    for (const old of f.chains) {
+      if (next.chains.has(old.name)) continue;
+      tx.line(REMOVAL, Phase.FlushChain, `flush chain ${t} ${old.name}`);
+      staleChains.push(old.name);
+      counts.chainsFlushedStale++;
+    }
+    for (const old of f.sets) {
+      if (next.sets.has(old.name)) continue;
+      tx.line(REMOVAL, Phase.DeleteSet, `delete ${old.kind} ${t} ${old.name}`);
+      counts.setsDeleted++;
+    }
+  }
+  for (const e of delta.elements) {
+    // A set that is gone takes its elements with it.
+    if (!next.sets.has(e.set)) continue;
+    const was = recreated.has(e.set) ? undefined : e.was;
+    const now = e.now;
+    if (now === undefined) {
+      if (was === undefined) continue;
+      tx.element(REMOVAL, 'delete', e.set, e.key);
+      counts.elementsDeleted++;
       continue;
     }
-    flush();
-    lines.push(op.line);
+    if (was && was.value === now.value && was.comment === now.comment) continue;
+    if (was) {
+      tx.element(now.owner, 'delete', e.set, e.key);
+      counts.elementsDeleted++;
+    }
+    tx.element(now.owner, 'add', e.set, elementItem(e.key, now));
+    counts.elementsAdded++;
   }
-  flush();
-  return lines.join('\n') + '\n';
+  return { transactions: tx.render(next), staleChains, counts };
+}
+
+/**
+ * One transaction: phase by phase, each owner's lines in the order they were planned; element
+ * operations merged per set (sets in the ruleset's order, elements in planning order).
+ */
+function render(parts: Chunk[], rs: Ruleset, setOrder: Map<string, number>): string {
+  const out: string[] = [];
+  const t = tableRef(rs);
+  const elements = (verb: 'add' | 'delete') => {
+    const bySet = new Map<string, string[][]>();
+    for (const c of parts)
+      for (const [set, items] of verb === 'add' ? c.addElements : c.deleteElements)
+        bySet.set(set, [...(bySet.get(set) ?? []), items]);
+    const sets = [...bySet.keys()].sort(
+      (a, b) => (setOrder.get(a) ?? Infinity) - (setOrder.get(b) ?? Infinity),
+    );
+    for (const set of sets) {
+      for (const items of bySet.get(set)!) {
+        for (let i = 0; i < items.length; i += ELEMENTS_PER_LINE)
+          out.push(
+            `${verb} element ${t} ${set} { ${items.slice(i, i + ELEMENTS_PER_LINE).join(', ')} }`,
+          );
+      }
+    }
+  };
+  for (let phase = 0 as Phase; phase < PHASES; phase++) {
+    if (phase === Phase.DeleteElement) elements('delete');
+    else if (phase === Phase.AddElement) elements('add');
+    else for (const c of parts) for (const l of c.lines[phase]!) out.push(l);
+  }
+  return out.length > 0 ? out.join('\n') + '\n' : '';
 }
 
 /** The `nft -f` script deleting chains that earlier transactions flushed. */
