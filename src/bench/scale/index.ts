@@ -6,7 +6,8 @@ export {
   QUICK_MAX_SERVICES,
   type ScaleBenchOptions,
 } from './run.js';
-export { writeScaleReport, chartsOf, REPORT_FILES } from './write.js';
+export { writeScaleReport, readScaleReport, chartsOf, REPORT_FILES } from './write.js';
+export { mergeReports } from './merge.js';
 export { SCALE_MODES, parseScaleModes, type ScaleMode } from './modes.js';
 export {
   scaleReportSchema,

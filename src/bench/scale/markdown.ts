@@ -1,5 +1,6 @@
 import { METRICS, type ScaleCell, type ScaleReport } from './report.js';
 import { TALK_ADD_RULE, TALK_IPERF, TALK_MEMORY } from './talk.js';
+import { SCALE_MODES } from './modes.js';
 
 export function fmtMs(ms: number | null | undefined): string {
   if (ms === null || ms === undefined || !Number.isFinite(ms)) return '—';
@@ -41,7 +42,7 @@ function cellAt(r: ScaleReport, mode: string, n: number): ScaleCell | undefined 
   return r.cells.find((c) => c.mode === mode && c.services === n && c.status === 'ok');
 }
 
-/** The report as Markdown: environment, the three tables of the talk, planner cost, the talk side by side. */
+/** The report as Markdown: environment, the three tables of the talk, planner cost, the talk side by side, nftables cost breakdown. */
 export function toMarkdown(r: ScaleReport, o: { charts?: string[] } = {}): string {
   const out: string[] = [];
   const cells = okCells(r).sort(byMode);
@@ -195,14 +196,12 @@ export function toMarkdown(r: ScaleReport, o: { charts?: string[] } = {}): strin
   out.push('Adding one Service (talk: "adding one rule") with N Services present:', '');
   out.push(
     mdTable(
-      ['N', 'talk iptables', 'talk IPVS', 'iptables-full', 'iptables-partial', 'nftables', 'ipvs'],
+      ['N', 'talk iptables', 'talk IPVS', ...SCALE_MODES],
       TALK_ADD_RULE.map((t) => [
         String(t.services),
         t.iptables,
         t.ipvs,
-        ...(['iptables-full', 'iptables-partial', 'nftables', 'ipvs'] as const).map((m) =>
-          fmtMs(cellAt(r, m, t.services)?.programming?.addOne.ms.median),
-        ),
+        ...SCALE_MODES.map((m) => fmtMs(cellAt(r, m, t.services)?.programming?.addOne.ms.median)),
       ]),
     ),
     '',
@@ -213,12 +212,12 @@ export function toMarkdown(r: ScaleReport, o: { charts?: string[] } = {}): strin
   );
   out.push(
     mdTable(
-      ['N', 'talk iptables', 'talk IPVS', 'iptables-full', 'iptables-partial', 'nftables', 'ipvs'],
+      ['N', 'talk iptables', 'talk IPVS', ...SCALE_MODES],
       TALK_IPERF.map((t) => [
         String(t.services),
         `${t.iptablesFirst} / ${t.iptablesLast}`,
         `${t.ipvsFirst} / ${t.ipvsLast}`,
-        ...(['iptables-full', 'iptables-partial', 'nftables', 'ipvs'] as const).map((m) => {
+        ...SCALE_MODES.map((m) => {
           const c = cellAt(r, m, t.services);
           const f = c?.dataPath?.find((d) => d.position === 'first')?.throughputGbps;
           const l = c?.dataPath?.find((d) => d.position === 'last')?.throughputGbps;
@@ -241,6 +240,7 @@ export function toMarkdown(r: ScaleReport, o: { charts?: string[] } = {}): strin
         'talk CPU iptables / IPVS',
         'iptables-full',
         'nftables',
+        'nftables-rules',
         'ipvs',
       ],
       TALK_MEMORY.map((t) => [
@@ -248,7 +248,7 @@ export function toMarkdown(r: ScaleReport, o: { charts?: string[] } = {}): strin
         t.iptables,
         t.ipvs,
         `${t.cpuIptables} / ${t.cpuIpvs}`,
-        ...(['iptables-full', 'nftables', 'ipvs'] as const).map((m) => {
+        ...(['iptables-full', 'nftables', 'nftables-rules', 'ipvs'] as const).map((m) => {
           const p = cellAt(r, m, t.services)?.programming;
           return p
             ? `${fmtKiB(p.kernelMemory.slabKiB + p.kernelMemory.vmallocUsedKiB)} + ${fmtKiB(p.full.cost.maxRssKiB)}`
@@ -300,6 +300,42 @@ export function toMarkdown(r: ScaleReport, o: { charts?: string[] } = {}): strin
     ),
     '',
   );
+
+  const nft = cells.filter((c) => c.nftBreakdown);
+  if (nft.length > 0) {
+    const b0 = nft[0]!.nftBreakdown!;
+    out.push('## 7. nftables cost breakdown', '');
+    out.push(
+      `Where the time of one \`nft\` process goes with N Services programmed: one-element transactions on the table, each its own \`nft -f -\` under strace (only execve and sendmsg traced), median of ${b0.reps}. Add \`${b0.key}\` to \`service-ips\` with \`goto\` an existing service chain, delete it; the same with \`drop\` into \`no-endpoint-services\`. Wall: the goto add's process, execve to exit. Kernel: the one sendmsg that carries the batch, in which the kernel processes it, commit included. Userspace = wall − kernel: mostly \`nft\` dumping the existing table (chains, sets) into its cache before every command, which grows with N whatever applier runs \`nft\`. A goto/jump verdict makes the commit re-validate the table's whole chain graph (nft_table_validate), so that grows with N too, also over netlink without \`nft\`; \`drop\` is the same transaction without it.`,
+      '',
+    );
+    out.push(
+      mdTable(
+        [
+          'mode',
+          'N',
+          'nft process (wall)',
+          'of which userspace (reading the table)',
+          'kernel: add with goto (whole-table validation)',
+          'kernel: add with drop',
+          'kernel: delete',
+        ],
+        nft.map((c) => {
+          const b = c.nftBreakdown!;
+          return [
+            c.mode,
+            String(c.services),
+            fmtMs(b.addGoto.wallMs.median),
+            fmtMs(b.addGoto.userspaceMs.median),
+            fmtMs(b.addGoto.kernelMs.median),
+            fmtMs(b.addDrop.kernelMs.median),
+            fmtMs(b.deleteGoto.kernelMs.median),
+          ];
+        }),
+      ),
+      '',
+    );
+  }
 
   if (o.charts?.length) {
     out.push('## Charts', '');

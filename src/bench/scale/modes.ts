@@ -3,8 +3,19 @@ import { createIpvsProxy } from '../../proxy/ipvs/index.js';
 import { createNftablesProxy } from '../../proxy/nftables/index.js';
 import type { NodeContext, NodeProxy } from '../../proxy/types.js';
 
-/** The proxy modes the scale bench compares; iptables is split by kube-proxy's sync strategy. */
-export const SCALE_MODES = ['iptables-full', 'iptables-partial', 'nftables', 'ipvs'] as const;
+/**
+ * The proxy modes the scale bench compares; iptables is split by kube-proxy's sync strategy.
+ * `nftables-rules` is the nftables mode with one rule per endpoint instead of kube-proxy's
+ * anonymous vmap per Service (NftablesPlanConfig.endpointSelection): it shows what the
+ * anonymous maps cost the kernel at scale.
+ */
+export const SCALE_MODES = [
+  'iptables-full',
+  'iptables-partial',
+  'nftables',
+  'nftables-rules',
+  'ipvs',
+] as const;
 export type ScaleMode = (typeof SCALE_MODES)[number];
 
 export function parseScaleModes(value: string): ScaleMode[] {
@@ -29,6 +40,8 @@ export function createScaleProxy(mode: ScaleMode, ctx: NodeContext): NodeProxy {
       return createIptablesProxy(ctx, { syncStrategy: 'partial' });
     case 'nftables':
       return createNftablesProxy(ctx, {});
+    case 'nftables-rules':
+      return createNftablesProxy(ctx, {}, { endpointSelection: 'numgen-rules' });
     case 'ipvs':
       return createIpvsProxy(ctx, {});
   }

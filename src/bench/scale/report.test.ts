@@ -13,7 +13,9 @@ import { parseRusage } from './timed-exec.js';
 import { parseMeminfo } from './meminfo.js';
 import { parseIperf } from './datapath.js';
 import { chartsOf } from './write.js';
+import { mergeReports } from './merge.js';
 import { versionLine } from './environment.js';
+import type { NftBreakdown } from './nft-breakdown.js';
 
 const stats = (v: number) => ({ n: 3, min: v, median: v, p99: v, max: v, mean: v });
 const sample = (ms: number) => ({
@@ -128,6 +130,33 @@ function report(): ScaleReport {
     rows: toRows(cells, environments),
     notes: ['a note | with a pipe'],
   };
+}
+
+/** What the probe measures at N: the userspace part and the goto commit grow with N. */
+function breakdown(services: number): NftBreakdown {
+  const txn = (userspace: number, kernel: number) => ({
+    wallMs: stats(userspace + kernel),
+    kernelMs: stats(kernel),
+    userspaceMs: stats(userspace),
+  });
+  return {
+    reps: 3,
+    key: '10.111.255.254 . tcp . 9',
+    gotoChain: 'service-YCMZ66QZ-default/svc-00000/tcp/http',
+    addGoto: txn(2 + services / 40, 0.07 + services / 430),
+    deleteGoto: txn(8 + services / 30, 0.05),
+    addDrop: txn(2 + services / 40, 0.02),
+    deleteDrop: txn(8 + services / 30, 0.05),
+  };
+}
+
+/** The report with nftables measured at 1 and 50,000 Services, breakdown included. */
+function nftReport(): ScaleReport {
+  const r = report();
+  const nft = [1, 50_000].map((n) => ({ ...cell('nftables', n), nftBreakdown: breakdown(n) }));
+  r.cells = [...r.cells.filter((c) => c.mode !== 'nftables'), ...nft];
+  r.rows = toRows(r.cells, r.environments);
+  return r;
 }
 
 /** A minimal RFC 4180 reader: enough to prove the writer's quoting round-trips. */
@@ -250,6 +279,44 @@ describe('Markdown', () => {
   });
 });
 
+describe('nftables cost breakdown', () => {
+  it('round-trips through the schema; reports without it (older ones) still parse', () => {
+    const parsed = scaleReportSchema.parse(JSON.parse(toJson(nftReport()))) as ScaleReport;
+    expect(parsed.cells.find((c) => c.services === 50_000)!.nftBreakdown).toEqual(
+      breakdown(50_000),
+    );
+    const old = JSON.parse(toJson(report())) as ScaleReport;
+    expect(old.cells.some((c) => 'nftBreakdown' in c)).toBe(false);
+    expect(scaleReportSchema.safeParse(old).success).toBe(true);
+    const bad = JSON.parse(toJson(nftReport())) as { cells: { nftBreakdown?: { reps: number } }[] };
+    bad.cells.find((c) => c.nftBreakdown)!.nftBreakdown!.reps = 0;
+    expect(scaleReportSchema.safeParse(bad).success).toBe(false);
+  });
+
+  it('has rows for the nftables cells only: wall, userspace, goto and drop commit, delete', () => {
+    const rows = nftReport().rows.filter((r) => r.metric.startsWith('nft_'));
+    expect(new Set(rows.map((r) => r.mode))).toEqual(new Set(['nftables']));
+    const at = (n: number, metric: string) =>
+      rows.find((r) => r.services === n && r.metric === metric)?.value;
+    expect(at(50_000, 'nft_process_wall_ms_median')).toBe(1368.3);
+    expect(at(50_000, 'nft_userspace_ms_median')).toBe(1252);
+    expect(at(50_000, 'nft_kernel_commit_goto_ms_median')).toBe(116.3);
+    expect(at(50_000, 'nft_kernel_commit_drop_ms_median')).toBe(0.02);
+    expect(at(50_000, 'nft_kernel_delete_ms_median')).toBe(0.05);
+    expect(rows.filter((r) => r.services === 1)).toHaveLength(5);
+    for (const r of rows) expect(r.unit).toBe('ms');
+  });
+
+  it('renders a table per mode and N in Markdown, only when something was measured', () => {
+    const md = toMarkdown(nftReport());
+    const section = md.slice(md.indexOf('## 7. nftables cost breakdown'));
+    expect(section).toContain('nft_table_validate');
+    expect(section).toContain('| nftables | 50000 | 1.4 s | 1.3 s | 116 ms | 20 us | 50 us |');
+    expect(section).toContain('| nftables | 1 | 2.10 ms | 2.02 ms | 72 us | 20 us | 50 us |');
+    expect(toMarkdown(report())).not.toContain('nftables cost breakdown');
+  });
+});
+
 describe('SVG charts', () => {
   it('writes one well-formed chart per metric with a line per mode', () => {
     const charts = chartsOf(report());
@@ -319,5 +386,46 @@ describe('measurement parsers', () => {
     expect(versionLine('iperf3', 'iperf 3.12 (cJSON 1.7.15)\nLinux x 6.18\n')).toBe(
       'iperf 3.12 (cJSON 1.7.15)',
     );
+  });
+});
+
+describe('mergeReports', () => {
+  it('replaces skipped cells with the cells a second run measured, and says so', () => {
+    const base = report();
+    const extra: ScaleReport = {
+      ...report(),
+      startedAt: '2026-11-26T04:00:00.000Z',
+      durationMs: 5000,
+      options: { ...base.options, modes: ['nftables'], services: [5000, 50000] },
+      environments: [base.environments[0]!],
+      cells: [
+        { ...cell('nftables', 5000), durationMs: 4000 },
+        cell('nftables', 50000),
+        { ...cell('iptables-partial', 1), status: 'skipped', reason: 'not asked' },
+      ],
+      notes: [],
+    };
+    const merged = mergeReports(base, extra);
+    const nft5000 = merged.cells.filter((c) => c.mode === 'nftables' && c.services === 5000);
+    expect(nft5000).toHaveLength(1);
+    expect(nft5000[0]).toMatchObject({ status: 'ok', durationMs: 4000 });
+    // A cell the second run skipped does not replace a measured one.
+    expect(merged.cells.find((c) => c.mode === 'iptables-partial' && c.services === 1)).toBe(
+      base.cells.find((c) => c.mode === 'iptables-partial' && c.services === 1),
+    );
+    expect(merged.cells.some((c) => c.mode === 'nftables' && c.services === 50000)).toBe(true);
+    expect(merged.options.services).toContain(50000);
+    expect(merged.rows.some((r) => r.mode === 'nftables' && r.services === 50000)).toBe(true);
+    expect(merged.notes.at(-1)).toContain('nftables at 5000, nftables at 50000');
+    expect(() => scaleReportSchema.parse(JSON.parse(toJson(merged)))).not.toThrow();
+  });
+
+  it('refuses to merge measurements made on another kernel', () => {
+    const base = report();
+    const extra = {
+      ...report(),
+      environments: [{ ...base.environments[0]!, kernel: '6.1.0' }],
+    };
+    expect(() => mergeReports(base, extra)).toThrow(/kernel 6\.1\.0/);
   });
 });

@@ -3,6 +3,7 @@ import type { Stats } from '../stats.js';
 import type { DataPathResult } from './datapath.js';
 import type { KernelMemory } from './meminfo.js';
 import { SCALE_MODES, type ScaleMode } from './modes.js';
+import type { NftBreakdown } from './nft-breakdown.js';
 import type { PlannerTiming } from './planner.js';
 import type { ChangeCost, ProgrammingResult, SyncSample } from './programming.js';
 
@@ -26,6 +27,8 @@ export interface ScaleCell {
   planner?: PlannerTiming | undefined;
   programming?: ProgrammingSummary | undefined;
   dataPath?: DataPathResult[] | undefined;
+  /** nftables modes: where the time of one `nft` process goes (absent in older reports). */
+  nftBreakdown?: NftBreakdown | undefined;
   durationMs: number;
 }
 
@@ -236,6 +239,38 @@ export const METRICS: {
     title: 'Planner (pure), after one Service changed',
     pick: (c) => c.planner?.changeMs,
   },
+  // nftables modes only: one `nft` process adding one element with a goto verdict, split into
+  // its kernel part (the batch's sendmsg) and the rest (mostly reading the table).
+  {
+    metric: 'nft_process_wall_ms_median',
+    unit: 'ms',
+    title: 'One nft process, add one goto element: wall (median)',
+    pick: (c) => c.nftBreakdown?.addGoto.wallMs.median,
+  },
+  {
+    metric: 'nft_userspace_ms_median',
+    unit: 'ms',
+    title: 'One nft process, add one goto element: userspace incl. reading the table (median)',
+    pick: (c) => c.nftBreakdown?.addGoto.userspaceMs.median,
+  },
+  {
+    metric: 'nft_kernel_commit_goto_ms_median',
+    unit: 'ms',
+    title: 'Kernel batch + commit, add one element with goto (median)',
+    pick: (c) => c.nftBreakdown?.addGoto.kernelMs.median,
+  },
+  {
+    metric: 'nft_kernel_commit_drop_ms_median',
+    unit: 'ms',
+    title: 'Kernel batch + commit, add one element with drop (median)',
+    pick: (c) => c.nftBreakdown?.addDrop.kernelMs.median,
+  },
+  {
+    metric: 'nft_kernel_delete_ms_median',
+    unit: 'ms',
+    title: 'Kernel batch + commit, delete the goto element (median)',
+    pick: (c) => c.nftBreakdown?.deleteGoto.kernelMs.median,
+  },
 ];
 
 function cpu(s: SyncSample | undefined): number | undefined {
@@ -347,6 +382,11 @@ const changeSchema = z.object({
   strategy: z.string(),
   written: z.record(z.string(), z.number()),
 });
+const nftTransactionSchema = z.object({
+  wallMs: statsSchema,
+  kernelMs: statsSchema,
+  userspaceMs: statsSchema,
+});
 const modeSchema = z.enum(SCALE_MODES);
 const whereSchema = z.enum(['host', 'vm']);
 
@@ -413,6 +453,17 @@ export const scaleReportSchema = z.strictObject({
             iperfError: z.string().optional(),
           }),
         )
+        .optional(),
+      nftBreakdown: z
+        .object({
+          reps: z.number().int().min(1),
+          key: z.string(),
+          gotoChain: z.string(),
+          addGoto: nftTransactionSchema,
+          deleteGoto: nftTransactionSchema,
+          addDrop: nftTransactionSchema,
+          deleteDrop: nftTransactionSchema,
+        })
         .optional(),
       durationMs: z.number(),
     }),

@@ -11,6 +11,7 @@ import {
 import { environment } from './environment.js';
 import { upBenchLab } from './lab.js';
 import { createScaleProxy, type ScaleMode } from './modes.js';
+import { measureNftBreakdown, probeChainOf, type NftBreakdown } from './nft-breakdown.js';
 import { timePlanner } from './planner.js';
 import { measureProgramming } from './programming.js';
 import {
@@ -73,9 +74,13 @@ export async function runScaleBench(o: ScaleBenchOptions): Promise<ScaleReport> 
       : 0;
   const hostDeadline = deadline - vmShare;
 
+  // Probes that could not run say so once, not once per cell.
+  const note = (n: string) => {
+    if (!notes.includes(n)) notes.push(n);
+  };
   for (const [i, mode] of hostModes.entries()) {
     const modeDeadline = Date.now() + (hostDeadline - Date.now()) / (hostModes.length - i);
-    cells.push(...(await runMode(mode, o, modeDeadline, inVm ? 'vm' : 'host', log)));
+    cells.push(...(await runMode(mode, o, modeDeadline, inVm ? 'vm' : 'host', log, note)));
   }
 
   if (vmModes.length > 0) {
@@ -130,6 +135,7 @@ async function runMode(
   modeDeadline: number,
   where: 'host' | 'vm',
   log: (l: string) => void,
+  note: (n: string) => void,
 ): Promise<ScaleCell[]> {
   const cells: ScaleCell[] = [];
   let prev: { services: number; ms: number; cell: ScaleCell } | undefined;
@@ -150,8 +156,14 @@ async function runMode(
     const t0 = Date.now();
     let cell: ScaleCell;
     try {
-      cell = await runCell(mode, services, o, modeDeadline, where, (l) =>
-        log(`${mode} N=${services}: ${l}`),
+      cell = await runCell(
+        mode,
+        services,
+        o,
+        modeDeadline,
+        where,
+        (l) => log(`${mode} N=${services}: ${l}`),
+        note,
       );
     } catch (err) {
       const reason = errorText(err);
@@ -201,6 +213,7 @@ async function runCell(
   modeDeadline: number,
   where: 'host' | 'vm',
   log: (l: string) => void,
+  note: (n: string) => void,
 ): Promise<ScaleCell> {
   const t0 = Date.now();
   // One more backend than endpoints, so an endpoint change can move to a different set.
@@ -242,6 +255,23 @@ async function runCell(
       onProgress: log,
     });
 
+    // Before the data path: the probe's elements are gone again by the time traffic flows.
+    // `node`, not rc.ctx: the probe times nft itself, GNU time around it would only add a process.
+    let nftBreakdown: NftBreakdown | undefined;
+    if (mode.startsWith('nftables')) {
+      const r = await measureNftBreakdown({ ctx: node, gotoChain: probeChainOf(base) });
+      if ('breakdown' in r) {
+        nftBreakdown = r.breakdown;
+        const g = r.breakdown.addGoto;
+        log(
+          `nft process ${g.wallMs.median.toFixed(1)} ms = userspace ${g.userspaceMs.median.toFixed(1)} ms + kernel ${g.kernelMs.median.toFixed(2)} ms (goto); kernel drop ${r.breakdown.addDrop.kernelMs.median.toFixed(2)} ms, delete ${r.breakdown.deleteGoto.kernelMs.median.toFixed(2)} ms`,
+        );
+      } else {
+        log(r.note);
+        note(r.cause === 'no-strace' ? r.note : `${mode} at ${services} Services: ${r.note}`);
+      }
+    }
+
     await bench.startIperf();
     const targets: ProbeTarget[] = [
       { position: 'first', service: serviceName(0), clusterIP: clusterIPOf(base, 0) },
@@ -271,6 +301,7 @@ async function runCell(
       planner,
       programming: summarizeProgramming(programming),
       dataPath,
+      nftBreakdown,
       durationMs: Date.now() - t0,
     };
   } finally {

@@ -29,16 +29,16 @@ describe('svclab bench scale --quick', () => {
         'scale',
         '--quick',
         '--modes',
-        'iptables-partial,nftables',
+        'iptables-partial,nftables,nftables-rules',
         '--services',
         '1,100',
         '--out',
         out,
       ],
-      { reject: false, timeout: 55_000 },
+      { reject: false, timeout: 110_000 },
     );
     result = { exitCode: r.exitCode, stdout: String(r.stdout), stderr: String(r.stderr) };
-  }, 60_000);
+  }, 115_000);
 
   afterAll(async () => {
     if (out) await rm(out, { recursive: true, force: true });
@@ -52,6 +52,8 @@ describe('svclab bench scale --quick', () => {
     expect(report.cells.map((c) => `${c.mode}/${c.services}/${c.status}`).sort()).toEqual([
       'iptables-partial/1/ok',
       'iptables-partial/100/ok',
+      'nftables-rules/1/ok',
+      'nftables-rules/100/ok',
       'nftables/1/ok',
       'nftables/100/ok',
     ]);
@@ -73,7 +75,7 @@ describe('svclab bench scale --quick', () => {
     expect(csv[0]).toBe(
       'mode,services,metric,unit,value,where,emulated,kernel,iptables,nft,ipvsadm,machine',
     );
-    for (const mode of ['iptables-partial', 'nftables'])
+    for (const mode of ['iptables-partial', 'nftables', 'nftables-rules'])
       for (const n of [1, 100])
         for (const m of [
           'full_sync_ms',
@@ -96,7 +98,43 @@ describe('svclab bench scale --quick', () => {
     expect(charts.sort()).toEqual(METRICS.map((m) => `${m.metric}.svg`).sort());
     const svg = await readFile(join(out, 'charts', 'full_sync_ms.svg'), 'utf8');
     expect(svg).toMatch(/^<svg [^>]+>[\s\S]*<\/svg>\n$/);
-    expect(svg.match(/<polyline /g)).toHaveLength(2);
+    expect(svg.match(/<polyline /g)).toHaveLength(3);
+  });
+
+  it('breaks one nft process down into userspace and kernel time in the nftables cells', async () => {
+    const report = scaleReportSchema.parse(
+      JSON.parse(await readFile(join(out, 'scale.json'), 'utf8')),
+    ) as ScaleReport;
+    expect(report.notes.filter((n) => n.includes('cost breakdown'))).toEqual([]);
+    for (const c of report.cells) {
+      if (!c.mode.startsWith('nftables')) {
+        expect(c.nftBreakdown).toBeUndefined();
+        continue;
+      }
+      const b = c.nftBreakdown!;
+      expect(b.reps).toBe(3);
+      for (const k of ['addGoto', 'deleteGoto', 'addDrop', 'deleteDrop'] as const) {
+        const t = b[k];
+        expect(t.wallMs.n).toBe(3);
+        for (const s of [t.wallMs, t.kernelMs, t.userspaceMs]) {
+          expect(s.min, `${c.services}/${k}`).toBeGreaterThan(0);
+          expect(s.max).toBeLessThan(10_000);
+        }
+        // The kernel's part is inside the process (userspace > 0 says so run by run).
+        expect(t.kernelMs.median).toBeLessThanOrEqual(t.wallMs.median);
+        expect(t.userspaceMs.median).toBeLessThanOrEqual(t.wallMs.median);
+      }
+    }
+    const csv = await readFile(join(out, 'scale.csv'), 'utf8');
+    for (const mode of ['nftables', 'nftables-rules'])
+      for (const n of [1, 100])
+        expect(csv).toMatch(
+          new RegExp(`^${mode},${n},nft_kernel_commit_goto_ms_median,ms,[0-9.]+,`, 'm'),
+        );
+    expect(csv).not.toMatch(/^iptables-partial,\d+,nft_/m);
+    expect(await readFile(join(out, 'scale.md'), 'utf8')).toMatch(
+      /## 7\. nftables cost breakdown[\s\S]*\| nftables \| 100 \|/,
+    );
   });
 
   it('leaves no bench namespaces behind', async () => {

@@ -1,6 +1,7 @@
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { toMarkdown } from './markdown.js';
+import { LabError } from '../../exec/index.js';
 import { METRICS, scaleReportSchema, toCsv, toJson, type ScaleReport } from './report.js';
 import { renderLineChart } from './svg.js';
 
@@ -45,4 +46,21 @@ export async function writeScaleReport(dir: string, report: ScaleReport): Promis
   ];
   for (const [name, text] of files) await writeFile(join(dir, name), text);
   return files.map(([name]) => join(dir, name));
+}
+
+/** Reads `dir/scale.json` (a report written by writeScaleReport), validated. */
+export async function readScaleReport(dir: string): Promise<ScaleReport> {
+  const file = join(dir, REPORT_FILES.json);
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    throw new LabError(`no scale report to merge into at ${file}`, { cause: err });
+  }
+  const parsed = scaleReportSchema.safeParse(JSON.parse(text));
+  if (!parsed.success)
+    throw new LabError(
+      `${file} is not a scale report: ${parsed.error.issues[0]?.path.join('.')}: ${parsed.error.issues[0]?.message}`,
+    );
+  return parsed.data as ScaleReport;
 }

@@ -10,6 +10,8 @@ import {
   runScaleBench,
   SCALE_MODES,
   writeScaleReport,
+  readScaleReport,
+  mergeReports,
   type ScaleMode,
 } from '../../bench/scale/index.js';
 import { MAX_SERVICES } from '../../bench/scale/state.js';
@@ -81,6 +83,10 @@ export function registerBenchScale(bench: Command): Command {
       'write scale.json, scale.csv, scale.md and charts/ here',
       'svclab-bench-scale',
     )
+    .option(
+      '--merge-into <dir>',
+      "merge this run's measured cells into the report in <dir> (replacing the same mode and N) and write the result to --out",
+    )
     .option('--json', 'also print the JSON report')
     .action(async (o) => {
       const modes: ScaleMode[] = (() => {
@@ -116,7 +122,9 @@ export function registerBenchScale(bench: Command): Command {
         return;
       }
       const out = resolve(String(o.out));
-      const report = await runScaleBench({
+      // Read the report to merge into before spending minutes on the run.
+      const mergeBase = o.mergeInto ? await readScaleReport(String(o.mergeInto)) : undefined;
+      const run = await runScaleBench({
         root: packageRoot(),
         modes,
         services,
@@ -128,6 +136,7 @@ export function registerBenchScale(bench: Command): Command {
         iperfSeconds: o.iperfSeconds ?? (quick ? 1 : 2),
         onProgress: (l) => process.stderr.write(`svclab: ${l}\n`),
       });
+      const report = mergeBase ? mergeReports(mergeBase, run) : run;
       const files = await writeScaleReport(out, report);
       if (o.json) process.stdout.write(JSON.stringify(report, null, 2) + '\n');
       else {
@@ -149,7 +158,7 @@ export function registerBenchScale(bench: Command): Command {
               'CONN FIRST',
               'CONN LAST',
             ],
-            report.cells.map((c) => [
+            run.cells.map((c) => [
               c.mode,
               c.services,
               c.status,
@@ -162,6 +171,6 @@ export function registerBenchScale(bench: Command): Command {
           ) + `\n(${files.length} files in ${out})\n`,
         );
       }
-      if (report.cells.some((c) => c.status === 'failed')) process.exitCode = 1;
+      if (run.cells.some((c) => c.status === 'failed')) process.exitCode = 1;
     });
 }
