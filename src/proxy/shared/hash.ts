@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import crypto, { createHash } from 'node:crypto';
 
 /**
  * Chain names the way kube-proxy derives them (pkg/proxy/iptables/proxier.go): the first 16
@@ -32,8 +32,33 @@ export function base32(bytes: Uint8Array): string {
   return out;
 }
 
+/**
+ * SHA-256 of the UTF-8 text, as a string of 32 byte-valued characters. A full iptables plan of
+ * 50,000 Services hashes 150,000 names: one-shot crypto.hash (Node 20.12+) is twice as fast as a
+ * Hash object for inputs this short, and a `binary` string twice as fast again as a Buffer.
+ */
+const sha256: (text: string) => string =
+  typeof crypto.hash === 'function'
+    ? (text) => crypto.hash('sha256', text, 'binary')
+    : (text) => createHash('sha256').update(text, 'utf8').digest('binary');
+
+const BASE32_CODES = [...BASE32_ALPHABET].map((c) => c.charCodeAt(0));
+
+/**
+ * base32(sha256(text)) cut to 16 characters: the base32 of its first 10 bytes, two groups of 5
+ * bytes that make 8 characters each. Written out, as one flat string from character codes:
+ * large plans hash and keep 150,000 chain names.
+ */
 function hash16(text: string): string {
-  return base32(createHash('sha256').update(text, 'utf8').digest()).slice(0, 16);
+  const d = sha256(text);
+  const b = (i: number) => d.charCodeAt(i);
+  const c = (v: number) => BASE32_CODES[v & 31]!;
+  return String.fromCharCode(
+    c(b(0) >> 3), c((b(0) << 2) | (b(1) >> 6)), c(b(1) >> 1), c((b(1) << 4) | (b(2) >> 4)),
+    c((b(2) << 1) | (b(3) >> 7)), c(b(3) >> 2), c((b(3) << 3) | (b(4) >> 5)), c(b(4)),
+    c(b(5) >> 3), c((b(5) << 2) | (b(6) >> 6)), c(b(6) >> 1), c((b(6) << 4) | (b(7) >> 4)),
+    c((b(7) << 1) | (b(8) >> 7)), c(b(8) >> 2), c((b(8) << 3) | (b(9) >> 5)), c(b(9)),
+  ); // prettier-ignore
 }
 
 /** kube-proxy's portProtoHash: the suffix of KUBE-SVC-, KUBE-SVL-, KUBE-EXT- and KUBE-FW- chains. */
