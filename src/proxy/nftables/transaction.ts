@@ -72,7 +72,12 @@ const ELEMENTS_PER_LINE = 1000;
  * one `add element` line carries many elements.
  */
 class Chunk {
+  /** Lines of the phases below that are not chain writes, flushes or elements. */
   readonly lines: string[][] = Array.from({ length: PHASES }, () => []);
+  /** Chains written (defined, then filled with their rules), in planning order. */
+  readonly chains: ChainSpec[] = [];
+  /** Chains flushed: rewritten ones and stale ones. */
+  readonly flushes: string[] = [];
   readonly deleteElements = new Map<string, string[]>();
   readonly addElements = new Map<string, string[]>();
   owners = 0;
@@ -107,8 +112,15 @@ class TransactionBuilder {
     this.chunk(group).lines[phase]!.push(text);
   }
 
-  lines(group: Group, phase: Phase): string[] {
-    return this.chunk(group).lines[phase]!;
+  /** Writes a chain: its definition, a flush when it exists already, and its rules. */
+  writeChain(c: ChainSpec, flush: boolean): void {
+    const chunk = this.chunk(c.owner);
+    chunk.chains.push(c);
+    if (flush) chunk.flushes.push(c.name);
+  }
+
+  flushChain(group: Group, name: string): void {
+    this.chunk(group).flushes.push(name);
   }
 
   element(group: Group, verb: 'add' | 'delete', set: string, item: string): void {
@@ -258,10 +270,7 @@ export function planTransactions(
   const written = new Set<string>();
   const writeChain = (c: ChainSpec, old: ChainSpec | undefined) => {
     written.add(c.name);
-    tx.line(c.owner, Phase.AddChain, chainDefinition(next, c));
-    if (old) tx.line(c.owner, Phase.FlushChain, `flush chain ${t} ${c.name}`);
-    const rules = tx.lines(c.owner, Phase.AddRule);
-    for (const r of c.rules) rules.push(`add rule ${t} ${c.name} ${r}`);
+    tx.writeChain(c, old !== undefined);
     counts.chainsWritten++;
     counts.rules += c.rules.length;
   };
@@ -310,7 +319,7 @@ export function planTransactions(
   for (const f of prevScope) {
     for (const old of f.chains) {
       if (next.chains.has(old.name)) continue;
-      tx.line(REMOVAL, Phase.FlushChain, `flush chain ${t} ${old.name}`);
+      tx.flushChain(REMOVAL, old.name);
       staleChains.push(old.name);
       counts.chainsFlushedStale++;
     }
@@ -378,10 +387,7 @@ function planFromDelta(
     for (const c of f.chains) {
       const old = delta.chains.get(c.name);
       if (old && !forceRewrite.has(c.name) && sameChain(old, c)) continue;
-      tx.line(c.owner, Phase.AddChain, chainDefinition(next, c));
-      if (old) tx.line(c.owner, Phase.FlushChain, `flush chain ${t} ${c.name}`);
-      const rules = tx.lines(c.owner, Phase.AddRule);
-      for (const r of c.rules) rules.push(`add rule ${t} ${c.name} ${r}`);
+      tx.writeChain(c, old !== undefined);
       counts.chainsWritten++;
       counts.rules += c.rules.length;
     }
@@ -390,7 +396,7 @@ function planFromDelta(
   for (const f of removed) {
     for (const old of f.chains) {
       if (next.chains.has(old.name)) continue;
-      tx.line(REMOVAL, Phase.FlushChain, `flush chain ${t} ${old.name}`);
+      tx.flushChain(REMOVAL, old.name);
       staleChains.push(old.name);
       counts.chainsFlushedStale++;
     }
@@ -427,6 +433,8 @@ function planFromDelta(
  * operations merged per set (sets in the ruleset's order, elements in planning order).
  */
 function render(parts: Chunk[], rs: Ruleset, setOrder: Map<string, number>): string {
+  // Pieces joined once at the end: a full sync writes ~500,000 lines, and building each line
+  // as a string of its own first doubles the garbage.
   const out: string[] = [];
   const t = tableRef(rs);
   const elements = (verb: 'add' | 'delete') => {
@@ -441,17 +449,34 @@ function render(parts: Chunk[], rs: Ruleset, setOrder: Map<string, number>): str
       for (const items of bySet.get(set)!) {
         for (let i = 0; i < items.length; i += ELEMENTS_PER_LINE)
           out.push(
-            `${verb} element ${t} ${set} { ${items.slice(i, i + ELEMENTS_PER_LINE).join(', ')} }`,
+            `${verb} element ${t} ${set} { `,
+            items.slice(i, i + ELEMENTS_PER_LINE).join(', '),
+            ' }\n',
           );
       }
     }
   };
+  const addRule = `add rule ${t} `;
+  const addChain = `add chain ${t} `;
+  const flushChain = `flush chain ${t} `;
   for (let phase = 0 as Phase; phase < PHASES; phase++) {
-    if (phase === Phase.DeleteElement) elements('delete');
+    for (const c of parts) for (const l of c.lines[phase]!) out.push(l, '\n');
+    if (phase === Phase.AddChain) {
+      for (const c of parts)
+        for (const chain of c.chains)
+          if (chain.base || chain.comment) out.push(chainDefinition(rs, chain), '\n');
+          else out.push(addChain, chain.name, '\n');
+    } else if (phase === Phase.FlushChain) {
+      for (const c of parts) for (const name of c.flushes) out.push(flushChain, name, '\n');
+    } else if (phase === Phase.DeleteElement) elements('delete');
     else if (phase === Phase.AddElement) elements('add');
-    else for (const c of parts) for (const l of c.lines[phase]!) out.push(l);
+    else if (phase === Phase.AddRule) {
+      for (const c of parts)
+        for (const chain of c.chains)
+          for (const r of chain.rules) out.push(addRule, chain.name, ' ', r, '\n');
+    }
   }
-  return out.length > 0 ? out.join('\n') + '\n' : '';
+  return out.join('');
 }
 
 /** The `nft -f` script deleting chains that earlier transactions flushed. */
