@@ -7,6 +7,7 @@ import type { NodeContext, ProxyState, ServicePortState } from '../types.js';
 import { countRules } from './iptables.js';
 import { IPSETS, IPSET_KEYS } from './ipset.js';
 import { createIpvsProxy, parseIpvsadmList, type IpvsNodeProxy, type IpvsPlan } from './index.js';
+import { RandomCluster } from './random.test-helper.js';
 import { endpoint, service, servicePorts } from './testing.js';
 
 /**
@@ -29,13 +30,18 @@ const CLIENT_IP = '192.168.100.10';
 const POD1 = '10.244.1.2';
 const POD2 = '10.244.2.2';
 
+/** Every command run in the node, as `file args...`. */
+const ran: string[] = [];
 const ctx: NodeContext = {
   nodeName: NODE,
   nodeIP: NODE_IP,
   podCIDR: '10.244.0.0/16',
   clusterCIDR: '10.244.0.0/16',
   serviceCIDR: '10.96.0.0/16',
-  exec: (file, args, opts) => run(file, args, { ...opts, netns: NS.node }),
+  exec: (file, args, opts) => {
+    ran.push([file, ...args].join(' '));
+    return run(file, args, { ...opts, netns: NS.node });
+  },
   readFile: async (path) => (await run('cat', [path], { netns: NS.node })).stdout,
 };
 
@@ -345,6 +351,38 @@ describe.skipIf(ipvsMissing)('IPVS proxy on a real kernel', () => {
     expect(proxy.draining()).toEqual([]);
     expect((await vs()).realServers.map((r) => r.address)).toEqual([POD1]);
   }, 150_000);
+
+  it('incremental syncs of random one-Service changes among 60 Services keep the kernel equal to the plan', async () => {
+    // Added, removed and changed Services (endpoints, terminating endpoints, affinity,
+    // externalIPs, LoadBalancer IPs, NodePorts, traffic policies, ports sharing a ClusterIP,
+    // equal but new objects), next to the Services the other tests use (which stay as they are).
+    // Few UDP ports: each stale UDP flow is a conntrack process, slow under emulation.
+    const cluster = new RandomCluster(7, 60, '10.96.1', 0.1);
+    const fixed = [...web(), ...sticky(), ...dns(), ...empty()];
+    const at = () => ({ servicePorts: [...fixed, ...cluster.sorted()] });
+    await proxy.sync(at());
+    await kernelMatchesPlan(proxy.plan(at()), proxy.draining());
+    for (let i = 0; i < 12; i++) {
+      const { kind } = cluster.change();
+      const s = at();
+      const start = ran.length;
+      const result = await proxy.sync(s);
+      expect(result.strategy, `step ${i} (${kind})`).toBe('incremental');
+      // Constant work per change: at most 4 connection-count reads (or one listing), then one
+      // process per tool (besides a conntrack -D per stale UDP flow).
+      const commands = ran.slice(start).filter((c) => !c.startsWith('conntrack '));
+      expect(commands.length, `step ${i} (${kind}): ${commands.join('; ')}`).toBeLessThanOrEqual(8);
+      // Reading everything back is slow under emulation: every third step, and at the end.
+      if (i % 3 === 2) await kernelMatchesPlan(proxy.plan(s), proxy.draining());
+    }
+    // What the incremental syncs believe is what the kernel holds: a full sync, which reads
+    // it, has no virtual server or address to fix.
+    const full = await proxy.sync(at(), { full: true });
+    expect(full.written['ipvsadmLines']).toBe(0);
+    expect(full.written['ipLines']).toBe(0);
+    await kernelMatchesPlan(proxy.plan(at()), proxy.draining());
+    await proxy.sync(state(web(), sticky(), dns(), empty()));
+  }, 300_000);
 
   it('dump has the ipvsadm, ipset, iptables-save, kube-ipvs0 and conntrack sections', async () => {
     const d = await proxy.dump();

@@ -19,36 +19,46 @@
  */
 import { LabError } from '../../exec/index.js';
 import { clearStaleUdpFlows, staleUdpFlows } from '../conntrack.js';
-import type {
-  NodeContext,
-  NodeProxy,
-  ProxyOptions,
-  ProxyState,
-  ServicePortState,
-  SyncResult,
-} from '../types.js';
+import type { NodeContext, NodeProxy, ProxyOptions, ProxyState, SyncResult } from '../types.js';
 import {
   DUMMY_DEVICE,
   appliedFromKernel,
+  applyDrainCheck,
+  applyPatch,
+  checkDraining,
   connCounts,
   diffIpvs,
+  diffIpvsChanges,
   emptyApplied,
   virtualServersNeedingConnCounts,
-  reconcileGraceful,
   type AppliedState,
+  type SyncOps,
 } from './diff.js';
 import { countRules, iptablesInstall } from './iptables.js';
 import { IPSETS, IPSET_KEYS, ipsetCreateLine } from './ipset.js';
 import { parseIpvsadmList } from './ipvsadm.js';
-import { planIpvs, type IpvsPlan, type IpvsScheduler } from './plan.js';
+import { IpvsPlanner, planIpvs, type IpvsPlan, type IpvsScheduler } from './plan.js';
 import { ipvsSysctls } from './sysctl.js';
 
-export { planIpvs, type IpvsPlan, type PlanInput, type IpvsScheduler } from './plan.js';
 export {
+  IpvsPlanner,
+  planIpvs,
+  type IpvsPlan,
+  type PlanChanges,
+  type PlanInput,
+  type PlannerConfig,
+  type IpvsScheduler,
+} from './plan.js';
+export {
+  applyPatch,
   diffIpvs,
+  diffIpvsChanges,
   emptyApplied,
   reconcileGraceful,
+  virtualServersNeedingConnCounts,
+  type AppliedPatch,
   type AppliedState,
+  type IncrementalOps,
   type SyncOps,
 } from './diff.js';
 export { parseIpvsadmList, type VirtualServer, type RealServer } from './ipvsadm.js';
@@ -87,7 +97,8 @@ class IpvsProxy implements IpvsNodeProxy {
   readonly mode = 'ipvs' as const;
   private applied: AppliedState = emptyApplied();
   private nodeIPs: string[];
-  private previous: ServicePortState[] = [];
+  /** Kept across syncs: a sync after a one-Service change plans and diffs only that Service. */
+  private readonly planner: IpvsPlanner;
   /** Re-read the kernel on the next sync: first sync, or after a failed one. */
   private needsFull = true;
   private installNotes: string[] = [];
@@ -99,6 +110,11 @@ class IpvsProxy implements IpvsNodeProxy {
   ) {
     this.scheduler = options.ipvsScheduler ?? 'rr';
     this.nodeIPs = [ctx.nodeIP];
+    this.planner = new IpvsPlanner({
+      nodeName: ctx.nodeName,
+      clusterCIDR: ctx.clusterCIDR,
+      scheduler: this.scheduler,
+    });
   }
 
   private get iptablesRestore(): string {
@@ -183,44 +199,64 @@ class IpvsProxy implements IpvsNodeProxy {
           boundAddresses: new Set(addrs.bound),
         };
       }
-      const desired = this.plan(state);
+      const desired = this.planner.plan(state, this.nodeIPs);
+      const changes = this.planner.changes;
+      // A full sync, or a plan redone from scratch (new node addresses), compares everything.
+      const whole = full || changes.all;
       if (!conns) {
-        const keys = virtualServersNeedingConnCounts(applied, desired);
+        const keys = virtualServersNeedingConnCounts(applied, desired, whole ? undefined : changes);
         if (keys.length > 0) conns = await readConnCounts(keys, exec);
       }
-      const ops = diffIpvs({ applied, desired, conns, full });
+      let ops: Omit<SyncOps, 'next'>;
+      let commit: () => void;
+      if (whole) {
+        const all = diffIpvs({ applied, desired, conns, full });
+        ops = all;
+        commit = () => {
+          this.applied = all.next;
+        };
+      } else {
+        const some = diffIpvsChanges({ applied, desired, changes, conns });
+        ops = some;
+        commit = () => applyPatch(applied, some.patch);
+      }
       // Order: set members before the rules and virtual servers that rely on them.
       if (ops.ipset.length > 0) await exec('ipset', ['restore'], ops.ipset.join('\n') + '\n');
       if (ops.ipvsadm.length > 0) await exec('ipvsadm', ['-R'], ops.ipvsadm.join('\n') + '\n');
       if (ops.ip.length > 0) await exec('ip', ['-batch', '-'], ops.ip.join('\n') + '\n');
       if (ops.iptables !== undefined) await exec(this.iptablesRestore, ['--noflush'], ops.iptables);
-      this.applied = ops.next;
+      // Only now: after a failure the applied state stays the last one that succeeded, and
+      // the next sync is a full one anyway.
+      commit();
       this.needsFull = false;
 
       const notes = full ? [...this.installNotes] : [];
       this.installNotes = [];
-      const cleared = await clearStaleUdpFlows(
-        this.ctx,
-        staleUdpFlows(this.previous, state.servicePorts, this.ctx.nodeIP),
-      );
-      commands += cleared.commands;
-      notes.push(...cleared.notes);
-      this.previous = state.servicePorts;
-      if (ops.next.graceful.size > 0)
-        notes.push(`${ops.next.graceful.size} real server(s) draining at weight 0`);
+      // Only ports that left the state can leave stale UDP flows; their successors (same name)
+      // are among the ports that entered it (staleUdpFlows pairs them by name).
+      const left = changes.removed.filter((sp) => sp.port.protocol === 'UDP');
+      if (left.length > 0) {
+        const cleared = await clearStaleUdpFlows(
+          this.ctx,
+          staleUdpFlows(left, changes.added, this.ctx.nodeIP),
+        );
+        commands += cleared.commands;
+        notes.push(...cleared.notes);
+      }
+      // Last: until here a failure keeps the changes (and the ports that left) for the next sync.
+      this.planner.commit();
+      const draining = this.applied.graceful.size;
+      if (draining > 0) notes.push(`${draining} real server(s) draining at weight 0`);
 
-      const realServers = [...desired.virtualServers.values()].reduce(
-        (n, vs) => n + vs.realServers.length,
-        0,
-      );
-      const ipsetEntries = [...desired.ipsets.values()].reduce((n, s) => n + s.size, 0);
+      let ipsetEntries = 0;
+      for (const set of desired.ipsets.values()) ipsetEntries += set.size;
       return {
         mode: 'ipvs',
         strategy: full ? 'full' : 'incremental',
         durationMs: performance.now() - started,
         written: {
           virtualServers: desired.virtualServers.size,
-          realServers,
+          realServers: this.planner.realServers,
           ipsetEntries,
           boundAddresses: desired.boundAddresses.size,
           ipvsadmLines: ops.ipvsadm.length,
@@ -251,16 +287,21 @@ class IpvsProxy implements IpvsNodeProxy {
     if (this.applied.graceful.size === 0) return { deleted: [], draining: [], commands: 0 };
     try {
       const keys = [
-        ...new Set([...this.applied.graceful].map((g) => g.split('/').slice(0, 2).join('/'))),
-      ];
+        ...new Set([...this.applied.graceful].map((g) => g.slice(0, g.lastIndexOf('/')))),
+      ].sort();
       const conns = await readConnCounts(keys, (file, args) => this.ctx.exec(file, args));
-      const r = reconcileGraceful(this.applied, conns);
+      // Only the virtual servers with quiesced real servers; applied only once -R succeeded.
+      const r = checkDraining(
+        (k) => this.applied.virtualServers.get(k),
+        this.applied.graceful,
+        conns,
+      );
       if (r.ipvsadm.length > 0)
         await this.ctx.exec('ipvsadm', ['-R'], { input: r.ipvsadm.join('\n') + '\n' });
-      this.applied = r.next;
+      applyDrainCheck(this.applied, r);
       return {
         deleted: r.deleted,
-        draining: [...r.next.graceful].sort(),
+        draining: [...r.graceful].sort(),
         commands: r.ipvsadm.length > 0 ? 2 : 1,
       };
     } catch (err) {
