@@ -10,7 +10,13 @@ import { toRows, type Environment, type ScaleCell, type ScaleReport } from './re
 export function mergeReports(base: ScaleReport, extra: ScaleReport): ScaleReport {
   const key = (c: Pick<ScaleCell, 'mode' | 'services'>) => `${c.mode}\u0000${c.services}`;
   const ran = new Map(extra.cells.filter((c) => c.status !== 'skipped').map((c) => [key(c), c]));
-  const cells = base.cells.map((c) => ran.get(key(c)) ?? c);
+  // A cell both runs skipped keeps the second run's reason: it was predicted from more data.
+  const skipped = new Map(
+    extra.cells.filter((c) => c.status === 'skipped').map((c) => [key(c), c]),
+  );
+  const cells = base.cells.map(
+    (c) => ran.get(key(c)) ?? (c.status === 'skipped' ? skipped.get(key(c)) : undefined) ?? c,
+  );
   for (const c of ran.values()) if (!base.cells.some((b) => key(b) === key(c))) cells.push(c);
   cells.sort(
     (a, b) => SCALE_MODES.indexOf(a.mode) - SCALE_MODES.indexOf(b.mode) || a.services - b.services,
@@ -37,7 +43,8 @@ export function mergeReports(base: ScaleReport, extra: ScaleReport): ScaleReport
     );
   return {
     ...base,
-    durationMs: base.durationMs + extra.durationMs,
+    // The run's own duration: the merged runs' durations are in the notes.
+    durationMs: base.durationMs,
     options: {
       ...base.options,
       modes: SCALE_MODES.filter(

@@ -417,7 +417,29 @@ describe('mergeReports', () => {
     expect(merged.options.services).toContain(50000);
     expect(merged.rows.some((r) => r.mode === 'nftables' && r.services === 50000)).toBe(true);
     expect(merged.notes.at(-1)).toContain('nftables at 5000, nftables at 50000');
+    expect(merged.durationMs).toBe(base.durationMs);
     expect(() => scaleReportSchema.parse(JSON.parse(toJson(merged)))).not.toThrow();
+  });
+
+  it("a cell both runs skipped keeps the second run's reason", () => {
+    const base = report();
+    const extra: ScaleReport = {
+      ...report(),
+      cells: [
+        {
+          mode: 'nftables',
+          services: 5000,
+          where: 'host',
+          status: 'skipped',
+          reason: 'predicted from more data',
+          durationMs: 0,
+        },
+      ],
+    };
+    const merged = mergeReports(base, extra);
+    expect(merged.cells.find((c) => c.mode === 'nftables' && c.services === 5000)?.reason).toBe(
+      'predicted from more data',
+    );
   });
 
   it('refuses to merge measurements made on another kernel', () => {

@@ -67,11 +67,14 @@ export async function runScaleBench(o: ScaleBenchOptions): Promise<ScaleReport> 
     else hostModes.push(m);
   }
   // Under TCG every process spawn and lab bring-up is several times slower: the VM part gets
-  // 40% of the budget for one mode (more with more modes), the host modes share the rest.
+  // 40% of the budget for one mode (more with more modes), the host modes share the rest; a
+  // run of VM modes only gets all of it.
   const vmShare =
-    vmModes.length > 0
-      ? Math.max(60_000, (deadline - Date.now()) * Math.min(0.8, 0.4 * vmModes.length))
-      : 0;
+    vmModes.length === 0
+      ? 0
+      : hostModes.length === 0
+        ? deadline - Date.now()
+        : Math.max(60_000, (deadline - Date.now()) * Math.min(0.8, 0.4 * vmModes.length));
   const hostDeadline = deadline - vmShare;
 
   // Probes that could not run say so once, not once per cell.
