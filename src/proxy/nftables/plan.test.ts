@@ -694,3 +694,29 @@ describe('NftablesPlanner: incremental planning', () => {
     );
   });
 });
+
+describe('planTransactions: a table-level map re-created', () => {
+  it('re-adds every element when the kernel holds the map with another definition', () => {
+    const web = service({ name: 'web', clusterIP: '10.96.0.10', ports: [tcpPort(80)] });
+    const next = plan(servicePorts(web, [endpoint('10.244.1.2', A)]));
+    // What a kernel listing looks like after someone re-created service-ips with another type.
+    const listed: Ruleset = {
+      ...next,
+      fragments: undefined,
+      sets: new Map(
+        [...next.sets].map(([name, s]) => [
+          name,
+          name === 'service-ips' ? { ...s, type: 'ipv4_addr . inet_service : verdict' } : s,
+        ]),
+      ),
+    };
+    const lines = unhash(
+      planTransactions(listed, next, { rewriteAll: true, chunkSize: 2000 }).transactions.join(''),
+    );
+    expect(lines).toContain('delete map ip kube-proxy service-ips');
+    expect(lines).toMatch(/add map ip kube-proxy service-ips \{ type ipv4_addr \. inet_proto/);
+    expect(lines).toContain(
+      'add element ip kube-proxy service-ips { 10.96.0.10 . tcp . 80 : goto service-default/web/tcp/p80 }',
+    );
+  });
+});

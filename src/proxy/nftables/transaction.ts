@@ -197,6 +197,94 @@ function fragmentsOf(rs: Ruleset): Map<string, ServicePortFragment> {
 }
 
 /**
+ * The operations one diff writes, and their counts: shared by the full comparison and the
+ * delta path so that both write a change the same way.
+ */
+class Diff {
+  readonly tx: TransactionBuilder;
+  readonly t: string;
+  readonly counts: TransactionPlan['counts'] = {
+    chainsWritten: 0,
+    rules: 0,
+    elementsAdded: 0,
+    elementsDeleted: 0,
+    setsAdded: 0,
+    setsDeleted: 0,
+    chainsFlushedStale: 0,
+  };
+  readonly staleChains: string[] = [];
+  /** Sets deleted and created again in this transaction: their old elements are gone. */
+  readonly recreated = new Set<string>();
+
+  constructor(
+    private readonly next: Ruleset,
+    chunkSize: number,
+  ) {
+    this.tx = new TransactionBuilder(Math.max(1, chunkSize));
+    this.t = tableRef(next);
+  }
+
+  /** A desired set and what the table holds under its name; true if it must be re-created. */
+  set(s: SetSpec, old: SetSpec | undefined): boolean {
+    const same = old !== undefined && sameSetDefinition(old, s);
+    if (old && !same) {
+      this.tx.line(s.owner, Phase.DeleteSet, `delete ${old.kind} ${this.t} ${s.name}`);
+      this.counts.setsDeleted++;
+      this.recreated.add(s.name);
+    }
+    if (!same) {
+      this.tx.line(s.owner, Phase.AddSet, setDefinition(this.next, s));
+      this.counts.setsAdded++;
+    }
+    return old !== undefined && !same;
+  }
+
+  chain(c: ChainSpec, old: ChainSpec | undefined): void {
+    this.tx.writeChain(c, old !== undefined);
+    this.counts.chainsWritten++;
+    this.counts.rules += c.rules.length;
+  }
+
+  /** An old chain no longer wanted: flushed now, deleted once this transaction committed. */
+  staleChain(name: string): void {
+    this.tx.flushChain(REMOVAL, name);
+    this.staleChains.push(name);
+    this.counts.chainsFlushedStale++;
+  }
+
+  staleSet(old: SetSpec): void {
+    this.tx.line(REMOVAL, Phase.DeleteSet, `delete ${old.kind} ${this.t} ${old.name}`);
+    this.counts.setsDeleted++;
+  }
+
+  /** One element of a set both rulesets have, before and after. */
+  element(set: string, key: string, was: ElementSpec | undefined, now: ElementSpec | undefined) {
+    if (this.recreated.has(set)) was = undefined;
+    if (now === undefined) {
+      if (was === undefined) return;
+      this.tx.element(REMOVAL, 'delete', set, key);
+      this.counts.elementsDeleted++;
+      return;
+    }
+    if (was && was.value === now.value && was.comment === now.comment) return;
+    if (was) {
+      this.tx.element(now.owner, 'delete', set, key);
+      this.counts.elementsDeleted++;
+    }
+    this.tx.element(now.owner, 'add', set, elementItem(key, now));
+    this.counts.elementsAdded++;
+  }
+
+  result(): TransactionPlan {
+    return {
+      transactions: this.tx.render(this.next),
+      staleChains: this.staleChains,
+      counts: this.counts,
+    };
+  }
+}
+
+/**
  * `prev` is what the table holds now (the last applied plan, or what the kernel listed; an
  * empty table `undefined`); `next` is the plan. `prev` chains listed from the kernel carry no
  * rules, so callers pass `rewriteAll` for them.
@@ -218,18 +306,13 @@ export function planTransactions(
     throw new Error(
       'planner bug: diffing against a superseded plan (its maps show a later state); sync in full instead',
     );
-  const t = tableRef(next);
-  const tx = new TransactionBuilder(Math.max(1, opts.chunkSize));
-  const counts: TransactionPlan['counts'] = {
-    chainsWritten: 0,
-    rules: 0,
-    elementsAdded: 0,
-    elementsDeleted: 0,
-    setsAdded: 0,
-    setsDeleted: 0,
-    chainsFlushedStale: 0,
-  };
-  if (!prev) tx.line(undefined, Phase.Table, `add table ${t} { comment ${quote(next.comment)} ; }`);
+  const diff = new Diff(next, opts.chunkSize);
+  if (!prev)
+    diff.tx.line(
+      undefined,
+      Phase.Table,
+      `add table ${diff.t} { comment ${quote(next.comment)} ; }`,
+    );
 
   const nextFragments = fragmentsOf(next);
   const prevFragments = prev ? fragmentsOf(prev) : new Map<string, ServicePortFragment>();
@@ -250,93 +333,49 @@ export function planTransactions(
   // Sets and maps whose definition changed are re-created; chains naming them must be
   // flushed first, so they are rewritten too.
   const forceRewrite = new Set<string>();
-  const recreated = new Set<string>();
-  for (const f of changed) {
-    for (const s of f.sets) {
-      const old = prev?.sets.get(s.name);
-      if (old && !sameSetDefinition(old, s)) {
-        tx.line(s.owner, Phase.DeleteSet, `delete ${old.kind} ${t} ${s.name}`);
-        counts.setsDeleted++;
-        recreated.add(s.name);
+  for (const f of changed)
+    for (const s of f.sets)
+      if (diff.set(s, prev?.sets.get(s.name)))
         for (const c of chainsReferencing(next, s.name)) forceRewrite.add(c.name);
-      }
-      if (!old || !sameSetDefinition(old, s)) {
-        tx.line(s.owner, Phase.AddSet, setDefinition(next, s));
-        counts.setsAdded++;
-      }
-    }
-  }
 
   const written = new Set<string>();
-  const writeChain = (c: ChainSpec, old: ChainSpec | undefined) => {
-    written.add(c.name);
-    tx.writeChain(c, old !== undefined);
-    counts.chainsWritten++;
-    counts.rules += c.rules.length;
-  };
   const seen = new Set<string>();
-  const diffElement = (set: string, key: string) => {
+  const element = (set: string, key: string) => {
     const s = next.sets.get(set);
     // A set that is gone takes its elements with it.
-    if (!s) return;
-    const el = s.elements.get(key);
-    const was = recreated.has(set) ? undefined : prev?.sets.get(set)?.elements.get(key);
-    if (el === undefined) {
-      if (was === undefined) return;
-      tx.element(REMOVAL, 'delete', set, key);
-      counts.elementsDeleted++;
-      return;
-    }
-    if (was && was.value === el.value && was.comment === el.comment) return;
-    if (was) {
-      tx.element(el.owner, 'delete', set, key);
-      counts.elementsDeleted++;
-    }
-    tx.element(el.owner, 'add', set, elementItem(key, el));
-    counts.elementsAdded++;
+    if (s) diff.element(set, key, prev?.sets.get(set)?.elements.get(key), s.elements.get(key));
   };
-
   for (const f of changed) {
     for (const c of f.chains) {
       const old = prev?.chains.get(c.name);
       if (old && !opts.rewriteAll && !forceRewrite.has(c.name) && sameChain(old, c)) continue;
-      writeChain(c, old);
+      written.add(c.name);
+      diff.chain(c, old);
     }
-    for (const { set, key, element } of f.elements) {
+    for (const { set, key, element: el } of f.elements) {
       // A key several ports share (a ClusterIP in cluster-ips) belongs to its first owner.
-      if (next.sets.get(set)?.elements.get(key) !== element) continue;
+      if (next.sets.get(set)?.elements.get(key) !== el) continue;
       if (prevScope.length > 0) seen.add(`${set}\u0000${key}`);
-      diffElement(set, key);
+      element(set, key);
     }
   }
   // A chain outside the diffed fragments that names a re-created set (a table-level set).
   for (const name of forceRewrite) {
     const c = next.chains.get(name);
-    if (c && !written.has(name)) writeChain(c, prev?.chains.get(name));
+    if (c && !written.has(name)) diff.chain(c, prev?.chains.get(name));
   }
 
-  const staleChains: string[] = [];
   for (const f of prevScope) {
-    for (const old of f.chains) {
-      if (next.chains.has(old.name)) continue;
-      tx.flushChain(REMOVAL, old.name);
-      staleChains.push(old.name);
-      counts.chainsFlushedStale++;
-    }
-    for (const old of f.sets) {
-      if (next.sets.has(old.name)) continue;
-      tx.line(REMOVAL, Phase.DeleteSet, `delete ${old.kind} ${t} ${old.name}`);
-      counts.setsDeleted++;
-    }
+    for (const old of f.chains) if (!next.chains.has(old.name)) diff.staleChain(old.name);
+    for (const old of f.sets) if (!next.sets.has(old.name)) diff.staleSet(old);
     for (const { set, key } of f.elements) {
       const id = `${set}\u0000${key}`;
       if (seen.has(id)) continue;
       seen.add(id);
-      diffElement(set, key);
+      element(set, key);
     }
   }
-
-  return { transactions: tx.render(next), staleChains, counts };
+  return diff.result();
 }
 
 /**
@@ -349,83 +388,34 @@ function planFromDelta(
   delta: RulesetDelta,
   opts: TransactionOptions,
 ): TransactionPlan {
-  const t = tableRef(next);
-  const tx = new TransactionBuilder(Math.max(1, opts.chunkSize));
-  const counts: TransactionPlan['counts'] = {
-    chainsWritten: 0,
-    rules: 0,
-    elementsAdded: 0,
-    elementsDeleted: 0,
-    setsAdded: 0,
-    setsDeleted: 0,
-    chainsFlushedStale: 0,
-  };
+  const diff = new Diff(next, opts.chunkSize);
   const added = delta.fragments.flatMap((f) => (f.next ? [f.next] : []));
   const removed = delta.fragments.flatMap((f) => (f.prev ? [f.prev] : []));
 
-  const recreated = new Set<string>();
   const forceRewrite = new Set<string>();
   for (const f of added) {
     for (const s of f.sets) {
-      const old = delta.sets.get(s.name);
-      if (old && !sameSetDefinition(old, s)) {
-        tx.line(s.owner, Phase.DeleteSet, `delete ${old.kind} ${t} ${s.name}`);
-        counts.setsDeleted++;
-        recreated.add(s.name);
-        // Sets belong to one Service port: only its own chains name them.
-        const ref = `@${s.name}`;
-        for (const c of f.chains)
-          if (c.rules.some((r) => r.includes(ref))) forceRewrite.add(c.name);
-      }
-      if (!old || !sameSetDefinition(old, s)) {
-        tx.line(s.owner, Phase.AddSet, setDefinition(next, s));
-        counts.setsAdded++;
-      }
+      if (!diff.set(s, delta.sets.get(s.name))) continue;
+      // Sets belong to one Service port: only its own chains name them.
+      const ref = `@${s.name}`;
+      for (const c of f.chains) if (c.rules.some((r) => r.includes(ref))) forceRewrite.add(c.name);
     }
   }
   for (const f of added) {
     for (const c of f.chains) {
       const old = delta.chains.get(c.name);
       if (old && !forceRewrite.has(c.name) && sameChain(old, c)) continue;
-      tx.writeChain(c, old !== undefined);
-      counts.chainsWritten++;
-      counts.rules += c.rules.length;
+      diff.chain(c, old);
     }
   }
-  const staleChains: string[] = [];
   for (const f of removed) {
-    for (const old of f.chains) {
-      if (next.chains.has(old.name)) continue;
-      tx.flushChain(REMOVAL, old.name);
-      staleChains.push(old.name);
-      counts.chainsFlushedStale++;
-    }
-    for (const old of f.sets) {
-      if (next.sets.has(old.name)) continue;
-      tx.line(REMOVAL, Phase.DeleteSet, `delete ${old.kind} ${t} ${old.name}`);
-      counts.setsDeleted++;
-    }
+    for (const old of f.chains) if (!next.chains.has(old.name)) diff.staleChain(old.name);
+    for (const old of f.sets) if (!next.sets.has(old.name)) diff.staleSet(old);
   }
-  for (const e of delta.elements) {
-    // A set that is gone takes its elements with it.
-    if (!next.sets.has(e.set)) continue;
-    const was = recreated.has(e.set) ? undefined : e.was;
-    const now = e.now;
-    if (now === undefined) {
-      if (was === undefined) continue;
-      tx.element(REMOVAL, 'delete', e.set, e.key);
-      counts.elementsDeleted++;
-      continue;
-    }
-    if (was && was.value === now.value && was.comment === now.comment) continue;
-    if (was) {
-      tx.element(now.owner, 'delete', e.set, e.key);
-      counts.elementsDeleted++;
-    }
-    tx.element(now.owner, 'add', e.set, elementItem(e.key, now));
-    counts.elementsAdded++;
-  }
-  return { transactions: tx.render(next), staleChains, counts };
+  // A set that is gone takes its elements with it.
+  for (const e of delta.elements)
+    if (next.sets.has(e.set)) diff.element(e.set, e.key, e.was, e.now);
+  return diff.result();
 }
 
 /**
