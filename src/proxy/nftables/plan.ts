@@ -82,10 +82,9 @@ const PROTO_PORT = 'inet_proto . inet_service : verdict';
  * Equal but new objects are planned again; that is slower but gives the same result.
  */
 export class NftablesPlanner {
-  private memo = new WeakMap<ServicePortState, ServicePortFragment>();
+  private readonly memo = new WeakMap<ServicePortState, ServicePortFragment>();
   private readonly skeleton: ServicePortFragment;
   private last: Ruleset | undefined;
-  private generation = 0;
   /** cluster-ips keys several ports claim (ports of one Service): every claimant's element. */
   private claims = new Map<string, ElementSpec[]>();
 
@@ -108,7 +107,6 @@ export class NftablesPlanner {
       }
       entries.push([sp.name, fragment]);
     }
-    this.generation++;
     const last = this.last;
     if (last?.fragments) {
       const changes = changedFragments(last.fragments, entries);
@@ -116,12 +114,6 @@ export class NftablesPlanner {
         return (this.last = this.update(last, changes));
     }
     return (this.last = this.build(entries));
-  }
-
-  /** Forget every fragment and the last plan (after the proxy's configuration changed, say). */
-  reset(): void {
-    this.memo = new WeakMap();
-    this.last = undefined;
   }
 
   private build(entries: [string, ServicePortFragment][]): Ruleset {
@@ -132,7 +124,6 @@ export class NftablesPlanner {
       chains: new Map(),
       sets: new Map(),
       fragments: new Map(),
-      generation: this.generation,
     };
     this.claims = new Map();
     // The skeleton's sets are templates: each ruleset fills its own copies with elements.
@@ -167,7 +158,7 @@ export class NftablesPlanner {
   }
 
   private update(last: Ruleset, changes: FragmentChange[]): Ruleset {
-    const rs: Ruleset = { ...last, generation: this.generation };
+    const rs: Ruleset = { ...last };
     last.superseded = true;
     // Only the newest plan's delta is useful; dropping older ones lets old plans be collected.
     last.delta = undefined;

@@ -67,8 +67,6 @@ export interface Ruleset {
    * two plans diff by comparing fragments for identity instead of every chain and element.
    */
   fragments?: Map<string, ServicePortFragment> | undefined;
-  /** Which plan of its planner this is. */
-  generation?: number | undefined;
   /** Set when the planner updated this ruleset's maps in place for a later plan. */
   superseded?: boolean | undefined;
   /** What changed since plan `delta.from` of the same planner, when it was updated in place. */
