@@ -26,7 +26,16 @@ describe('parseAgentArgs', () => {
         { protocol: 'udp', port: 8081 },
       ],
       delayShutdownMs: 2500,
+      ready: true,
     });
+  });
+
+  it('takes --not-ready without a value: a pod whose readiness probe fails from the start', () => {
+    expect(parseAgentArgs([...base, '--not-ready', '--listen', 'tcp:80'])).toMatchObject({
+      ready: false,
+      listen: [{ protocol: 'tcp', port: 80 }],
+    });
+    expect(parseAgentArgs(base).ready).toBe(true);
   });
 
   it('defaults to no listeners and a 1 s shutdown delay', () => {

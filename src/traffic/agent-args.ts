@@ -9,11 +9,13 @@ export interface AgentOptions {
   listen: { protocol: L4; port: number }[];
   /** After SIGTERM, keep serving (with /readyz 503) this long, then exit (agnhost --delay-shutdown). */
   delayShutdownMs: number;
+  /** Starts not ready (`--not-ready`): a pod whose readiness probe fails until told otherwise. */
+  ready: boolean;
 }
 
 export const USAGE =
   'usage: agent --lab <lab> --name <name> --hostname <hostname> --control <unix socket path> ' +
-  '[--listen tcp:8080,udp:8081,...] [--delay-shutdown <seconds>]';
+  '[--listen tcp:8080,udp:8081,...] [--delay-shutdown <seconds>] [--not-ready]';
 
 /** Linux sun_path is 108 bytes including the terminating NUL. */
 const MAX_UNIX_PATH_BYTES = 107;
@@ -45,13 +47,19 @@ export function parseAgentArgs(argv: string[]): AgentOptions {
     if (arg.startsWith('--') && eq > 0) {
       key = arg.slice(2, eq);
       value = arg.slice(eq + 1);
+    } else if (arg === '--not-ready') {
+      // The one boolean flag: takes no value.
+      key = 'not-ready';
+      value = 'true';
     } else if (arg.startsWith('--')) {
       key = arg.slice(2);
       value = argv[++i];
     } else {
       throw new Error(`unexpected argument ${JSON.stringify(arg)}`);
     }
-    if (!['lab', 'name', 'hostname', 'control', 'listen', 'delay-shutdown'].includes(key)) {
+    if (!['lab', 'name', 'hostname', 'control', 'listen', 'delay-shutdown', 'not-ready'].includes(
+        key,
+      )) {
       throw new Error(`unknown flag --${key}`);
     }
     if (value === undefined) throw new Error(`--${key} needs a value`);
@@ -93,5 +101,6 @@ export function parseAgentArgs(argv: string[]): AgentOptions {
     control,
     listen,
     delayShutdownMs,
+    ready: !values.has('not-ready'),
   };
 }

@@ -333,6 +333,11 @@ export class AgentClient {
     return this.request('drain', {}, opts);
   }
 
+  /** Sets the readiness the lab's kubelet reads (as a passing or failing readiness probe). */
+  setReady(ready: boolean, opts: CallOptions = {}): Promise<AgentInfo> {
+    return this.request('set-ready', { ready }, opts);
+  }
+
   /** Closes the control connection; requests still in flight are rejected. */
   async close(): Promise<void> {
     this.fail('control connection closed by the client');

@@ -40,7 +40,12 @@ async function main(opts: AgentOptions): Promise<void> {
   process.on('unhandledRejection', (err) => log(`unhandled rejection: ${String(err)}`));
   process.stdout.on('error', () => undefined);
 
-  const state: ServerState = { hostname: opts.hostname, draining: false, log };
+  const state: ServerState = {
+    hostname: opts.hostname,
+    draining: false,
+    ready: opts.ready,
+    log,
+  };
   const listening: { port: number; protocol: L4 }[] = [];
   const httpServers: http.Server[] = [];
   const udpSockets: dgram.Socket[] = [];
@@ -72,6 +77,7 @@ async function main(opts: AgentOptions): Promise<void> {
     pid: process.pid,
     listening,
     draining: state.draining,
+    ready: state.ready && !state.draining,
     lab: opts.lab,
     flows: flows.size,
   });
@@ -98,6 +104,10 @@ async function main(opts: AgentOptions): Promise<void> {
         return info();
       case 'drain':
         state.draining = true;
+        return info();
+      case 'set-ready':
+        if (state.ready !== req.ready) log(`readiness set to ${req.ready}`);
+        state.ready = req.ready;
         return info();
     }
   };

@@ -89,7 +89,8 @@ function handle(req: http.IncomingMessage, res: http.ServerResponse, state: Serv
     case '/healthz':
       return text(res, 200, '');
     case '/readyz':
-      return state.draining ? text(res, 503, 'draining') : text(res, 200, '');
+      if (state.draining) return text(res, 503, 'draining');
+      return state.ready ? text(res, 200, '') : text(res, 503, 'not ready');
     case '/stream':
       return stream(req, res, url, state);
     default:

@@ -5,6 +5,7 @@ describe('parseControlLine', () => {
   it.each([
     ['{"id":1,"op":"info"}', { op: 'info', id: 1 }],
     ['{"op":"drain"}', { op: 'drain', id: 0 }],
+    ['{"op":"set-ready","ready":false}', { op: 'set-ready', ready: false, id: 0 }],
     [
       '{"id":2,"op":"probe","host":"10.96.0.10","port":80,"protocol":"udp","count":5,"sourcePort":40000,"extra":true}',
       {
@@ -41,6 +42,7 @@ describe('parseControlLine', () => {
     ['{"id":7,"op":"explode"}', 7, /unknown op "explode"/],
     ['{"id":7}', 7, /unknown op/],
     ['{"id":8,"op":"probe","host":"h","port":80}', 8, /"protocol" must be/],
+    ['{"id":9,"op":"set-ready","ready":"yes"}', 9, /"ready" must be true or false/],
     [
       '{"id":8,"op":"probe","host":"h","port":70000,"protocol":"tcp"}',
       8,

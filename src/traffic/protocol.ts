@@ -155,6 +155,11 @@ export interface AgentInfo {
   /** Ports the server side listens on. */
   listening: { port: number; protocol: L4 }[];
   draining: boolean;
+  /**
+   * svclab extension: the readiness the lab's kubelet reports in the Pod's Ready condition (false
+   * from `--not-ready` or a `set-ready` request, and while draining).
+   */
+  ready?: boolean | undefined;
   /** svclab extension: the lab the agent belongs to (`--lab`). */
   lab?: string | undefined;
   /** svclab extension: flows currently held (open or closed, not yet flow-closed). */
@@ -166,6 +171,15 @@ export interface DrainRequest {
   op: 'drain';
 }
 
+/**
+ * svclab extension: flips the readiness the lab's kubelet reads (a failing or passing readiness
+ * probe, without touching the listeners: a not-ready pod keeps serving, as in Kubernetes).
+ */
+export interface SetReadyRequest {
+  op: 'set-ready';
+  ready: boolean;
+}
+
 export type AgentRequest = (
   | ProbeRequest
   | StreamOpenRequest
@@ -175,6 +189,7 @@ export type AgentRequest = (
   | ReadFileRequest
   | InfoRequest
   | DrainRequest
+  | SetReadyRequest
 ) & { id?: number };
 
 /**
@@ -197,6 +212,7 @@ export interface AgentResults {
   'read-file': ReadFileResult;
   info: AgentInfo;
   drain: AgentInfo;
+  'set-ready': AgentInfo;
 }
 
 export type AgentOp = AgentRequest['op'];
@@ -236,6 +252,7 @@ const OPS: ReadonlySet<string> = new Set<AgentOp>([
   'read-file',
   'info',
   'drain',
+  'set-ready',
 ]);
 
 class FieldError extends Error {}
@@ -322,6 +339,12 @@ function validate(o: Obj, op: AgentOp): AgentRequest {
     case 'info':
     case 'drain':
       return { op };
+    case 'set-ready': {
+      const ready = o['ready'];
+      if (typeof ready !== 'boolean')
+        throw new FieldError(`"ready" must be true or false, got ${JSON.stringify(ready)}`);
+      return { op, ready };
+    }
   }
 }
 

@@ -3,6 +3,8 @@ export interface ServerState {
   hostname: string;
   /** Set by SIGTERM or a `drain` request: /readyz answers 503, everything else keeps serving. */
   draining: boolean;
+  /** Readiness as a probe would see it (`--not-ready`, `set-ready`): /readyz answers 503 when false. */
+  ready: boolean;
   log(line: string): void;
 }
 
