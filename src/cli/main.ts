@@ -8,6 +8,7 @@ import { registerBench } from './commands/bench.js';
 import { registerDoctor } from './commands/doctor.js';
 import { registerVm } from './commands/vm.js';
 import { registerMatrix } from './commands/matrix.js';
+import { registerKube } from './commands/kube.js';
 import { EXIT_FAILURE, EXIT_USAGE, UsageError } from './errors.js';
 
 const program = new Command('svclab')
@@ -25,6 +26,7 @@ registerBench(program);
 registerVm(program);
 registerMatrix(program);
 registerDoctor(program);
+registerKube(program);
 program.commands.forEach((c) => c.exitOverride().showHelpAfterError());
 
 try {

@@ -20,6 +20,8 @@ import {
   type ServiceAddresses,
 } from './targets.js';
 import { readLabState, writeLabState } from './state.js';
+import type { ControlPlane } from '../controlplane/handle.js';
+import { applyTopologyChange, deletePodAndWait, topologyFromApi } from '../controlplane/changes.js';
 
 export interface ProbeOptions {
   count?: number;
@@ -92,9 +94,34 @@ export class Lab implements AsyncDisposable {
     return parseDestination(this.topo, spec, protocol);
   }
 
+  /** The lab's control plane, if it has one: then the API is how the lab changes. */
+  get controlPlane(): ControlPlane | undefined {
+    return this.backend.controlPlane?.();
+  }
+
+  /**
+   * With a control plane, the API is the truth: reread Services and pod conditions (after
+   * attaching from another process, changes made with kubectl are seen).
+   */
+  async refreshFromApi(): Promise<void> {
+    const cp = this.controlPlane;
+    if (!cp) return;
+    await this.adoptTopology(await topologyFromApi(cp, this.topo));
+  }
+
+  /** Takes the topology as the API server completed it (allocated ClusterIPs, NodePorts). */
+  async adoptTopology(t: Topology): Promise<void> {
+    this.topo = t;
+    this.state = computeProxyState(t);
+    await this.persist();
+  }
+
   /** Creates each node's proxy, installs it and programs the current state (the "install proxy" phase). */
   async installProxies(): Promise<SyncResult[]> {
     if (this.proxyMode === 'none') return [];
+    // With a control plane the lab kubelet runs the proxies, from the API's objects.
+    const cp = this.controlPlane;
+    if (cp) return cp.restartProxies();
     for (const node of this.topo.nodes) {
       this.proxies.set(
         node.name,
@@ -113,6 +140,8 @@ export class Lab implements AsyncDisposable {
 
   /** Reprograms every node from the current desired state (`full` forces a full rewrite). */
   async sync(opts: { full?: boolean } = {}): Promise<SyncResult[]> {
+    const cp = this.controlPlane;
+    if (cp) return this.proxyMode === 'none' ? [] : cp.sync(opts.full ?? false);
     await this.ensureProxies();
     return this.forEachProxy((_node, proxy) => proxy.sync(this.state, opts));
   }
@@ -127,6 +156,16 @@ export class Lab implements AsyncDisposable {
   ): Promise<SyncResult[]> {
     const draft = structuredClone(this.topo);
     mutate(draft);
+    const cp = this.controlPlane;
+    if (cp) {
+      // Through the API: then wait until the controllers made the EndpointSlices the change
+      // implies, and the proxies synced them.
+      const before = this.topo;
+      await applyTopologyChange(cp, this.name, before, draft, (pod) =>
+        this.agent(pod.hostNetwork ? pod.node : pod.name),
+      );
+      await cp.waitForTopology(draft);
+    }
     this.topo = draft;
     this.state = computeProxyState(draft);
     await this.persist();
@@ -135,6 +174,8 @@ export class Lab implements AsyncDisposable {
 
   /** Simulates a kube-proxy restart: new proxy instances that know nothing and program from scratch. */
   async restartProxies(): Promise<SyncResult[]> {
+    const cp = this.controlPlane;
+    if (cp) return this.proxyMode === 'none' ? [] : cp.restartProxies();
     this.proxies.clear();
     return this.installProxies();
   }
@@ -226,6 +267,22 @@ export class Lab implements AsyncDisposable {
   }
 
   async deletePod(pod: string): Promise<SyncResult[]> {
+    const cp = this.controlPlane;
+    if (cp) {
+      // As a user would: DELETE, and the lab kubelet stops the pod within its grace period.
+      this.target(pod);
+      const agent = this.agents.get(pod);
+      this.agents.delete(pod);
+      await agent?.then((a) => a.close()).catch(() => undefined);
+      await deletePodAndWait(cp, pod, 30);
+      const draft = structuredClone(this.topo);
+      draft.pods = draft.pods.filter((p) => p.name !== pod);
+      await cp.waitForTopology(draft);
+      this.topo = draft;
+      this.state = computeProxyState(draft);
+      await this.persist();
+      return this.sync();
+    }
     if (!this.backend.deletePod)
       throw new LabError(`provider ${this.backend.provider} cannot delete pods`);
     // As in Kubernetes: the endpoint goes first (API update + sync), then the pod's processes.

@@ -3,6 +3,8 @@ import type { Topology } from '../model/types.js';
 import type { NodeContext, ProxyMode, ProxyOptions } from '../proxy/types.js';
 import type { ProgressOutput } from './phases.js';
 import type { Lab } from './lab.js';
+import type { KubeBinariesOptions } from '../kube/binaries.js';
+import type { ControlPlane } from '../controlplane/handle.js';
 
 export type TargetKind = 'node' | 'pod' | 'external';
 
@@ -27,6 +29,10 @@ export interface UpOptions {
   keepOnFailure?: boolean | undefined;
   /** Marks a lab made by the test harness, swept once its owner process is gone. */
   ephemeral?: boolean | undefined;
+  /** Runs etcd, kube-apiserver and kube-controller-manager in the lab; the lab is their kubelet. */
+  controlPlane?: boolean | undefined;
+  /** Which Kubernetes binaries a control plane uses (release, or a folder of the user's). */
+  kube?: KubeBinariesOptions | undefined;
 }
 
 export interface DownReport {
@@ -63,6 +69,8 @@ export interface LabBackend {
   deletePod?(pod: LabTarget): Promise<void>;
   /** Removes everything the lab created. */
   teardown(): Promise<DownReport>;
+  /** The lab's control plane, when it has one (then the API is how the lab changes). */
+  controlPlane?(): ControlPlane | undefined;
 }
 
 /** A provider turns a Topology into a running Lab and finds or removes labs later. */

@@ -27,7 +27,10 @@ export interface KubeBinaries {
 }
 
 export function kubeOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): KubeBinariesOptions {
-  return { version: env.SVCLAB_KUBE_VERSION || undefined, binDir: env.SVCLAB_KUBE_BIN_DIR || undefined };
+  return {
+    version: env.SVCLAB_KUBE_VERSION || undefined,
+    binDir: env.SVCLAB_KUBE_BIN_DIR || undefined,
+  };
 }
 
 export async function resolveKubeBinaries(

@@ -72,34 +72,66 @@ export async function buildComponents(opts: BuildOptions): Promise<BuildReport> 
       const missing = opts.components.filter((c) => !isExecutableFile(join(binDir, c)));
       const cached = opts.components.filter((c) => !missing.includes(c));
       if (missing.length === 0)
-        return { version: v.version, binDir, built: [], cached, durationMs: 0, packagesCompiled: 0 };
+        return {
+          version: v.version,
+          binDir,
+          built: [],
+          cached,
+          durationMs: 0,
+          packagesCompiled: 0,
+        };
       const moduleDir =
-        v.version === DEFAULT_KUBE_VERSION ? join(packageDir(), 'kubebuild') : await generateModule(v, say, env);
+        v.version === DEFAULT_KUBE_VERSION
+          ? join(packageDir(), 'kubebuild')
+          : await generateModule(v, say, env);
       const out = join(versionDir(v.version), `.build-${process.pid}`);
       await rm(out, { recursive: true, force: true });
       await mkdir(out, { recursive: true });
-      say(`svclab: building ${missing.join(', ')} ${v.version} from source (go build in ${moduleDir}); a cold build takes 10-20 minutes on 2 cores`);
+      say(
+        `svclab: building ${missing.join(', ')} ${v.version} from source (go build in ${moduleDir}); a cold build takes 10-20 minutes on 2 cores`,
+      );
       let compiled = 0;
       let lastTold = Date.now();
       const child = execa(
         'go',
         [
-          'build', '-v', '-trimpath', '-tags', BUILD_TAGS, '-ldflags', versionLdflags(v),
-          '-o', `${out}/`, ...missing.map((c) => COMPONENT_PACKAGES[c]),
+          'build',
+          '-v',
+          '-trimpath',
+          '-tags',
+          BUILD_TAGS,
+          '-ldflags',
+          versionLdflags(v),
+          '-o',
+          `${out}/`,
+          ...missing.map((c) => COMPONENT_PACKAGES[c]),
         ],
         { cwd: moduleDir, env, reject: false, all: true, buffer: true },
       );
       // `go build -v` prints each package as it is compiled: a count is the honest progress.
       child.all?.on('data', (chunk: Buffer) => {
-        compiled += chunk.toString().split('\n').filter((l) => /^[\w.-]+(\/[\w.~-]+)+$/.test(l.trim())).length;
+        compiled += chunk
+          .toString()
+          .split('\n')
+          .filter((l) => /^[\w.-]+(\/[\w.~-]+)+$/.test(l.trim())).length;
         if (Date.now() - lastTold > 15_000) {
           lastTold = Date.now();
-          say(`svclab: build ${v.version}: ${compiled} packages compiled, ${Math.round((Date.now() - started) / 1000)} s`);
+          say(
+            `svclab: build ${v.version}: ${compiled} packages compiled, ${Math.round((Date.now() - started) / 1000)} s`,
+          );
         }
       });
       const r = await child;
       if (r.exitCode !== 0)
-        throw new LabError(`go build of ${missing.join(', ')} ${v.version} failed (exit ${r.exitCode}):\n${String(r.all).split('\n').filter((l) => !/^[\w.-]+(\/[\w.~-]+)+$/.test(l.trim())).slice(-30).join('\n')}`);
+        throw new LabError(
+          `go build of ${missing.join(', ')} ${v.version} failed (exit ${r.exitCode}):\n${String(
+            r.all,
+          )
+            .split('\n')
+            .filter((l) => !/^[\w.-]+(\/[\w.~-]+)+$/.test(l.trim()))
+            .slice(-30)
+            .join('\n')}`,
+        );
       // etcd's main package is go.etcd.io/etcd/server/v3: go build names the binary `server`.
       if (missing.includes('etcd')) await rename(join(out, 'server'), join(out, 'etcd'));
       const goVersion = (await execa('go', ['version'], { env })).stdout.trim();
@@ -113,8 +145,17 @@ export async function buildComponents(opts: BuildOptions): Promise<BuildReport> 
       }
       await rm(out, { recursive: true, force: true });
       await recordBuild(v.version, entries);
-      say(`svclab: built ${missing.join(', ')} ${v.version} in ${Math.round(durationMs / 1000)} s (${compiled} packages) into ${binDir}`);
-      return { version: v.version, binDir, built: missing, cached, durationMs, packagesCompiled: compiled };
+      say(
+        `svclab: built ${missing.join(', ')} ${v.version} in ${Math.round(durationMs / 1000)} s (${compiled} packages) into ${binDir}`,
+      );
+      return {
+        version: v.version,
+        binDir,
+        built: missing,
+        cached,
+        durationMs,
+        packagesCompiled: compiled,
+      };
     },
     { onWait: (pid) => say(`svclab: waiting for the build of ${v.version} running in pid ${pid}`) },
   );
@@ -130,9 +171,14 @@ export async function componentVersion(bin: string, c: KubeComponent): Promise<s
 /** A binary that does not say the release it was built as is not used (a stale or foreign file). */
 async function checkStamp(bin: string, c: KubeComponent, v: KubeVersion): Promise<void> {
   const text = await componentVersion(bin, c);
-  const want = c === 'etcd' ? /etcd Version: \d+\.\d+\.\d+/ : new RegExp(`${v.version.replace(/\./g, '\\.')}\\b`);
+  const want =
+    c === 'etcd'
+      ? /etcd Version: \d+\.\d+\.\d+/
+      : new RegExp(`${v.version.replace(/\./g, '\\.')}\\b`);
   if (!want.test(text))
-    throw new LabError(`${bin} does not report version ${c === 'etcd' ? 'etcd' : v.version}: ${text.slice(0, 300)}`);
+    throw new LabError(
+      `${bin} does not report version ${c === 'etcd' ? 'etcd' : v.version}: ${text.slice(0, 300)}`,
+    );
 }
 
 /**
@@ -157,7 +203,9 @@ async function generateModule(
         throw new LabError(`go ${args.join(' ')} failed in ${dir}:\n${String(r.all).slice(-3000)}`);
       return r.stdout;
     });
-  const info = JSON.parse(await go(['mod', 'download', '-json', `k8s.io/kubernetes@${v.version}`])) as {
+  const info = JSON.parse(
+    await go(['mod', 'download', '-json', `k8s.io/kubernetes@${v.version}`]),
+  ) as {
     GoMod: string;
   };
   const upstream = await readFile(info.GoMod, 'utf8');
@@ -165,7 +213,8 @@ async function generateModule(
   const goLine = /^go (\S+)/m.exec(upstream)?.[1] ?? '1.24';
   const godebug = /^godebug (.+)$/m.exec(upstream)?.[1];
   const etcd = /go\.etcd\.io\/etcd\/server\/v3 (v\S+)/.exec(upstream)?.[1];
-  if (!etcd) throw new LabError(`k8s.io/kubernetes@${v.version}'s go.mod pins no go.etcd.io/etcd/server/v3`);
+  if (!etcd)
+    throw new LabError(`k8s.io/kubernetes@${v.version}'s go.mod pins no go.etcd.io/etcd/server/v3`);
   const lines = [
     `module svclab.dev/kubebuild-${v.version.replace(/\./g, '-')}`,
     '',
@@ -177,7 +226,8 @@ async function generateModule(
   ];
   await writeFile(join(dir, 'go.mod'), lines.join('\n'));
   await go([
-    'get', '-tool',
+    'get',
+    '-tool',
     ...(['kube-apiserver', 'kube-controller-manager', 'kube-proxy', 'kubectl'] as const).map(
       (c) => `${COMPONENT_PACKAGES[c]}@${v.version}`,
     ),

@@ -8,6 +8,7 @@ import { labTargets } from '../cluster/common/lab-targets.js';
 import { netnsName } from './names.js';
 import { teardownLab } from './teardown.js';
 import { killAll } from './processes.js';
+import { controlPlaneOf, type ControlPlane } from '../controlplane/handle.js';
 
 /** The netns provider's view of one lab: every target is a network namespace on this host. */
 export class NetnsBackend implements LabBackend {
@@ -96,7 +97,14 @@ export class NetnsBackend implements LabBackend {
   }
 
   teardown(): Promise<DownReport> {
+    this.cp?.close();
     return teardownLab(this.labName);
+  }
+
+  private cp: ControlPlane | undefined;
+  controlPlane(): ControlPlane | undefined {
+    this.cp ??= controlPlaneOf(this.labName, this.state().extra);
+    return this.cp;
   }
 
   static async readLog(path: string): Promise<string> {

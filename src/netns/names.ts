@@ -8,11 +8,12 @@ export { ifName, podVethName } from '../cluster/common/names.js';
  */
 export const NETNS_PREFIX = 'svclab.';
 
-export type NamespaceRole = 'fabric' | 'node' | 'pod' | 'ext';
+/** `control-plane`: etcd, kube-apiserver, kube-controller-manager and the lab kubelet (one per lab). */
+export type NamespaceRole = 'fabric' | 'control-plane' | 'node' | 'pod' | 'ext';
 
 export function netnsName(lab: string, role: NamespaceRole, name?: string): string {
-  return role === 'fabric'
-    ? `${NETNS_PREFIX}${lab}.fabric`
+  return role === 'fabric' || role === 'control-plane'
+    ? `${NETNS_PREFIX}${lab}.${role}`
     : `${NETNS_PREFIX}${lab}.${role}.${name}`;
 }
 

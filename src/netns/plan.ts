@@ -47,7 +47,12 @@ export interface NetnsPlan {
   namespaces: PlannedNamespace[];
 }
 
-export function planNetns(lab: string, topo: Topology): NetnsPlan {
+export interface NetnsPlanOptions {
+  /** Address of a control-plane namespace on the node network (labs with a control plane). */
+  controlPlaneIP?: string | undefined;
+}
+
+export function planNetns(lab: string, topo: Topology, opts: NetnsPlanOptions = {}): NetnsPlan {
   const fabric = netnsName(lab, 'fabric');
   const nodeNs = new Map(topo.nodes.map((n) => [n.name, netnsName(lab, 'node', n.name)]));
   const prefix = topo.networking.nodeSubnet.split('/')[1];
@@ -103,6 +108,25 @@ export function planNetns(lab: string, topo: Topology): NetnsPlan {
       ],
     });
     rootBatch.push(`link add eth0 netns ${ns} type veth peer name ${port} netns ${fabric}`);
+  }
+
+  if (opts.controlPlaneIP) {
+    // The control plane is a host on the node network, like a kubeadm control-plane node that
+    // runs no pods: nodes reach it on the segment, pods through their node.
+    const ns = netnsName(lab, 'control-plane');
+    fabricPorts.push('cp');
+    addNs({
+      netns: ns,
+      role: 'control-plane',
+      sysctls: [],
+      batch: [
+        'link set lo up',
+        `addr add ${opts.controlPlaneIP}/${prefix} dev eth0`,
+        'link set eth0 up',
+        `route add default via ${gateway} dev eth0`,
+      ],
+    });
+    rootBatch.push(`link add eth0 netns ${ns} type veth peer name cp netns ${fabric}`);
   }
 
   const fabricNs = namespaces[0]!;

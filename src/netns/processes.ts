@@ -1,4 +1,5 @@
 import { readdir, readlink, stat } from 'node:fs/promises';
+import { isPidAlive } from '../cluster/state.js';
 
 /** Network-namespace inode of a named namespace (/run/netns/<name> is a bind mount of nsfs). */
 export async function netnsInode(netns: string): Promise<number | undefined> {
@@ -35,14 +36,8 @@ export async function pidsInNetns(inodes: Set<number>): Promise<number[]> {
  * delays exit to let established connections finish, as a terminating pod would).
  */
 export async function killAll(pids: number[], graceMs = 1500): Promise<void> {
-  const alive = (pid: number) => {
-    try {
-      process.kill(pid, 0);
-      return true;
-    } catch {
-      return false;
-    }
-  };
+  // A zombie is gone for our purposes: its parent (often init, for detached lab processes) reaps it.
+  const alive = isPidAlive;
   const signal = (sig: NodeJS.Signals, pid: number) => {
     try {
       process.kill(pid, sig);

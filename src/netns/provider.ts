@@ -12,6 +12,8 @@ import { NetnsBackend } from './backend.js';
 import { labOfNetns } from './names.js';
 import { namespaceInitScript, planNetns } from './plan.js';
 import { listNetnsLabs, sweepNetnsLabs, teardownLab } from './teardown.js';
+import { controlPlanePhases } from '../controlplane/bringup.js';
+import { controlPlaneIP as cpIP } from '../controlplane/layout.js';
 
 /** Appends every command run inside a lab's namespaces to that lab's commands.jsonl (for dumps). */
 let commandLogInstalled = false;
@@ -46,7 +48,8 @@ export class NetnsProvider implements Provider {
     preflight({ mode: opts.proxy, iptablesBackend: opts.proxyOptions?.iptablesBackend });
     installCommandLog();
     const name = opts.name ?? topology.name;
-    const plan = planNetns(name, topology);
+    const controlPlaneIP = opts.controlPlane ? cpIP(topology) : undefined;
+    const plan = planNetns(name, topology, { controlPlaneIP });
     return createLab({
       provider: this.name,
       topology,
@@ -54,7 +57,7 @@ export class NetnsProvider implements Provider {
       // Recorded before anything exists, so a run killed mid-way can be swept by name.
       namespaces: plan.namespaces.map((n) => n.netns),
       backend: (lab, state, topo) => new NetnsBackend(lab, topo, () => state),
-      phases: ({ dir, state, saveState }) => [
+      phases: ({ dir, state, saveState, lab }) => [
         {
           title: 'provision namespaces',
           run: async () => {
@@ -78,18 +81,40 @@ export class NetnsProvider implements Provider {
             return `${agents.length} agents`;
           },
         },
+        ...(opts.controlPlane
+          ? controlPlanePhases({
+              lab: name,
+              state,
+              saveState,
+              topology: () => lab.topology,
+              adoptTopology: async (t) => {
+                state.topology = t;
+                await lab.adoptTopology(t);
+              },
+              kube: opts.kube ?? {},
+            })
+          : []),
       ],
       teardown: teardownLab,
     });
   }
 
-  attach(labName: string): Promise<Lab> {
+  async attach(labName: string): Promise<Lab> {
     installCommandLog();
-    return attachLab(
+    const lab = await attachLab(
       this.name,
       labName,
       (state, topo) => new NetnsBackend(labName, topo, () => state),
     );
+    // A lab whose API server is down is still a lab to look at, dump and remove.
+    await lab
+      .refreshFromApi()
+      .catch((err: unknown) =>
+        process.stderr.write(
+          `svclab: warning: lab ${labName}: cannot read its API server (${(err as Error).message}); using the last known state\n`,
+        ),
+      );
+    return lab;
   }
 
   down(labName: string): Promise<DownReport> {

@@ -26,6 +26,14 @@ export async function loadTopology(file: string) {
   }
 }
 
+export const kubeVersionOption = () =>
+  new Option('--kube-version <version>', 'Kubernetes release of the control plane (built from source if missing)')
+    .env('SVCLAB_KUBE_VERSION');
+export const kubeBinDirOption = () =>
+  new Option('--kube-bin-dir <dir>', 'use the Kubernetes binaries in this folder instead of built ones')
+    .env('SVCLAB_KUBE_BIN_DIR');
+export const isTruthy = (v: string | undefined) => v !== undefined && v !== '' && v !== '0' && v !== 'false';
+
 export const proxyOption = () =>
   new Option('--proxy <mode>', 'Service proxy mode')
     .choices(['iptables', 'nftables', 'ipvs', 'none'])
@@ -93,6 +101,12 @@ export function registerLifecycle(program: Command): void {
     )
     .option('--keep-on-failure', 'keep what was created when a phase fails')
     .option(
+      '--control-plane',
+      'netns provider: run etcd, kube-apiserver and kube-controller-manager in the lab (env SVCLAB_CONTROL_PLANE=1)',
+    )
+    .addOption(kubeVersionOption())
+    .addOption(kubeBinDirOption())
+    .option(
       '--dry-run',
       'kind: print the kind config, manifests and commands instead of running them',
     )
@@ -138,9 +152,14 @@ export function registerLifecycle(program: Command): void {
       process.once('SIGINT', abort);
       process.once('SIGTERM', abort);
       const t0 = performance.now();
+      const controlPlane = Boolean(o.controlPlane) || isTruthy(process.env.SVCLAB_CONTROL_PLANE);
+      if (controlPlane && o.provider !== 'netns')
+        throw new UsageError(`--control-plane: only the netns provider runs a control plane (got --provider ${o.provider})`);
       const lab = await provider
         .up(topology, {
           name,
+          controlPlane,
+          kube: { version: o.kubeVersion, binDir: o.kubeBinDir },
           proxy: parseProxyMode(o.proxy),
           proxyOptions: {
             syncStrategy: o.sync,

@@ -43,6 +43,8 @@ export interface AgentSpec {
   hostname: string;
   /** `tcp:8080`, `udp:8081`... */
   listen: string[];
+  /** A pod the topology marks not ready starts with a failing readiness probe. */
+  ready?: boolean | undefined;
 }
 
 const listenOn = (ports: ContainerPort[]) =>
@@ -65,6 +67,7 @@ export function planAgentSpecs(topo: Topology): AgentSpec[] {
       node: pod.node,
       hostname: pod.name,
       listen: listenOn(pod.ports),
+      ready: pod.ready,
     })),
     ...topo.externalHosts.map((ext): AgentSpec => ({
       target: ext.name,
@@ -96,6 +99,7 @@ export function agentArgs(lab: string, spec: AgentSpec, socket: string): string[
     socket,
   ];
   if (spec.listen.length > 0) args.push('--listen', spec.listen.join(','));
+  if (spec.ready === false) args.push('--not-ready');
   return args;
 }
 

@@ -25,6 +25,7 @@ export interface CreateLabFlow {
     dir: string;
     state: LabState;
     saveState: () => Promise<void>;
+    lab: Lab;
   }): Phase[];
   teardown(name: string): Promise<DownReport>;
 }
@@ -59,7 +60,7 @@ export async function createLab(flow: CreateLabFlow): Promise<Lab> {
   );
   try {
     await runPhases(
-      [...flow.phases({ name, dir, state, saveState }), installProxyPhase(lab)],
+      [...flow.phases({ name, dir, state, saveState, lab }), installProxyPhase(lab)],
       opts.progress ?? defaultProgressOutput(),
     );
     state.phase = 'ready';
