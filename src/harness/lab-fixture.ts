@@ -7,7 +7,9 @@ import { loadTopology } from '../model/index.js';
 import type { Topology } from '../model/types.js';
 import { packageRoot } from '../cli/package-root.js';
 import { suiteConfig, type SuiteConfig } from './config.js';
-import { missingRequirement } from './requirements.js';
+import { unmetRequirement } from './requirements.js';
+import { skipWhen } from './skip.js';
+import type { SkipCause } from './declared-skips.js';
 
 let counter = 0;
 
@@ -37,17 +39,29 @@ export function useLab(
     proxy?: SuiteConfig['proxy'];
     needsExternalHost?: boolean;
   } = {},
-): LabFixture & { skip: string | undefined; externalSkip: string | undefined } {
+): LabFixture & {
+  skip: string | undefined;
+  externalSkip: string | undefined;
+  /** The suite's skip if it has one, else `why` recorded as a skip of this suite's mode. */
+  skipFor(cause: SkipCause, why: string | false | undefined): string | undefined;
+} {
   const config = suiteConfig();
   if (opts.proxy) config.proxy = opts.proxy;
   // On an existing cluster an external host exists only as a hostNetwork pod the user allowed.
-  const externalSkip =
+  const site = { proxy: config.proxy, provider: config.provider, mode: config.label };
+  const noExternalHost =
     config.provider === 'kubeconfig' && process.env.SVCLAB_EXTERNAL_HOSTS !== 'pod'
       ? 'no external host on this cluster (pass --external-hosts pod / SVCLAB_EXTERNAL_HOSTS=pod)'
       : undefined;
-  const skip = missingRequirement(config) ?? (opts.needsExternalHost ? externalSkip : undefined);
-  if (skip)
-    process.stderr.write(`svclab: skipping suite ${topologyFile} (${config.label}): ${skip}\n`);
+  const unmet = unmetRequirement(config);
+  const skip = unmet
+    ? skipWhen(unmet.cause, unmet.reason, site)
+    : opts.needsExternalHost
+      ? skipWhen('external-host', noExternalHost, site)
+      : undefined;
+  // Recorded only when a test asks for it (`it.skipIf(f.externalSkip)`), so a suite that does not
+  // need external hosts logs no skip.
+  let externalSkipRecorded = false;
   let lab: Lab | undefined;
   let labExpect: LabExpect | undefined;
   let topology: Topology | undefined;
@@ -80,7 +94,14 @@ export function useLab(
   };
   return {
     skip,
-    externalSkip,
+    get externalSkip() {
+      if (skip || !noExternalHost || externalSkipRecorded) return noExternalHost;
+      externalSkipRecorded = true;
+      return skipWhen('external-host', noExternalHost, site);
+    },
+    skipFor(cause: SkipCause, why: string | false | undefined) {
+      return skip ?? skipWhen(cause, why, site);
+    },
     config,
     get lab() {
       return need(lab);

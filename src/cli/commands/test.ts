@@ -10,6 +10,8 @@ import { UsageError } from '../errors.js';
 import { printJson, table } from '../format.js';
 import { packageRoot } from '../package-root.js';
 import { backendOption, proxyOption, syncOption } from './lifecycle.js';
+import { formatSummary, summarizeResults, type ResultsSummary } from '../../harness/results.js';
+import { SKIP_LOG_ENV, skipLogOf } from '../../harness/skip-log.js';
 
 interface VitestJson {
   testResults: { name: string; assertionResults: { fullName: string; status: string }[] }[];
@@ -67,13 +69,13 @@ export function registerTest(program: Command): void {
         process.stderr.write(
           `svclab: ${vm.useVm ? 'running the suites in the VM' : 'running the suites on the host'}: ${vm.reason}\n`,
         );
-      const runVitest = async (args: string[]) => {
+      const runVitest = async (args: string[], skipLog: string) => {
         if (!vm?.useVm)
           return (
             (
               await execa(vitest, args, {
                 cwd: root,
-                env,
+                env: { ...env, [SKIP_LOG_ENV]: skipLog },
                 // With --json, stdout carries only the report: vitest's own output goes to stderr.
                 stdio: ['inherit', o.json ? 2 : 'inherit', 'inherit'],
                 reject: false,
@@ -83,23 +85,25 @@ export function registerTest(program: Command): void {
         const r = await runInVm({
           command: [vitest, ...args],
           cwd: root,
-          env: { ...process.env, ...env },
+          env: { ...process.env, ...env, [SKIP_LOG_ENV]: skipLog },
           onOutput: o.json ? (_stream, chunk) => process.stderr.write(chunk) : undefined,
         });
         return r.exitCode;
       };
       const tally = new Map<string, { passed: number; failed: number }>();
       let exitCode = 0;
+      let summary: ResultsSummary | undefined;
       // Inside the project, not /tmp: the VM shares only the project folder back to the host.
       await mkdir(join(root, '.svclab'), { recursive: true });
       const dir = await mkdtemp(join(root, '.svclab', 'test-'));
       try {
         for (let i = 0; i < runs; i++) {
           const out = join(dir, `run-${i}.json`);
-          const reporters = o.repeat
-            ? ['--reporter=default', '--reporter=json', `--outputFile.json=${out}`]
-            : [];
-          const code = await runVitest(['run', '--project', 'e2e', ...reporters, ...files]);
+          const reporters = ['--reporter=default', '--reporter=json', `--outputFile.json=${out}`];
+          const code = await runVitest(
+            ['run', '--project', 'e2e', ...reporters, ...files],
+            skipLogOf(dir, `run-${i}`),
+          );
           if (code !== 0) exitCode = code;
           if (o.repeat && existsSync(out)) {
             const json = JSON.parse(await readFile(out, 'utf8')) as VitestJson;
@@ -114,6 +118,11 @@ export function registerTest(program: Command): void {
             }
           }
         }
+        // Every skip with its reason; one that no declaration expects on this machine fails the
+        // run even when vitest itself passed (src/harness/declared-skips.ts).
+        summary = summarizeResults(dir, root);
+        process.stderr.write(`\n${formatSummary(summary)}\n`);
+        if (!summary.ok && exitCode === 0) exitCode = 1;
       } finally {
         await rm(dir, { recursive: true, force: true });
         // A run interrupted mid-suite leaves its harness labs; their owner is gone now.
@@ -132,7 +141,15 @@ export function registerTest(program: Command): void {
           (a, r) => ({ passed: a.passed + r.passed, runs: a.runs + r.runs }),
           { passed: 0, runs: 0 },
         );
-        if (o.json) printJson({ proxy: o.proxy, sync: o.sync, repeat: runs, tests: rows, total });
+        if (o.json)
+          printJson({
+            proxy: o.proxy,
+            sync: o.sync,
+            repeat: runs,
+            tests: rows,
+            total,
+            skips: summary?.skips ?? [],
+          });
         else {
           process.stdout.write(
             '\n' +
