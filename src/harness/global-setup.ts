@@ -34,8 +34,8 @@ export default async function setup(): Promise<() => Promise<void>> {
   if (process.getuid?.() !== 0) return async () => undefined;
   const providerName = process.env.SVCLAB_PROVIDER ?? 'netns';
   const sweep = async () => {
-    await getProvider('netns').sweep();
-    if (providerName !== 'netns') await getProvider(providerName).sweep();
+    await (await getProvider('netns')).sweep();
+    if (providerName !== 'netns') await (await getProvider(providerName)).sweep();
   };
   await sweep();
   // Isolation: the host's root network namespace must be exactly as it was after every suite

@@ -71,7 +71,9 @@ export function useLab(
     const t = await loadTopology(join(packageRoot(), 'topologies', topologyFile));
     opts.mutate?.(t);
     topology = t;
-    lab = await getProvider(config.provider).up(t, {
+    lab = await (
+      await getProvider(config.provider)
+    ).up(t, {
       name: uniqueLabName(),
       proxy: config.proxy,
       proxyOptions: config.proxyOptions,

@@ -1,4 +1,5 @@
 import { readdir, readlink, stat } from 'node:fs/promises';
+import { isPidAlive } from '../cluster/state.js';
 
 /** Network-namespace inode of a named namespace (/run/netns/<name> is a bind mount of nsfs). */
 export async function netnsInode(netns: string): Promise<number | undefined> {
@@ -35,14 +36,10 @@ export async function pidsInNetns(inodes: Set<number>): Promise<number[]> {
  * delays exit to let established connections finish, as a terminating pod would).
  */
 export async function killAll(pids: number[], graceMs = 1500): Promise<void> {
-  const alive = (pid: number) => {
-    try {
-      process.kill(pid, 0);
-      return true;
-    } catch {
-      return false;
-    }
-  };
+  // Not `kill(pid, 0)` alone: a killed agent whose parent (init, once `svclab up` has exited) has
+  // not reaped it yet is a zombie that has left its namespaces but still answers signal 0.
+  // Waiting for init to reap it was most of `svclab down`'s wall time (issue 17).
+  const alive = isPidAlive;
   const signal = (sig: NodeJS.Signals, pid: number) => {
     try {
       process.kill(pid, sig);

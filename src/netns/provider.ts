@@ -7,7 +7,7 @@ import { attachLab, createLab } from '../cluster/common/lab-flow.js';
 import { preflight } from '../cluster/preflight.js';
 import type { DownReport, Provider, UpOptions } from '../cluster/provider.js';
 import { labDir } from '../cluster/state.js';
-import { planAgents, startAgents } from './agents.js';
+import { planAgents, spawnAgents, waitForAgents } from './agents.js';
 import { NetnsBackend } from './backend.js';
 import { labOfNetns } from './names.js';
 import { namespaceInitScript, planNetns } from './plan.js';
@@ -71,11 +71,21 @@ export class NetnsProvider implements Provider {
         {
           title: 'start agents',
           run: async () => {
-            const agents = await startAgents(name, dir, planAgents(name, topology), (r) => {
+            const agents = spawnAgents(name, dir, planAgents(name, topology), (r) => {
               state.agents.push(r);
             });
             await saveState();
             return `${agents.length} agents`;
+          },
+        },
+      ],
+      // Agents boot (a Node.js start each, most of `up`'s time) while the proxy is installed.
+      readyPhases: ({ state }) => [
+        {
+          title: 'wait for agents',
+          run: async () => {
+            await waitForAgents(state.agents);
+            return `${state.agents.length} ready`;
           },
         },
       ],

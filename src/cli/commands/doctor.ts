@@ -19,7 +19,7 @@ const MODE_NEEDS: Record<string, { features: KernelFeature[]; tools: string[] }>
   },
 };
 
-export function registerDoctor(program: Command): void {
+export function register(program: Command): void {
   program
     .command('doctor')
     .description(

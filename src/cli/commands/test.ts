@@ -9,7 +9,7 @@ import { runInVm, shouldUseVm } from '../../vm/index.js';
 import { UsageError } from '../errors.js';
 import { printJson, table } from '../format.js';
 import { packageRoot } from '../package-root.js';
-import { backendOption, proxyOption, syncOption } from './lifecycle.js';
+import { backendOption, proxyOption, syncOption } from './options.js';
 import { formatSummary, summarizeResults, type ResultsSummary } from '../../harness/results.js';
 import { SKIP_LOG_ENV, skipLogOf } from '../../harness/skip-log.js';
 
@@ -17,7 +17,7 @@ interface VitestJson {
   testResults: { name: string; assertionResults: { fullName: string; status: string }[] }[];
 }
 
-export function registerTest(program: Command): void {
+export function register(program: Command): void {
   program
     .command('test')
     .description(
@@ -127,7 +127,7 @@ export function registerTest(program: Command): void {
         await rm(dir, { recursive: true, force: true });
         // A run interrupted mid-suite leaves its harness labs; their owner is gone now.
         await getProvider('netns')
-          .sweep()
+          .then((p) => p.sweep())
           .catch(() => undefined);
       }
       if (o.repeat) {
