@@ -42,9 +42,12 @@ const program = new Command('svclab')
 try {
   // The first word that is not an option names the command (svclab has no global options with
   // values, only --help and --version).
-  const named = process.argv.slice(2).find((a) => !a.startsWith('-'));
+  const args = process.argv.slice(2);
+  const named = args.find((a) => !a.startsWith('-'));
   const load = named !== undefined ? COMMANDS[named] : undefined;
-  const modules = await Promise.all(load ? [load()] : Object.values(COMMANDS).map((l) => l()));
+  const versionOnly = args.length > 0 && args.every((a) => a === '-V' || a === '--version');
+  const loaders = load ? [load] : versionOnly ? [] : Object.values(COMMANDS);
+  const modules = await Promise.all(loaders.map((l) => l()));
   for (const m of modules) m.register(program);
   program.commands.forEach((c) => c.exitOverride().showHelpAfterError());
   await program.parseAsync(process.argv);
