@@ -17,13 +17,19 @@ function newestSource(dir: string): number {
 }
 
 /**
- * Once per e2e run: make sure the compiled agent is current, and remove labs that crashed runs
- * left (harness labs whose owner process is gone).
+ * Once per e2e run (this repository's and a user's, as `svclab/vitest/global-setup`): make sure
+ * the compiled agent is current, remove labs that crashed runs left (harness labs whose owner
+ * process is gone), and afterwards check that the host's root network namespace is unchanged.
  */
 export default async function setup(): Promise<() => Promise<void>> {
   const root = packageRoot();
   const agent = join(root, 'dist', 'traffic', 'agent.js');
-  if (!existsSync(agent) || statSync(agent).mtimeMs < newestSource(join(root, 'src'))) {
+  const sources = join(root, 'src');
+  // An installed package ships dist/ and no sources: nothing to build, only to check.
+  if (!existsSync(sources)) {
+    if (!existsSync(agent))
+      throw new Error(`svclab is installed without its build (${agent} missing): reinstall it`);
+  } else if (!existsSync(agent) || statSync(agent).mtimeMs < newestSource(sources)) {
     await execa(join(root, 'node_modules', '.bin', 'tsc'), ['-p', 'tsconfig.build.json'], {
       cwd: root,
       reject: false,

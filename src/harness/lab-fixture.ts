@@ -1,12 +1,10 @@
-import { join } from 'node:path';
 import { afterAll, beforeAll } from 'vitest';
 import { expectLab, type LabExpect } from '../assertions/index.js';
 import type { Lab } from '../cluster/lab.js';
-import { getProvider } from '../cluster/providers.js';
-import { loadTopology } from '../model/index.js';
+import { startLab } from '../cluster/start-lab.js';
+import type { TopologySource } from '../model/source.js';
 import type { Topology } from '../model/types.js';
-import { packageRoot } from '../cli/package-root.js';
-import { suiteConfig, type SuiteConfig } from './config.js';
+import { suiteConfig, type LabChoice, type SuiteConfig } from './config.js';
 import { unmetRequirement } from './requirements.js';
 import { skipWhen } from './skip.js';
 import type { SkipCause } from './declared-skips.js';
@@ -27,26 +25,31 @@ export interface LabFixture {
   ip(name: string): string;
 }
 
+export interface UseLabOptions extends LabChoice {
+  /** Edits the topology before the lab is built. */
+  mutate?: (t: Topology) => void;
+  /** The suite needs an external host (skipped on a cluster that has none). */
+  needsExternalHost?: boolean;
+}
+
 /**
- * Builds a lab for the suite (beforeAll) and always tears it down (afterAll), from a topology in
- * topologies/ and the proxy mode of the environment. `skip` tells why the suite cannot run here:
- * use it as `describe.skipIf(fixture.skip)`.
+ * Builds a lab for the suite (beforeAll) and always tears it down (afterAll). The topology is a
+ * file relative to the project the tests run from (or the name of one svclab ships, such as
+ * `three-node.yaml`), a topology document written in code, or a loaded Topology. Provider and
+ * proxy come from the options, else from the environment (`svclab test` flags or SVCLAB_PROXY,
+ * SVCLAB_SYNC, SVCLAB_IPTABLES_BACKEND, SVCLAB_IPVS_SCHEDULER, SVCLAB_PROVIDER). `skip` tells why
+ * the suite cannot run here: use it as `describe.skipIf(fixture.skip)`.
  */
 export function useLab(
-  topologyFile: string,
-  opts: {
-    mutate?: (t: Topology) => void;
-    proxy?: SuiteConfig['proxy'];
-    needsExternalHost?: boolean;
-  } = {},
+  source: TopologySource,
+  opts: UseLabOptions = {},
 ): LabFixture & {
   skip: string | undefined;
   externalSkip: string | undefined;
   /** The suite's skip if it has one, else `why` recorded as a skip of this suite's mode. */
   skipFor(cause: SkipCause, why: string | false | undefined): string | undefined;
 } {
-  const config = suiteConfig();
-  if (opts.proxy) config.proxy = opts.proxy;
+  const config = suiteConfig(process.env, opts);
   // On an existing cluster an external host exists only as a hostNetwork pod the user allowed.
   const site = { proxy: config.proxy, provider: config.provider, mode: config.label };
   const noExternalHost =
@@ -68,18 +71,14 @@ export function useLab(
 
   beforeAll(async () => {
     if (skip) return;
-    const t = await loadTopology(join(packageRoot(), 'topologies', topologyFile));
-    opts.mutate?.(t);
-    topology = t;
-    lab = await (
-      await getProvider(config.provider)
-    ).up(t, {
+    lab = await startLab(source, {
+      ...config,
       name: uniqueLabName(),
-      proxy: config.proxy,
-      proxyOptions: config.proxyOptions,
+      mutate: opts.mutate,
       progress: 'silent',
       ephemeral: true,
     });
+    topology = lab.topology;
     labExpect = expectLab(lab);
   });
 
