@@ -24,13 +24,19 @@ function newestSource(dir: string): number {
 export default async function setup(): Promise<() => Promise<void>> {
   const root = packageRoot();
   const agent = join(root, 'dist', 'traffic', 'agent.js');
+  const cli = join(root, 'dist', 'cli', 'bundle', 'main.js');
   const sources = join(root, 'src');
   // An installed package ships dist/ and no sources: nothing to build, only to check.
   if (!existsSync(sources)) {
     if (!existsSync(agent))
       throw new Error(`svclab is installed without its build (${agent} missing): reinstall it`);
-  } else if (!existsSync(agent) || statSync(agent).mtimeMs < newestSource(sources)) {
-    await execa(join(root, 'node_modules', '.bin', 'tsc'), ['-p', 'tsconfig.build.json'], {
+  } else if (
+    !existsSync(agent) ||
+    !existsSync(cli) ||
+    statSync(agent).mtimeMs < newestSource(sources)
+  ) {
+    // The whole build: suites spawn the CLI too, which runs from its bundle.
+    await execa('npm', ['run', '--silent', 'build'], {
       cwd: root,
       reject: false,
       stdio: 'inherit',
