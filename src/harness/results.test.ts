@@ -1,9 +1,9 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Capabilities, SkipCause } from './declared-skips.js';
-import { formatSummary, summarizeResults } from './results.js';
+import { formatSummary, formatSummaryMarkdown, summarizeResults } from './results.js';
 import { judgeSkip, skipLogOf, type SkipRecord } from './skip-log.js';
 
 // The summary of a run, driven with vitest JSON reports and skip logs written by hand: the shapes
@@ -164,5 +164,30 @@ describe('summarizeResults', () => {
     report('c', { [IPVS]: ['skipped'] });
     skips('c', { file: IPVS, cause: 'mode', reason: 'IPVS-specific suite', proxy: 'nftables' });
     expect(summarizeResults(dir, root)).toMatchObject({ ok: false, passed: 0, undeclared: [] });
+  });
+
+  it('writes the job summary as Markdown: result, runs, failures with messages, skips with reasons', () => {
+    report('suites-nftables', { [HAIRPIN]: ['passed', 'failed'], [IPVS]: ['skipped'] });
+    const json = join(dir, 'suites-nftables.json');
+    const r = JSON.parse(readFileSync(json, 'utf8')) as {
+      testResults: { assertionResults: { failureMessages: string[] }[] }[];
+    };
+    r.testResults[0]!.assertionResults[1]!.failureMessages = ['wrong backends | web-a\nline 2'];
+    writeFileSync(json, JSON.stringify(r));
+    skips('suites-nftables', {
+      file: IPVS,
+      cause: 'mode',
+      reason: 'IPVS-specific suite',
+      proxy: 'nftables',
+    });
+    const md = formatSummaryMarkdown(summarizeResults(dir, root), 'svclab test (nftables, netns)');
+    expect(md).toMatch(
+      /^### svclab test \(nftables, netns\): FAILED: 1 failed, 1 passed, 1 skipped$/m,
+    );
+    expect(md).toContain('| suites-nftables | 1 | 1 | 1 |');
+    expect(md).toContain(`| ${HAIRPIN} | t1 | wrong backends \\| web-a<br>line 2 |`);
+    expect(md).toMatch(
+      /\| suites\/ipvs\/ipvs\.test\.ts \| 1 \| IPVS-specific suite \| IPVS-specific suite: it runs/,
+    );
   });
 });

@@ -28,8 +28,17 @@ export interface SkipEntry {
   declared: boolean;
 }
 
+export interface TestFailure {
+  run: string;
+  suite: string;
+  test: string;
+  /** First lines of the first failure message (an ObservationError names its dump folder). */
+  message: string;
+}
+
 export interface ResultsSummary {
   runs: RunTally[];
+  failures: TestFailure[];
   passed: number;
   failed: number;
   skipped: number;
@@ -46,7 +55,8 @@ interface VitestReport {
   testResults?: {
     name: string;
     status: string;
-    assertionResults?: { status: string }[];
+    message?: string;
+    assertionResults?: { status: string; fullName?: string; failureMessages?: string[] }[];
   }[];
 }
 
@@ -65,6 +75,7 @@ export function summarizeResults(dir: string, root?: string): ResultsSummary {
   ].sort();
   const runs: RunTally[] = [];
   const skips: SkipEntry[] = [];
+  const failures: TestFailure[] = [];
   for (const name of names) {
     const records = readSkipRecords(skipLogOf(dir, name));
     const reportFile = join(dir, `${name}.json`);
@@ -89,10 +100,21 @@ export function summarizeResults(dir: string, root?: string): ResultsSummary {
     });
     const seen = new Set<string>();
     for (const t of results) {
+      const suite = suiteOf(t.name, root);
+      const failed = (t.assertionResults ?? []).filter((a) => a.status === 'failed');
+      for (const a of failed)
+        failures.push({
+          run: name,
+          suite,
+          test: a.fullName ?? '',
+          message: firstLines(a.failureMessages?.[0] ?? ''),
+        });
+      if (t.status === 'failed' && failed.length === 0)
+        failures.push({ run: name, suite, test: '(file)', message: firstLines(t.message ?? '') });
       const n = (t.assertionResults ?? []).filter((a) => SKIPPED.has(a.status)).length;
       const mine = records.filter((rec) => rec.file === t.name);
       mine.forEach((rec) => seen.add(rec.file!));
-      if (n > 0 || mine.length > 0) skips.push(entry(name, suiteOf(t.name, root), n, mine));
+      if (n > 0 || mine.length > 0) skips.push(entry(name, suite, n, mine));
     }
     // Skips recorded for a file the report does not list (it failed before vitest saw it), or for
     // the run as a whole.
@@ -105,6 +127,7 @@ export function summarizeResults(dir: string, root?: string): ResultsSummary {
   const failed = sum('failed');
   return {
     runs,
+    failures,
     passed,
     failed,
     skipped: sum('skipped'),
@@ -112,6 +135,10 @@ export function summarizeResults(dir: string, root?: string): ResultsSummary {
     undeclared,
     ok: failed === 0 && passed > 0 && undeclared.length === 0,
   };
+}
+
+function firstLines(s: string, n = 6): string {
+  return s.split('\n').slice(0, n).join('\n').trim();
 }
 
 function entry(run: string, suite: string, tests: number, records: SkipRecord[]): SkipEntry {
@@ -160,4 +187,52 @@ export function formatSummary(s: ResultsSummary): string {
     }`,
   );
   return out.join('\n');
+}
+
+/**
+ * The same account as Markdown, for a CI job summary (GitHub's $GITHUB_STEP_SUMMARY): the result,
+ * a row per run, every failure with its message, every skip with its reason.
+ */
+export function formatSummaryMarkdown(s: ResultsSummary, title: string): string {
+  const cell = (v: string) => v.replace(/\|/g, '\\|').replace(/\n/g, '<br>');
+  const verdict = s.ok
+    ? `passed: ${s.passed} passed, ${s.skipped} skipped`
+    : `FAILED: ${s.failed} failed, ${s.passed} passed, ${s.skipped} skipped${
+        s.undeclared.length > 0 ? `, ${s.undeclared.length} undeclared skip(s)` : ''
+      }${s.passed === 0 ? ', nothing passed' : ''}`;
+  const out = [
+    `### ${title}: ${verdict}`,
+    '',
+    '| run | passed | failed | skipped |',
+    '| --- | ---: | ---: | ---: |',
+    ...s.runs.map((r) =>
+      r.skippedRun
+        ? `| ${cell(r.name)} | not run | | |`
+        : `| ${cell(r.name)} | ${r.passed} | ${r.failed} | ${r.skipped} |`,
+    ),
+  ];
+  if (s.failures.length > 0) {
+    out.push('', '#### Failures', '', '| suite | test | message |', '| --- | --- | --- |');
+    for (const f of s.failures)
+      out.push(`| ${cell(f.suite)} | ${cell(f.test)} | ${cell(f.message)} |`);
+  }
+  if (s.skips.length > 0) {
+    out.push(
+      '',
+      '#### Skips',
+      '',
+      '| suite | tests | reason | declared |',
+      '| --- | ---: | --- | --- |',
+    );
+    for (const k of s.skips) {
+      const where = k.suite === '(whole run)' ? `${k.run} (whole run)` : k.suite;
+      if (k.records.length === 0)
+        out.push(`| ${cell(where)} | ${k.tests} | no reason given | **not declared** |`);
+      for (const r of k.records)
+        out.push(
+          `| ${cell(where)} | ${k.tests} | ${cell(r.reason)} | ${r.declared ? cell(r.declared) : '**not declared**'} |`,
+        );
+    }
+  }
+  return out.join('\n') + '\n';
 }

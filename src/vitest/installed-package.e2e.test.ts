@@ -10,13 +10,14 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join, relative } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { skipWhen } from '../harness/skip.js';
 
 // svclab as a user gets it (issue 17): `npm pack` of this checkout, the tarball installed into a
 // fresh project beside vitest, that project's own test (examples/user-project: a topology file
 // of its own, `svclab/vitest`, the global setup) type-checked against the shipped .d.ts and run
-// as root against a netns lab.
+// as root against a netns lab: by vitest, and by `svclab test` with its mode options, reports and
+// default config.
 const root = join(import.meta.dirname, '..', '..');
 const work = mkdtempSync(join(tmpdir(), 'svclab-pack-'));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
@@ -31,7 +32,11 @@ const vitestVersion = (
 describe.skipIf(skipWhen('root', process.getuid?.() !== 0 && 'needs root'))(
   'the installed package',
   () => {
-    it('packs, installs into a fresh project, and runs that project’s suite', async () => {
+    const project = join(work, 'project');
+    const svclab = join(project, 'node_modules', '.bin', 'svclab');
+    const env = { NO_COLOR: '1', FORCE_COLOR: '0' };
+
+    beforeAll(async () => {
       // Pack a copy, so prepack's clean build cannot pull dist/ from under this run.
       const copy = join(work, 'svclab');
       cpSync(root, copy, {
@@ -57,12 +62,12 @@ describe.skipIf(skipWhen('root', process.getuid?.() !== 0 && 'needs root'))(
           'dist/index.d.ts',
           'dist/vitest/index.d.ts',
           'dist/traffic/agent.js',
+          'dist/cli/bundle/main.js',
           'bin/svclab.js',
         ]),
       );
       expect(files.filter((f) => f.startsWith('src/') || f.endsWith('.test.js'))).toEqual([]);
 
-      const project = join(work, 'project');
       cpSync(join(root, 'examples', 'user-project'), project, {
         recursive: true,
         filter: (src) => basename(src) !== 'package.json',
@@ -86,8 +91,9 @@ describe.skipIf(skipWhen('root', process.getuid?.() !== 0 && 'needs root'))(
         { cwd: project, reject: false, all: true },
       );
       expect(install.exitCode, install.all).toBe(0);
+    }, 300_000);
 
-      // The user's test type-checks against the shipped declarations.
+    it("type-checks the project's test against the shipped declarations", async () => {
       const tsc = await execa(
         process.execPath,
         [
@@ -100,17 +106,49 @@ describe.skipIf(skipWhen('root', process.getuid?.() !== 0 && 'needs root'))(
         { cwd: project, reject: false, all: true },
       );
       expect(tsc.exitCode, tsc.all).toBe(0);
+    }, 120_000);
 
+    it("runs the project's suite with vitest, as root, against a netns lab", async () => {
       const before = labNamespaces();
       const run = await execa(join(project, 'node_modules', '.bin', 'vitest'), ['run'], {
         cwd: project,
         reject: false,
         all: true,
-        env: { NO_COLOR: '1', FORCE_COLOR: '0', SVCLAB_PROXY: 'iptables' },
+        env: { ...env, SVCLAB_PROXY: 'iptables' },
       });
       expect(run.exitCode, run.all).toBe(0);
       expect(run.all).toMatch(/Tests\s+2 passed/);
       expect(labNamespaces()).toEqual(before);
-    }, 400_000);
+    }, 120_000);
+
+    it('runs it through `svclab test <glob>` with a mode, writing JUnit XML and a Markdown summary', async () => {
+      const junit = join(project, 'results', 'junit.xml');
+      const summary = join(project, 'results', 'summary.md');
+      const r = await execa(
+        svclab,
+        ['test', 'e2e/**/*.test.ts', '--proxy', 'nftables', '--junit', junit, '--summary', summary],
+        { cwd: project, reject: false, all: true, env },
+      );
+      expect(r.exitCode, r.all).toBe(0);
+      const xml = readFileSync(junit, 'utf8');
+      expect(xml).toMatch(/<testsuites [^>]*tests="2" failures="0" errors="0"/);
+      expect(xml).toContain('answers from both backends and keeps the client pod IP');
+      const md = readFileSync(summary, 'utf8');
+      expect(md).toMatch(/^### svclab test \(nftables, netns\): passed: 2 passed, 0 skipped$/m);
+      expect(md).toContain('| run-0 | 2 | 0 | 0 |');
+    }, 120_000);
+
+    it("without a vitest config of the project's, svclab's own (global setup included) runs the files", async () => {
+      rmSync(join(project, 'vitest.config.ts'));
+      const r = await execa(svclab, ['test', 'e2e', '--proxy', 'iptables', '--sync', 'full'], {
+        cwd: project,
+        reject: false,
+        all: true,
+        env,
+      });
+      expect(r.exitCode, r.all).toBe(0);
+      expect(r.all).toMatch(/Tests\s+2 passed/);
+      expect(r.all).toContain('echo Service (iptables/full/nft)');
+    }, 120_000);
   },
 );
