@@ -81,6 +81,8 @@ export async function benchCli(opts: {
   const file = path.startsWith(opts.root + sep) ? relative(opts.root, path) : path;
   const log = opts.onProgress ?? (() => undefined);
   const repeat = async (label: string, fn: () => Promise<number>) => {
+    // One untimed run first: the first start after a build reads its files from disk.
+    await fn();
     const samples: number[] = [];
     for (let i = 0; i < opts.runs; i++) samples.push(await fn());
     log(`${label}: median ${stats(samples).median.toFixed(0)} ms`);
