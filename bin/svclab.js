@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Thin launcher: the CLI is compiled to dist/ and linked into dist/cli/bundle/ by `npm run build`
 // (the agent must start fast, so nothing runs through a TypeScript loader at run time; short
-// commands must too, so they load one bundle chunk, not every module: scripts/bundle-cli.mjs).
+// commands must too, so they load one bundle chunk, not every module: scripts/bundle.mjs).
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
