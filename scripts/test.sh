@@ -1,27 +1,32 @@
 #!/usr/bin/env bash
 # The whole test run (README: `npm test`): types, lint, unit tests, the mode-independent e2e
 # tests, then every suite against every proxy mode on the real kernel (IPVS through the VM when
-# the host kernel has no IP_VS). Ends with one summary line over all vitest runs.
+# the host kernel has no IP_VS). Ends with one summary over all vitest runs that lists every skip
+# with its reason and fails on any skip src/harness/declared-skips.ts does not expect here.
 set -uo pipefail
 cd "$(dirname "$0")/.."
-RESULTS=.svclab/results
+RESULTS=$PWD/.svclab/results
 rm -rf "$RESULTS" && mkdir -p "$RESULTS"
 status=0
 step() { echo; echo "=== svclab: $* ==="; }
 vitest_run() { # name, args...
   local name=$1; shift
-  node_modules/.bin/vitest run --reporter=default --reporter=json --outputFile.json="$RESULTS/$name.json" "$@" || status=1
+  SVCLAB_SKIP_LOG="$RESULTS/$name.skips.jsonl" node_modules/.bin/vitest run --reporter=default --reporter=json --outputFile.json="$RESULTS/$name.json" "$@" || status=1
 }
 
 # The docker provider's tests need a dockerd started with flags that leave the host network
 # alone; start one if docker is installed and none answers, and stop only that one at the end.
 docker_ok=""
-if command -v dockerd >/dev/null 2>&1 && [ -z "${SVCLAB_SKIP_DOCKER:-}" ]; then
+docker_skip=(--cause docker --reason "no Docker daemon (scripts/docker/install-docker.sh installs one safely)")
+if [ -n "${SVCLAB_SKIP_DOCKER:-}" ]; then
+  docker_skip=(--cause requested --reason "SVCLAB_SKIP_DOCKER is set")
+elif command -v dockerd >/dev/null 2>&1; then
   if bash scripts/docker/start-dockerd.sh && bash scripts/docker/build-node-image.sh; then docker_ok=1; fi
+  docker_skip=(--cause docker --reason "dockerd is installed but did not start or build the node image (see above)")
   trap 'bash scripts/docker/stop-dockerd.sh' EXIT
-else
-  echo "svclab: docker provider tests skipped: no dockerd (scripts/docker/install-docker.sh installs it safely)"
 fi
+# A run left out entirely, judged like a skip inside a test file (needs the build).
+skip_run() { node scripts/record-skip.mjs --dir "$RESULTS" "$@" || status=1; }
 
 step "type check" && { npm run --silent typecheck || status=1; }
 step "lint" && { npm run --silent lint || status=1; }
@@ -37,17 +42,22 @@ for mode in "iptables partial nft" "iptables full nft" "iptables partial legacy"
     vitest_run "suites-$proxy-${sync}-${backend}" --project e2e suites
 done
 
-if [ -n "$docker_ok" ]; then
-  for proxy in iptables nftables; do
+for proxy in iptables nftables; do
+  if [ -n "$docker_ok" ]; then
     step "e2e suites: --provider docker --proxy $proxy"
     SVCLAB_PROVIDER=docker SVCLAB_PROXY=$proxy vitest_run "suites-docker-$proxy" --project e2e suites
-  done
-fi
+  else
+    skip_run --run "suites-docker-$proxy" --provider docker --proxy "$proxy" "${docker_skip[@]}"
+  fi
+done
 
 if [ -z "${SVCLAB_SKIP_IPVS:-}" ]; then
   step "e2e suites: --proxy ipvs (in the VM when the host kernel lacks IP_VS)"
-  SVCLAB_PROXY=ipvs node bin/svclab.js vm --auto -- node_modules/.bin/vitest run --project e2e \
+  SVCLAB_PROXY=ipvs SVCLAB_SKIP_LOG="$RESULTS/suites-ipvs.skips.jsonl" node bin/svclab.js vm --auto -- \
+    node_modules/.bin/vitest run --project e2e \
     --reporter=default --reporter=json --outputFile.json="$RESULTS/suites-ipvs.json" suites src/proxy/ipvs || status=1
+else
+  skip_run --run suites-ipvs --proxy ipvs --cause requested --reason "SVCLAB_SKIP_IPVS is set"
 fi
 
 step "persistence matrix, reduced (3 events, every mode; IPVS in the VM where needed)"

@@ -3,6 +3,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { kernelHasIpvs } from '../cluster/preflight.js';
+import { skipWhen } from '../harness/skip.js';
 
 // Bad input is refused cleanly: a clear message naming what is wrong, exit code 2, and nothing
 // created. Runs the built CLI as a user would.
@@ -18,6 +19,9 @@ const svclab = (args: string[], opts: { env?: Record<string, string>; user?: str
     : execa(process.execPath, [cli, ...args], { reject: false, env: opts.env });
 const labNamespaces = () => readdirSync('/run/netns').filter((n) => n.startsWith('svclab.'));
 const isRoot = process.getuid?.() === 0;
+const notRoot = skipWhen('root', !isRoot && 'needs root');
+const kernelHasIpvsSkip =
+  notRoot ?? skipWhen('kernel-has-ipvs', kernelHasIpvs() && 'this kernel has IP_VS');
 
 describe('bad input', () => {
   const invalid = readdirSync(invalidDir).filter((f) => f.endsWith('.yaml'));
@@ -70,7 +74,7 @@ describe('bad input', () => {
     expect(r.stderr).toMatch(/nope\.yaml/);
   });
 
-  it.skipIf(!isRoot)('says it needs root, in one line, when run as another user', async () => {
+  it.skipIf(notRoot)('says it needs root, in one line, when run as another user', async () => {
     const r = await svclab(['up', join(root, 'topologies', 'two-node.yaml'), '--name', 'notroot'], {
       user: 'nobody',
     });
@@ -79,7 +83,7 @@ describe('bad input', () => {
     expect(r.stderr).toMatch(/needs root/);
   });
 
-  it.skipIf(!isRoot || kernelHasIpvs())(
+  it.skipIf(kernelHasIpvsSkip)(
     'says in one line that this kernel lacks IP_VS, and where to run IPVS instead',
     async () => {
       const r = await svclab([
@@ -97,7 +101,7 @@ describe('bad input', () => {
     },
   );
 
-  it.skipIf(!isRoot)('names a missing tool and the apt line that installs it', async () => {
+  it.skipIf(notRoot)('names a missing tool and the apt line that installs it', async () => {
     // A PATH that has node and ip but no iptables-nft-restore.
     const r = await svclab(['up', join(root, 'topologies', 'two-node.yaml'), '--name', 'notools'], {
       env: { PATH: '/nonexistent' },

@@ -1,3 +1,5 @@
+import { existsSync } from 'node:fs';
+
 /** Kills VMs left by crashed `svclab vm` runs, when the VM runner is part of this build. */
 export async function sweepVmsIfAny(): Promise<number> {
   try {
@@ -7,4 +9,11 @@ export async function sweepVmsIfAny(): Promise<number> {
   } catch {
     return 0;
   }
+}
+
+/** A Docker daemon socket exists, so the docker provider's leftovers are worth looking for. */
+export function dockerAnswers(): boolean {
+  return existsSync(
+    (process.env.DOCKER_HOST ?? 'unix:///var/run/docker.sock').replace(/^unix:\/\//, ''),
+  );
 }

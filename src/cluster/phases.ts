@@ -1,5 +1,3 @@
-import { Listr } from 'listr2';
-
 /** How progress is shown: a live task list on a terminal, plain lines in CI and logs, or nothing. */
 export type ProgressOutput = 'tty' | 'plain' | 'silent';
 
@@ -29,6 +27,8 @@ export async function runPhases(
     return detail;
   };
   if (output === 'tty') {
+    // Loaded only for a live task list: plain and silent runs (CI, --json, the harness) skip it.
+    const { Listr } = await import('listr2');
     await new Listr(
       phases.map((p) => ({
         title: p.title,

@@ -1,27 +1,28 @@
-import { LabError } from '../exec/index.js';
-import { NetnsProvider } from '../netns/provider.js';
-import { DockerProvider } from './docker/provider.js';
-import { KindProvider } from './kind/provider.js';
-import { KubeconfigProvider } from './kubeconfig/provider.js';
+import { LabError } from '../exec/errors.js';
 import type { Provider } from './provider.js';
 import { readLabState } from './state.js';
 
 export const PROVIDERS = ['netns', 'docker', 'kind', 'kubeconfig'] as const;
 export type ProviderName = (typeof PROVIDERS)[number];
 
-export function getProvider(name: string = process.env.SVCLAB_PROVIDER ?? 'netns'): Provider {
-  switch (name) {
-    case 'netns':
-      return new NetnsProvider();
-    case 'docker':
-      return new DockerProvider();
-    case 'kind':
-      return new KindProvider();
-    case 'kubeconfig':
-      return new KubeconfigProvider();
-    default:
-      throw new LabError(`unknown provider "${name}" (valid: ${PROVIDERS.join(', ')})`);
-  }
+/**
+ * Each provider's module, imported only when that provider is asked for: the container and
+ * cluster providers pull in dockerode, testcontainers and the Kubernetes client, which a netns
+ * lab never needs and which used to be most of a short command's start-up (issue 17).
+ */
+const LOADERS: Record<ProviderName, () => Promise<Provider>> = {
+  netns: async () => new (await import('../netns/provider.js')).NetnsProvider(),
+  docker: async () => new (await import('./docker/provider.js')).DockerProvider(),
+  kind: async () => new (await import('./kind/provider.js')).KindProvider(),
+  kubeconfig: async () => new (await import('./kubeconfig/provider.js')).KubeconfigProvider(),
+};
+
+export async function getProvider(
+  name: string = process.env.SVCLAB_PROVIDER ?? 'netns',
+): Promise<Provider> {
+  const load = (LOADERS as Record<string, (() => Promise<Provider>) | undefined>)[name];
+  if (!load) throw new LabError(`unknown provider "${name}" (valid: ${PROVIDERS.join(', ')})`);
+  return load();
 }
 
 /** The provider that owns an existing lab, from its state. */

@@ -1,4 +1,4 @@
-import { execa } from 'execa';
+import { spawn } from 'node:child_process';
 import { ExecError, type CommandRecord } from './errors.js';
 
 export interface ExecOptions {
@@ -40,30 +40,74 @@ export async function run(
 ): Promise<ExecResult> {
   const argv = opts.netns ? ['ip', 'netns', 'exec', opts.netns, file, ...args] : [file, ...args];
   const started = performance.now();
-  const child = await execa(argv[0]!, argv.slice(1), {
-    input: opts.input,
-    timeout: opts.timeoutMs ?? 60_000,
-    reject: false,
-    stripFinalNewline: false,
-    env: opts.env,
-    // Never let a lab command read the caller's terminal.
-    stdin: opts.input === undefined ? 'ignore' : 'pipe',
-  });
+  const child = await spawnCaptured(argv, opts);
   const record: ExecResult = {
     argv,
     netns: opts.netns,
     exitCode: child.exitCode,
-    stdout: String(child.stdout ?? ''),
-    stderr: String(child.stderr ?? ''),
+    stdout: child.stdout,
+    stderr: child.stderr,
     durationMs: performance.now() - started,
     timedOut: child.timedOut,
     ok: child.exitCode === 0 && !child.timedOut,
   };
   for (const sink of sinks) sink(record);
   if (!record.ok && !opts.allowFailure) {
-    throw new ExecError(record, { cause: child.cause });
+    throw new ExecError(record, { cause: child.error });
   }
   return record;
+}
+
+interface Captured {
+  exitCode: number | undefined;
+  stdout: string;
+  stderr: string;
+  timedOut: boolean;
+  /** The spawn failed (ENOENT, EACCES): no process ran. */
+  error: Error | undefined;
+}
+
+/**
+ * node:child_process directly rather than execa: every CLI command runs through here, and
+ * execa's ~100 modules were a large share of a short command's start-up (issue 17).
+ */
+function spawnCaptured(argv: readonly string[], opts: ExecOptions): Promise<Captured> {
+  return new Promise((resolve) => {
+    const child = spawn(argv[0]!, argv.slice(1), {
+      env: opts.env ? { ...process.env, ...opts.env } : process.env,
+      // Never let a lab command read the caller's terminal.
+      stdio: [opts.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+    });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    let timedOut = false;
+    let error: Error | undefined;
+    child.stdout!.on('data', (b: Buffer) => out.push(b));
+    child.stderr!.on('data', (b: Buffer) => err.push(b));
+    const timer = setTimeout(() => {
+      timedOut = true;
+      child.kill('SIGTERM');
+    }, opts.timeoutMs ?? 60_000);
+    child.on('error', (e) => {
+      error = e;
+    });
+    if (child.stdin) {
+      // A command that exits before reading all of its input (a failed restore) closes the pipe.
+      child.stdin.on('error', () => undefined);
+      child.stdin.end(opts.input);
+    }
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({
+        // A process that never started has no exit code (Node reports the errno instead).
+        exitCode: error ? undefined : (code ?? undefined),
+        stdout: Buffer.concat(out).toString('utf8'),
+        stderr: Buffer.concat(err).toString('utf8') || (error ? error.message : ''),
+        timedOut,
+        error,
+      });
+    });
+  });
 }
 
 /** Runs `ip -batch -` (optionally `-n <netns>`): many netlink operations for one process spawn. */
@@ -115,16 +159,26 @@ export async function runInteractive(
 ): Promise<number> {
   const argv = opts.netns ? ['ip', 'netns', 'exec', opts.netns, file, ...args] : [file, ...args];
   const started = performance.now();
-  const child = await execa(argv[0]!, argv.slice(1), { stdio: 'inherit', reject: false });
+  const { code, signal, error } = await new Promise<{
+    code: number | null;
+    signal: NodeJS.Signals | null;
+    error?: Error;
+  }>((resolve) => {
+    const child = spawn(argv[0]!, argv.slice(1), { stdio: 'inherit' });
+    child.on('error', (error) => resolve({ code: null, signal: null, error }));
+    child.on('close', (code, signal) => resolve({ code, signal }));
+  });
   const record: CommandRecord = {
     argv,
     netns: opts.netns,
-    exitCode: child.exitCode,
+    exitCode: error ? undefined : (code ?? undefined),
     stdout: '',
-    stderr: '',
+    stderr: error?.message ?? '',
     durationMs: performance.now() - started,
     timedOut: false,
   };
   for (const sink of sinks) sink(record);
-  return child.exitCode ?? (child.signal ? 128 + 15 : 1);
+  if (error) process.stderr.write(`svclab: ${error.message}\n`);
+  if (error) return 127;
+  return code ?? (signal ? 128 + 15 : 1);
 }

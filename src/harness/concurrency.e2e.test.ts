@@ -1,13 +1,14 @@
 import { execa } from 'execa';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { skipWhen } from './skip.js';
 
 // Two suite runs at the same time, each with its own labs (names carry the runner's pid): neither
 // may see the other's namespaces, rules or traffic.
 const root = join(import.meta.dirname, '..', '..');
 const vitest = join(root, 'node_modules', '.bin', 'vitest');
 
-describe.skipIf(process.getuid?.() !== 0)('concurrency', () => {
+describe.skipIf(skipWhen('root', process.getuid?.() !== 0 && 'needs root'))('concurrency', () => {
   it('two suite runs at once both pass', async () => {
     const runSuite = (suite: string, proxy: string) =>
       execa(vitest, ['run', '--project', 'e2e', `suites/${suite}`], {

@@ -13,20 +13,35 @@ export interface SuiteConfig {
   label: string;
 }
 
-export function suiteConfig(env: NodeJS.ProcessEnv = process.env): SuiteConfig {
-  const proxy = parseProxyMode(env.SVCLAB_PROXY ?? 'iptables');
-  const syncStrategy = (env.SVCLAB_SYNC ?? 'partial') as 'full' | 'partial';
+/** What a caller may fix in code; anything left out comes from the environment. */
+export interface LabChoice {
+  provider?: string | undefined;
+  proxy?: ProxyMode | 'none' | undefined;
+  proxyOptions?: Partial<ProxyOptions> | undefined;
+}
+
+export function suiteConfig(
+  env: NodeJS.ProcessEnv = process.env,
+  choice: LabChoice = {},
+): SuiteConfig {
+  const proxy = choice.proxy ?? parseProxyMode(env.SVCLAB_PROXY ?? 'iptables');
+  const syncStrategy = (choice.proxyOptions?.syncStrategy ?? env.SVCLAB_SYNC ?? 'partial') as
+    'full' | 'partial';
   if (syncStrategy !== 'full' && syncStrategy !== 'partial')
     throw new Error(`SVCLAB_SYNC must be full or partial, got "${syncStrategy}"`);
-  const iptablesBackend = (env.SVCLAB_IPTABLES_BACKEND ?? 'nft') as 'nft' | 'legacy';
+  const iptablesBackend = (choice.proxyOptions?.iptablesBackend ??
+    env.SVCLAB_IPTABLES_BACKEND ??
+    'nft') as 'nft' | 'legacy';
   if (iptablesBackend !== 'nft' && iptablesBackend !== 'legacy')
     throw new Error(`SVCLAB_IPTABLES_BACKEND must be nft or legacy, got "${iptablesBackend}"`);
-  const ipvsScheduler = (env.SVCLAB_IPVS_SCHEDULER ?? 'rr') as ProxyOptions['ipvsScheduler'];
+  const ipvsScheduler = (choice.proxyOptions?.ipvsScheduler ??
+    env.SVCLAB_IPVS_SCHEDULER ??
+    'rr') as ProxyOptions['ipvsScheduler'];
   const label = proxy === 'iptables' ? `iptables/${syncStrategy}/${iptablesBackend}` : proxy;
   return {
-    provider: env.SVCLAB_PROVIDER ?? 'netns',
+    provider: choice.provider ?? env.SVCLAB_PROVIDER ?? 'netns',
     proxy,
-    proxyOptions: { syncStrategy, iptablesBackend, ipvsScheduler },
+    proxyOptions: { ...choice.proxyOptions, syncStrategy, iptablesBackend, ipvsScheduler },
     label,
   };
 }

@@ -17,14 +17,26 @@ function newestSource(dir: string): number {
 }
 
 /**
- * Once per e2e run: make sure the compiled agent is current, and remove labs that crashed runs
- * left (harness labs whose owner process is gone).
+ * Once per e2e run (this repository's and a user's, as `svclab/vitest/global-setup`): make sure
+ * the compiled agent is current, remove labs that crashed runs left (harness labs whose owner
+ * process is gone), and afterwards check that the host's root network namespace is unchanged.
  */
 export default async function setup(): Promise<() => Promise<void>> {
   const root = packageRoot();
   const agent = join(root, 'dist', 'traffic', 'agent.js');
-  if (!existsSync(agent) || statSync(agent).mtimeMs < newestSource(join(root, 'src'))) {
-    await execa(join(root, 'node_modules', '.bin', 'tsc'), ['-p', 'tsconfig.build.json'], {
+  const cli = join(root, 'dist', 'cli', 'bundle', 'main.js');
+  const sources = join(root, 'src');
+  // An installed package ships dist/ and no sources: nothing to build, only to check.
+  if (!existsSync(sources)) {
+    if (!existsSync(agent))
+      throw new Error(`svclab is installed without its build (${agent} missing): reinstall it`);
+  } else if (
+    !existsSync(agent) ||
+    !existsSync(cli) ||
+    statSync(agent).mtimeMs < newestSource(sources)
+  ) {
+    // The whole build: suites spawn the CLI too, which runs from its bundle.
+    await execa('npm', ['run', '--silent', 'build'], {
       cwd: root,
       reject: false,
       stdio: 'inherit',
@@ -34,8 +46,8 @@ export default async function setup(): Promise<() => Promise<void>> {
   if (process.getuid?.() !== 0) return async () => undefined;
   const providerName = process.env.SVCLAB_PROVIDER ?? 'netns';
   const sweep = async () => {
-    await getProvider('netns').sweep();
-    if (providerName !== 'netns') await getProvider(providerName).sweep();
+    await (await getProvider('netns')).sweep();
+    if (providerName !== 'netns') await (await getProvider(providerName)).sweep();
   };
   await sweep();
   // Isolation: the host's root network namespace must be exactly as it was after every suite

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { diffSnapshots, hostNetworkSnapshot } from './host-snapshot.js';
+import { skipWhen } from './skip.js';
 
-describe.skipIf(process.getuid?.() !== 0)('host snapshot', () => {
+describe.skipIf(skipWhen('root', process.getuid?.() !== 0 && 'needs root'))('host snapshot', () => {
   it('is stable when nothing changes, so the isolation check can only fail on a real change', async () => {
     const a = await hostNetworkSnapshot();
     const b = await hostNetworkSnapshot();

@@ -1,13 +1,13 @@
-import { join } from 'node:path';
 import { afterAll, beforeAll } from 'vitest';
 import { expectLab, type LabExpect } from '../assertions/index.js';
 import type { Lab } from '../cluster/lab.js';
-import { getProvider } from '../cluster/providers.js';
-import { loadTopology } from '../model/index.js';
+import { startLab } from '../cluster/start-lab.js';
+import type { TopologySource } from '../model/source.js';
 import type { Topology } from '../model/types.js';
-import { packageRoot } from '../cli/package-root.js';
-import { suiteConfig, type SuiteConfig } from './config.js';
-import { missingRequirement } from './requirements.js';
+import { suiteConfig, type LabChoice, type SuiteConfig } from './config.js';
+import { unmetRequirement } from './requirements.js';
+import { skipWhen } from './skip.js';
+import type { SkipCause } from './declared-skips.js';
 
 let counter = 0;
 
@@ -25,45 +25,60 @@ export interface LabFixture {
   ip(name: string): string;
 }
 
+export interface UseLabOptions extends LabChoice {
+  /** Edits the topology before the lab is built. */
+  mutate?: (t: Topology) => void;
+  /** The suite needs an external host (skipped on a cluster that has none). */
+  needsExternalHost?: boolean;
+}
+
 /**
- * Builds a lab for the suite (beforeAll) and always tears it down (afterAll), from a topology in
- * topologies/ and the proxy mode of the environment. `skip` tells why the suite cannot run here:
- * use it as `describe.skipIf(fixture.skip)`.
+ * Builds a lab for the suite (beforeAll) and always tears it down (afterAll). The topology is a
+ * file relative to the project the tests run from (or the name of one svclab ships, such as
+ * `three-node.yaml`), a topology document written in code, or a loaded Topology. Provider and
+ * proxy come from the options, else from the environment (`svclab test` flags or SVCLAB_PROXY,
+ * SVCLAB_SYNC, SVCLAB_IPTABLES_BACKEND, SVCLAB_IPVS_SCHEDULER, SVCLAB_PROVIDER). `skip` tells why
+ * the suite cannot run here: use it as `describe.skipIf(fixture.skip)`.
  */
 export function useLab(
-  topologyFile: string,
-  opts: {
-    mutate?: (t: Topology) => void;
-    proxy?: SuiteConfig['proxy'];
-    needsExternalHost?: boolean;
-  } = {},
-): LabFixture & { skip: string | undefined; externalSkip: string | undefined } {
-  const config = suiteConfig();
-  if (opts.proxy) config.proxy = opts.proxy;
+  source: TopologySource,
+  opts: UseLabOptions = {},
+): LabFixture & {
+  skip: string | undefined;
+  externalSkip: string | undefined;
+  /** The suite's skip if it has one, else `why` recorded as a skip of this suite's mode. */
+  skipFor(cause: SkipCause, why: string | false | undefined): string | undefined;
+} {
+  const config = suiteConfig(process.env, opts);
   // On an existing cluster an external host exists only as a hostNetwork pod the user allowed.
-  const externalSkip =
+  const site = { proxy: config.proxy, provider: config.provider, mode: config.label };
+  const noExternalHost =
     config.provider === 'kubeconfig' && process.env.SVCLAB_EXTERNAL_HOSTS !== 'pod'
       ? 'no external host on this cluster (pass --external-hosts pod / SVCLAB_EXTERNAL_HOSTS=pod)'
       : undefined;
-  const skip = missingRequirement(config) ?? (opts.needsExternalHost ? externalSkip : undefined);
-  if (skip)
-    process.stderr.write(`svclab: skipping suite ${topologyFile} (${config.label}): ${skip}\n`);
+  const unmet = unmetRequirement(config);
+  const skip = unmet
+    ? skipWhen(unmet.cause, unmet.reason, site)
+    : opts.needsExternalHost
+      ? skipWhen('external-host', noExternalHost, site)
+      : undefined;
+  // Recorded only when a test asks for it (`it.skipIf(f.externalSkip)`), so a suite that does not
+  // need external hosts logs no skip.
+  let externalSkipRecorded = false;
   let lab: Lab | undefined;
   let labExpect: LabExpect | undefined;
   let topology: Topology | undefined;
 
   beforeAll(async () => {
     if (skip) return;
-    const t = await loadTopology(join(packageRoot(), 'topologies', topologyFile));
-    opts.mutate?.(t);
-    topology = t;
-    lab = await getProvider(config.provider).up(t, {
+    lab = await startLab(source, {
+      ...config,
       name: uniqueLabName(),
-      proxy: config.proxy,
-      proxyOptions: config.proxyOptions,
+      mutate: opts.mutate,
       progress: 'silent',
       ephemeral: true,
     });
+    topology = lab.topology;
     labExpect = expectLab(lab);
   });
 
@@ -80,7 +95,14 @@ export function useLab(
   };
   return {
     skip,
-    externalSkip,
+    get externalSkip() {
+      if (skip || !noExternalHost || externalSkipRecorded) return noExternalHost;
+      externalSkipRecorded = true;
+      return skipWhen('external-host', noExternalHost, site);
+    },
+    skipFor(cause: SkipCause, why: string | false | undefined) {
+      return skip ?? skipWhen(cause, why, site);
+    },
     config,
     get lab() {
       return need(lab);

@@ -31,15 +31,16 @@ export function planAgents(lab: string, topo: Topology): AgentPlan[] {
 }
 
 /**
- * Starts the agents detached (they outlive `svclab up`), logs to the lab folder, and waits until
- * each control socket answers. Every argv carries `--lab <name>` so a sweep can recognise them.
+ * Starts the agents detached (they outlive `svclab up`), logs to the lab folder, and returns at
+ * once: the caller waits for them with `waitForAgents` (lab bring-up installs the proxy while they
+ * boot). Every argv carries `--lab <name>` so a sweep can recognise them.
  */
-export async function startAgents(
+export function spawnAgents(
   lab: string,
   dir: string,
   plans: AgentPlan[],
   onStarted: (r: AgentRecord) => void,
-): Promise<AgentRecord[]> {
+): AgentRecord[] {
   const script = agentScript();
   const records = plans.map((p): AgentRecord => {
     const { socket, log } = agentFiles(dir, p.target);
@@ -60,6 +61,7 @@ export async function startAgents(
     onStarted(record);
     return record;
   });
-  await waitForAgents(records);
   return records;
 }
+
+export { waitForAgents };

@@ -5,13 +5,14 @@ import { describe, expect, it } from 'vitest';
 import { execa } from 'execa';
 import { labDir } from '../cluster/state.js';
 import { uniqueLabName } from '../harness/lab-fixture.js';
+import { skipWhen } from '../harness/skip.js';
 
 // Crash safety: a run killed at any point leaves only resources labelled with its lab name, and
 // `svclab sweep` (which also runs before every e2e run) removes all of them. Ctrl-C tears down.
 const root = join(import.meta.dirname, '..', '..');
 const cli = join(root, 'bin', 'svclab.js');
 const topo = join(root, 'topologies', 'three-node.yaml');
-const skip = process.getuid?.() !== 0 ? 'needs root' : undefined;
+const skip = skipWhen('root', process.getuid?.() !== 0 && 'needs root');
 
 function leftovers(lab: string) {
   const namespaces = readdirSync('/run/netns').filter((n) => n.startsWith(`svclab.${lab}.`));

@@ -6,12 +6,13 @@ import type { Lab } from '../cluster/lab.js';
 import { labDir } from '../cluster/state.js';
 import { run } from '../exec/index.js';
 import { uniqueLabName } from '../harness/lab-fixture.js';
+import { skipWhen } from '../harness/skip.js';
 import { loadTopology } from '../model/index.js';
 import { NetnsProvider } from './provider.js';
 
 const root = join(import.meta.dirname, '..', '..');
 const provider = new NetnsProvider();
-const skip = process.getuid?.() !== 0 ? 'needs root' : undefined;
+const skip = skipWhen('root', process.getuid?.() !== 0 && 'needs root');
 
 function labNamespaces(lab: string): string[] {
   return readdirSync('/run/netns').filter((n) => n.startsWith(`svclab.${lab}.`));

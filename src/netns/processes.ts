@@ -36,7 +36,9 @@ export async function pidsInNetns(inodes: Set<number>): Promise<number[]> {
  * delays exit to let established connections finish, as a terminating pod would).
  */
 export async function killAll(pids: number[], graceMs = 1500): Promise<void> {
-  // A zombie is gone for our purposes: its parent (often init, for detached lab processes) reaps it.
+  // Not `kill(pid, 0)` alone: a killed agent whose parent (init, once `svclab up` has exited) has
+  // not reaped it yet is a zombie that has left its namespaces but still answers signal 0.
+  // Waiting for init to reap it was most of `svclab down`'s wall time (issue 17).
   const alive = isPidAlive;
   const signal = (sig: NodeJS.Signals, pid: number) => {
     try {

@@ -7,7 +7,7 @@ import { attachLab, createLab } from '../cluster/common/lab-flow.js';
 import { preflight } from '../cluster/preflight.js';
 import type { DownReport, Provider, UpOptions } from '../cluster/provider.js';
 import { labDir } from '../cluster/state.js';
-import { planAgents, startAgents } from './agents.js';
+import { planAgents, spawnAgents, waitForAgents } from './agents.js';
 import { NetnsBackend } from './backend.js';
 import { labOfNetns } from './names.js';
 import { namespaceInitScript, planNetns } from './plan.js';
@@ -74,7 +74,7 @@ export class NetnsProvider implements Provider {
         {
           title: 'start agents',
           run: async () => {
-            const agents = await startAgents(name, dir, planAgents(name, topology), (r) => {
+            const agents = spawnAgents(name, dir, planAgents(name, topology), (r) => {
               state.agents.push(r);
             });
             await saveState();
@@ -82,18 +82,38 @@ export class NetnsProvider implements Provider {
           },
         },
         ...(opts.controlPlane
-          ? controlPlanePhases({
-              lab: name,
-              state,
-              saveState,
-              topology: () => lab.topology,
-              adoptTopology: async (t) => {
-                state.topology = t;
-                await lab.adoptTopology(t);
+          ? [
+              // The lab kubelet reports readiness from the agents: they must answer first.
+              {
+                title: 'wait for agents',
+                run: async () => {
+                  await waitForAgents(state.agents);
+                  return `${state.agents.length} ready`;
+                },
               },
-              kube: opts.kube ?? {},
-            })
+              ...controlPlanePhases({
+                lab: name,
+                state,
+                saveState,
+                topology: () => lab.topology,
+                adoptTopology: async (t) => {
+                  state.topology = t;
+                  await lab.adoptTopology(t);
+                },
+                kube: opts.kube ?? {},
+              }),
+            ]
           : []),
+      ],
+      // Agents boot (a Node.js start each, most of `up`'s time) while the proxy is installed.
+      readyPhases: ({ state }) => [
+        {
+          title: 'wait for agents',
+          run: async () => {
+            await waitForAgents(state.agents);
+            return `${state.agents.length} ready`;
+          },
+        },
       ],
       teardown: teardownLab,
     });

@@ -146,7 +146,9 @@ async function runMode(
   const topology = await loadTopology(o.topologyFile);
   const up = async (): Promise<Lab> => {
     const t0 = performance.now();
-    const lab = await getProvider(provider).up(structuredClone(topology), {
+    const lab = await (
+      await getProvider(provider)
+    ).up(structuredClone(topology), {
       name: matrixLabName(),
       proxy: cfg.proxy,
       proxyOptions: cfg.proxyOptions,

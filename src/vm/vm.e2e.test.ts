@@ -2,15 +2,16 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { skipWhen } from '../harness/skip.js';
 import { ensureKernel, listVms, runInVm, vmAvailable, type VmRunResult } from './index.js';
 
 // Two boots in all: one that does every in-VM check and exits 7, one that proves output
 // streams (the host interrupts the VM when it sees the first line). Everything network-
 // related happens in a namespace inside the VM; the host's namespaces are never touched.
 
-const availability =
-  process.getuid?.() === 0 ? await vmAvailable() : { available: false, reason: 'needs root' };
-if (!availability.available) console.warn(`skipping VM e2e: ${availability.reason}`);
+const skip =
+  skipWhen('root', process.getuid?.() !== 0 && 'needs root') ??
+  (await vmAvailable().then((a) => skipWhen('vm', !a.available && a.reason)));
 
 const inVm = `
 set -e
@@ -29,7 +30,7 @@ echo written-in-vm > from-vm.txt
 exit 7
 `;
 
-describe.skipIf(!availability.available)('VM runner', () => {
+describe.skipIf(skip)('VM runner', () => {
   let project: string;
   let result: VmRunResult;
   const out = { stdout: '', stderr: '' };

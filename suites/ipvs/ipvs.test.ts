@@ -6,10 +6,10 @@ import { serviceWithDefaults } from '../../src/model/service.js';
 // IPVS-specific behaviour, read back from the kernel of a node (the other suites already show
 // that traffic behaves the same as in the other modes). Runs only with --proxy ipvs.
 const f = useLab('three-node.yaml');
-const skip =
-  f.skip ?? (f.config.proxy !== 'ipvs' ? 'IPVS-specific suite (run with --proxy ipvs)' : undefined);
-if (skip && !f.skip)
-  process.stderr.write(`svclab: skipping suite ipvs (${f.config.label}): ${skip}\n`);
+const skip = f.skipFor(
+  'mode',
+  f.config.proxy !== 'ipvs' && 'IPVS-specific suite (run with --proxy ipvs)',
+);
 
 /** Lines of `iptables-save` that are rules (not chain declarations, comments or COMMITs). */
 const ruleCount = async (node: string) =>

@@ -23,6 +23,8 @@ import { baselineOf } from '../../src/persistence/lab-state.js';
 const f = useLab('persistence.yaml');
 const mode = matrixModeOf(f.config.proxy, f.config.proxyOptions);
 const ipvs = mode === 'ipvs';
+const skip = f.skipFor('mode', !mode && 'no Service proxy (--proxy none): nothing to persist');
+const ipvsOnly = skip ?? f.skipFor('mode', !ipvs && 'IPVS-only cases run with --proxy ipvs');
 
 interface Expectation {
   outcome: FlowOutcome | FlowOutcome[];
@@ -144,7 +146,7 @@ function report(r: KnownBugResult): void {
   );
 }
 
-describe.skipIf(f.skip || !mode)(`connection persistence (${f.config.label})`, () => {
+describe.skipIf(skip)(`connection persistence (${f.config.label})`, () => {
   let baseline: Baseline;
   let step = 0;
   // Distinct fixed source ports per case: a UDP conntrack entry (30-120 s) or an IPVS connection
@@ -183,7 +185,7 @@ describe.skipIf(f.skip || !mode)(`connection persistence (${f.config.label})`, (
     expect(r.status, r.evidence.join('\n')).toBe('reproduced');
   });
 
-  it.skipIf(!ipvs)(
+  it.skipIf(ipvsOnly)(
     'IPVS graceful termination with ClientIP affinity (kubernetes#71809): fixed by expire_quiescent_template=1',
     async () => {
       const r = await runKnownBug(f.lab, bug('ipvs-affinity-quiescent'), { baseline, ...ports() });
@@ -195,7 +197,7 @@ describe.skipIf(f.skip || !mode)(`connection persistence (${f.config.label})`, (
     },
   );
 
-  it.skipIf(!ipvs)(
+  it.skipIf(ipvsOnly)(
     'IPVS connection reuse from a reused client port (kubernetes#70747, #81775): reported with evidence',
     async () => {
       // Kernel-dependent (conn_reuse_mode and the 5.9 fix for the 1 s SYN drop): the case must run

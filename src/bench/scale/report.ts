@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import type { Stats } from '../stats.js';
 import type { DataPathResult } from './datapath.js';
 import type { KernelMemory } from './meminfo.js';

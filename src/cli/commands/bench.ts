@@ -1,12 +1,14 @@
 import type { Command } from 'commander';
 import { writeFile } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import { benchCli } from '../../bench/cli.js';
 import { benchUp } from '../../bench/up.js';
 import { benchVm } from '../../vm/index.js';
 import { parseProxyMode } from '../../proxy/index.js';
 import { UsageError } from '../errors.js';
 import { table } from '../format.js';
 import { packageRoot } from '../package-root.js';
-import { proxyOption } from './lifecycle.js';
+import { proxyOption } from './options.js';
 import { registerBenchScale } from './bench-scale.js';
 
 const ms = (v: number) => `${Math.round(v)} ms`;
@@ -18,7 +20,7 @@ const positive = (name: string) => (v: string) => {
   return n;
 };
 
-export function registerBench(program: Command): Command {
+export function register(program: Command): Command {
   const bench = program
     .command('bench')
     .description('benchmarks (timings and sizes live here, not in tests); JSON output');
@@ -52,6 +54,8 @@ export function registerBench(program: Command): Command {
               'UP MAX',
               'DOWN MEDIAN',
               'DOWN MAX',
+              'SVCLAB UP',
+              'SVCLAB DOWN',
             ],
             report.results.map((r) => [
               r.topology,
@@ -62,9 +66,11 @@ export function registerBench(program: Command): Command {
               `${r.upMs.max.toFixed(0)} ms`,
               `${r.downMs.median.toFixed(0)} ms`,
               `${r.downMs.max.toFixed(0)} ms`,
+              `${r.wholeUpMs.median.toFixed(0)} ms`,
+              `${r.wholeDownMs.median.toFixed(0)} ms`,
             ]),
           ) +
-            `\n(${report.runs} runs each, proxy ${report.proxy}, kernel ${report.machine.kernel}, ${report.machine.cpus} CPUs)\n`,
+            `\n(${report.runs} runs each, proxy ${report.proxy}, kernel ${report.machine.kernel}, ${report.machine.cpus} CPUs; SVCLAB UP/DOWN: medians of the whole commands, start-up included)\n`,
         );
     });
   bench
@@ -97,6 +103,42 @@ export function registerBench(program: Command): Command {
             Object.entries(report.inside).map(([c, t]) => [c, ms(t.coldMs), ms(t.warmMs)]),
           ) +
           `\n(kernel ${report.kernelRelease}, accel ${report.accel}, host load ${report.hostLoad.toFixed(1)})\n`,
+      );
+    });
+  bench
+    .command('cli')
+    .description(
+      'time whole svclab commands as a user does (start-up included) against `node -e 0`: short commands, up and down',
+    )
+    .option('--runs <n>', 'repetitions per command (the median is reported)', positive('--runs'), 7)
+    .addOption(proxyOption())
+    .option('--topology <file>', 'topology for validate, up and down', 'topologies/three-node.yaml')
+    .option('--out <file>', 'write the JSON report here')
+    .option('--json', 'print the JSON report')
+    .action(async (o) => {
+      const report = await benchCli({
+        root: packageRoot(),
+        runs: o.runs,
+        proxy: parseProxyMode(o.proxy),
+        topologyFile: resolve(o.topology),
+        onProgress: (l) => process.stderr.write(`svclab: ${l}\n`),
+      });
+      if (o.out) await writeFile(o.out, JSON.stringify(report, null, 2) + '\n');
+      if (o.json) return void process.stdout.write(JSON.stringify(report, null, 2) + '\n');
+      process.stdout.write(
+        table(
+          ['COMMAND', 'MEDIAN', 'MAX', 'X NODE -E 0', 'GOAL', 'MET'],
+          report.commands.map((c) => [
+            c.command,
+            ms(c.wallMs.median),
+            ms(c.wallMs.max),
+            c.ratio.toFixed(2),
+            c.goal,
+            c.met ? 'yes' : 'NO',
+          ]),
+        ) +
+          `\n(node -e 0: median ${ms(report.baseline.wallMs.median)}; ${report.runs} runs each, ${report.machine.cpus} CPUs)\n` +
+          report.notes.map((n) => `note: ${n}\n`).join(''),
       );
     });
   registerBenchScale(bench);

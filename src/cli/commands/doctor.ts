@@ -19,7 +19,7 @@ const MODE_NEEDS: Record<string, { features: KernelFeature[]; tools: string[] }>
   },
 };
 
-export function registerDoctor(program: Command): void {
+export function register(program: Command): void {
   program
     .command('doctor')
     .description(
@@ -49,9 +49,13 @@ export function registerDoctor(program: Command): void {
       const missingTools = Object.entries(tools)
         .filter(([, p]) => !p)
         .map(([t]) => t);
-      const suites = readdirSync(join(packageRoot(), 'suites'), { withFileTypes: true })
-        .filter((d) => d.isDirectory())
-        .map((d) => d.name);
+      // An installed package ships no suites (they run from a checkout).
+      const suitesDir = join(packageRoot(), 'suites');
+      const suites = existsSync(suitesDir)
+        ? readdirSync(suitesDir, { withFileTypes: true })
+            .filter((d) => d.isDirectory())
+            .map((d) => d.name)
+        : [];
       const report = {
         root,
         features,

@@ -27,7 +27,12 @@ async function controlPlaneLab(named: string | undefined) {
   return { name, state, cp };
 }
 
-export function registerKube(program: Command): void {
+const registered = new WeakSet<Command>();
+
+/** Registers kube, kubeconfig, kubectl and set-ready (once per program: four names share this module). */
+export function register(program: Command): void {
+  if (registered.has(program)) return;
+  registered.add(program);
   const kube = program.command('kube').description('Kubernetes components: build and list them');
   kube
     .command('build')

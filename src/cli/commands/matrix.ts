@@ -17,7 +17,7 @@ import {
   type MatrixReport,
 } from '../../persistence/index.js';
 import { UsageError } from '../errors.js';
-import { loadTopology } from './lifecycle.js';
+import { loadTopology } from './topology-file.js';
 
 const positive = (name: string) => (v: string) => {
   const n = Number(v);
@@ -38,7 +38,7 @@ function usage<T>(fn: () => T): T {
  * `svclab matrix`: the connection-persistence matrix (rows events, columns proxy modes). Modes
  * this kernel cannot run (IPVS without IP_VS) run inside the VM and are merged in.
  */
-export function registerMatrix(program: Command): Command {
+export function register(program: Command): Command {
   return program
     .command('matrix')
     .description(

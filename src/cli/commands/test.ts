@@ -1,27 +1,38 @@
 import type { Command } from 'commander';
 import { Option } from 'commander';
 import { execa } from 'execa';
-import { existsSync, readdirSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
-import { join } from 'node:path';
+import { existsSync } from 'node:fs';
+import { appendFile, mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { join, relative, resolve } from 'node:path';
 import { getProvider } from '../../cluster/providers.js';
 import { runInVm, shouldUseVm } from '../../vm/index.js';
 import { UsageError } from '../errors.js';
 import { printJson, table } from '../format.js';
 import { packageRoot } from '../package-root.js';
-import { backendOption, proxyOption, syncOption } from './lifecycle.js';
+import { backendOption, proxyOption, syncOption } from './options.js';
+import {
+  formatSummary,
+  formatSummaryMarkdown,
+  summarizeResults,
+  type ResultsSummary,
+} from '../../harness/results.js';
+import { resolveTestTarget } from '../test-target.js';
+import { SKIP_LOG_ENV, skipLogOf } from '../../harness/skip-log.js';
 
 interface VitestJson {
   testResults: { name: string; assertionResults: { fullName: string; status: string }[] }[];
 }
 
-export function registerTest(program: Command): void {
+export function register(program: Command): void {
   program
     .command('test')
     .description(
-      'run the e2e suites against a proxy mode (every suite runs unchanged against every mode)',
+      "run the e2e suites, or a project's own test files, against a proxy mode (every suite runs unchanged against every mode)",
     )
-    .argument('[suites...]', 'suite folders under suites/ (default: all)')
+    .argument(
+      '[suites-or-files...]',
+      'suite folders under suites/ (default: all), or your own test files and globs (./e2e/**/*.test.ts)',
+    )
     .addOption(proxyOption())
     .addOption(syncOption())
     .addOption(backendOption())
@@ -37,25 +48,24 @@ export function registerTest(program: Command): void {
       return n;
     })
     .option('--json', 'with --repeat: machine-readable pass rates')
-    .action(async (suites: string[], o) => {
+    .option(
+      '--junit <file>',
+      'also write a JUnit XML report (with --repeat, one per run: FILE, FILE-1...)',
+    )
+    .option(
+      '--summary <file>',
+      'append a Markdown summary (results, failures, every skip with its reason), e.g. "$GITHUB_STEP_SUMMARY"',
+    )
+    .action(async (targets: string[], o) => {
       const root = packageRoot();
-      const known = readdirSync(join(root, 'suites'), { withFileTypes: true })
-        .filter((d) => d.isDirectory())
-        .map((d) => d.name);
-      for (const s of suites) {
-        if (!known.includes(s))
-          throw new UsageError(`unknown suite "${s}" (suites: ${known.join(', ')})`);
-      }
+      const target = resolveTestTarget(targets, { cwd: process.cwd(), packageRoot: root });
       const env = {
+        ...target.env,
         SVCLAB_PROXY: o.proxy,
         SVCLAB_SYNC: o.sync,
         SVCLAB_IPTABLES_BACKEND: o.iptablesBackend,
         SVCLAB_PROVIDER: o.provider,
       };
-      const vitest = join(root, 'node_modules', '.bin', 'vitest');
-      if (!existsSync(vitest))
-        throw new UsageError(`vitest is not installed in ${root}: run \`npm ci\` there`);
-      const files = suites.length > 0 ? suites.map((s) => `suites/${s}`) : ['suites'];
       const runs = o.repeat ?? 1;
       // IPVS needs IP_VS and dummy interfaces: on a host kernel without them the suites run
       // inside the VM (SVCLAB_VM=auto|always|never decides), unchanged.
@@ -67,13 +77,13 @@ export function registerTest(program: Command): void {
         process.stderr.write(
           `svclab: ${vm.useVm ? 'running the suites in the VM' : 'running the suites on the host'}: ${vm.reason}\n`,
         );
-      const runVitest = async (args: string[]) => {
+      const runVitest = async (args: string[], skipLog: string) => {
         if (!vm?.useVm)
           return (
             (
-              await execa(vitest, args, {
-                cwd: root,
-                env,
+              await execa(target.vitest, args, {
+                cwd: target.cwd,
+                env: { ...env, [SKIP_LOG_ENV]: skipLog },
                 // With --json, stdout carries only the report: vitest's own output goes to stderr.
                 stdio: ['inherit', o.json ? 2 : 'inherit', 'inherit'],
                 reject: false,
@@ -81,32 +91,36 @@ export function registerTest(program: Command): void {
             ).exitCode ?? 1
           );
         const r = await runInVm({
-          command: [vitest, ...args],
-          cwd: root,
-          env: { ...process.env, ...env },
+          command: [target.vitest, ...args],
+          cwd: target.cwd,
+          env: { ...process.env, ...env, [SKIP_LOG_ENV]: skipLog },
           onOutput: o.json ? (_stream, chunk) => process.stderr.write(chunk) : undefined,
         });
         return r.exitCode;
       };
       const tally = new Map<string, { passed: number; failed: number }>();
       let exitCode = 0;
+      let summary: ResultsSummary | undefined;
       // Inside the project, not /tmp: the VM shares only the project folder back to the host.
-      await mkdir(join(root, '.svclab'), { recursive: true });
-      const dir = await mkdtemp(join(root, '.svclab', 'test-'));
+      await mkdir(join(target.cwd, '.svclab'), { recursive: true });
+      const dir = await mkdtemp(join(target.cwd, '.svclab', 'test-'));
       try {
         for (let i = 0; i < runs; i++) {
           const out = join(dir, `run-${i}.json`);
-          const reporters = o.repeat
-            ? ['--reporter=default', '--reporter=json', `--outputFile.json=${out}`]
-            : [];
-          const code = await runVitest(['run', '--project', 'e2e', ...reporters, ...files]);
+          const reporters = ['--reporter=default', '--reporter=json', `--outputFile.json=${out}`];
+          if (o.junit)
+            reporters.push('--reporter=junit', `--outputFile.junit=${junitFile(o.junit, i)}`);
+          const code = await runVitest(
+            ['run', ...target.args, ...reporters],
+            skipLogOf(dir, `run-${i}`),
+          );
           if (code !== 0) exitCode = code;
           if (o.repeat && existsSync(out)) {
             const json = JSON.parse(await readFile(out, 'utf8')) as VitestJson;
             for (const f of json.testResults) {
               for (const t of f.assertionResults) {
                 if (t.status !== 'passed' && t.status !== 'failed') continue;
-                const key = `${f.name.replace(root + '/', '')} > ${t.fullName}`;
+                const key = `${relative(target.cwd, f.name)} > ${t.fullName}`;
                 const e = tally.get(key) ?? { passed: 0, failed: 0 };
                 e[t.status as 'passed' | 'failed']++;
                 tally.set(key, e);
@@ -114,11 +128,23 @@ export function registerTest(program: Command): void {
             }
           }
         }
+        // Every skip with its reason; one that no declaration expects on this machine fails the
+        // run even when vitest itself passed (src/harness/declared-skips.ts).
+        summary = summarizeResults(dir, target.cwd);
+        process.stderr.write(`\n${formatSummary(summary)}\n`);
+        if (o.summary) {
+          const mode = o.proxy === 'iptables' ? `iptables/${o.sync}/${o.iptablesBackend}` : o.proxy;
+          await appendFile(
+            resolve(o.summary),
+            formatSummaryMarkdown(summary, `svclab test (${mode}, ${o.provider})`) + '\n',
+          );
+        }
+        if (!summary.ok && exitCode === 0) exitCode = 1;
       } finally {
         await rm(dir, { recursive: true, force: true });
         // A run interrupted mid-suite leaves its harness labs; their owner is gone now.
         await getProvider('netns')
-          .sweep()
+          .then((p) => p.sweep())
           .catch(() => undefined);
       }
       if (o.repeat) {
@@ -132,7 +158,15 @@ export function registerTest(program: Command): void {
           (a, r) => ({ passed: a.passed + r.passed, runs: a.runs + r.runs }),
           { passed: 0, runs: 0 },
         );
-        if (o.json) printJson({ proxy: o.proxy, sync: o.sync, repeat: runs, tests: rows, total });
+        if (o.json)
+          printJson({
+            proxy: o.proxy,
+            sync: o.sync,
+            repeat: runs,
+            tests: rows,
+            total,
+            skips: summary?.skips ?? [],
+          });
         else {
           process.stdout.write(
             '\n' +
@@ -149,4 +183,10 @@ export function registerTest(program: Command): void {
       }
       process.exitCode = exitCode;
     });
+}
+
+/** The JUnit file of run `i`: the name given for the first, `-i` before the extension after. */
+function junitFile(file: string, i: number): string {
+  const abs = resolve(file);
+  return i === 0 ? abs : abs.replace(/(\.[^./]+)?$/, (ext) => `-${i}${ext}`);
 }

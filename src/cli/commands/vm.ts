@@ -4,7 +4,7 @@ import { execa } from 'execa';
 import { kernelFeatureNames, runInVm, shouldUseVm, type KernelFeature } from '../../vm/index.js';
 import { UsageError } from '../errors.js';
 
-export function registerVm(program: Command): void {
+export function register(program: Command): void {
   program
     .command('vm')
     .description(

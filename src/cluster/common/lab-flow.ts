@@ -20,14 +20,22 @@ export interface CreateLabFlow {
   /** The provider's handle on the lab; `topology` follows the Lab's updates. */
   backend(name: string, state: LabState, topology: () => Topology): LabBackend;
   /** The provider's phases (provision, start agents...); the proxy phase follows them. */
-  phases(ctx: {
-    name: string;
-    dir: string;
-    state: LabState;
-    saveState: () => Promise<void>;
-    lab: Lab;
-  }): Phase[];
+  phases(ctx: FlowContext): Phase[];
+  /**
+   * Phases after the proxy is installed, before the lab is ready: waiting for what the earlier
+   * phases started (agents boot while the proxy is installed; neither needs the other).
+   */
+  readyPhases?(ctx: FlowContext): Phase[];
   teardown(name: string): Promise<DownReport>;
+}
+
+export interface FlowContext {
+  name: string;
+  dir: string;
+  state: LabState;
+  saveState: () => Promise<void>;
+  /** The lab being made (phases that register it elsewhere, e.g. in its API server, update it). */
+  lab: Lab;
 }
 
 export async function createLab(flow: CreateLabFlow): Promise<Lab> {
@@ -59,8 +67,9 @@ export async function createLab(flow: CreateLabFlow): Promise<Lab> {
     opts.proxyOptions ?? {},
   );
   try {
+    const ctx: FlowContext = { name, dir, state, saveState, lab };
     await runPhases(
-      [...flow.phases({ name, dir, state, saveState, lab }), installProxyPhase(lab)],
+      [...flow.phases(ctx), installProxyPhase(lab), ...(flow.readyPhases?.(ctx) ?? [])],
       opts.progress ?? defaultProgressOutput(),
     );
     state.phase = 'ready';

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { expectLab } from '../../assertions/index.js';
 import { uniqueLabName } from '../../harness/lab-fixture.js';
+import { skipWhen } from '../../harness/skip.js';
 import { loadTopology } from '../../model/index.js';
 import { run } from '../../exec/index.js';
 import type { Lab } from '../lab.js';
@@ -17,18 +18,22 @@ const provider = new DockerProvider();
 
 /** Why this file cannot run here (no root, no dockerd, no node image), printed when it skips. */
 async function whySkip(): Promise<string | undefined> {
-  if (process.getuid?.() !== 0) return 'needs root';
+  if (process.getuid?.() !== 0) return skipWhen('root', 'needs root');
+  const site = { provider: 'docker' };
   const why = await dockerUnavailable();
-  if (why) return why;
+  if (why) return skipWhen('docker', why, site);
   try {
     await ensureNodeImage();
   } catch (err) {
-    return `the node image cannot be built: ${err instanceof Error ? err.message : String(err)}`;
+    return skipWhen(
+      'docker',
+      `the node image cannot be built: ${err instanceof Error ? err.message : String(err)}`,
+      site,
+    );
   }
   return undefined;
 }
 const skip = await whySkip();
-if (skip) process.stderr.write(`svclab: skipping docker provider e2e: ${skip}\n`);
 
 async function labObjects(lab: string) {
   const containers = await docker().listContainers({ all: true, filters: labFilter(lab) });

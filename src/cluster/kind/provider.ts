@@ -6,6 +6,7 @@ import type { Topology } from '../../model/types.js';
 import type { ProxyMode } from '../../proxy/types.js';
 import type { Lab } from '../lab.js';
 import type { DownReport, Provider, UpOptions } from '../provider.js';
+import { DryRunComplete } from '../dry-run.js';
 import { isPidAlive, labDir, listLabDirs, readLabState, removeLabDir } from '../state.js';
 import { agentFiles } from '../kubeconfig/agent-files.js';
 import { KubeApi } from '../kubeconfig/api.js';
@@ -32,12 +33,7 @@ export interface KindProviderOptions {
   print?: ((text: string) => void) | undefined;
 }
 
-/** Thrown by `up` in dry-run mode once the plan is printed: nothing was created. */
-export class DryRunComplete extends LabError {
-  constructor(lab: string) {
-    super(`dry run of lab ${lab}: printed the plan, created nothing`);
-  }
-}
+export { DryRunComplete };
 
 function internalIPs(nodes: V1Node[]): Record<string, string> {
   const out: Record<string, string> = {};

@@ -1,4 +1,4 @@
-import { readdirSync, mkdtempSync, writeFileSync, rmSync } from 'node:fs';
+import { readdirSync, readFileSync, mkdtempSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
@@ -30,6 +30,13 @@ describe('GitHub Actions workflows', () => {
       expect(r.exitCode).toBe(0);
     });
   }
+
+  it('action.yml (the composite action) is a valid action, and ci runs the suites through it', async () => {
+    const r = await validate(join(root, 'action.yml'));
+    expect(r.stdout + r.stderr).toBe('');
+    expect(r.exitCode).toBe(0);
+    expect(readFileSync(join(dir, 'ci.yml'), 'utf8')).toMatch(/^\s+uses: \.\/$/m);
+  });
 
   it('the validator rejects an invalid workflow (so the checks above can fail)', async () => {
     const bad = join(tmp, 'bad.yml');

@@ -3,6 +3,7 @@ import { existsSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { run } from '../../exec/index.js';
+import { skipWhen } from '../../harness/skip.js';
 import type { NodeContext, ProxyState, ServicePortState } from '../types.js';
 import { countRules } from './iptables.js';
 import { IPSETS, IPSET_KEYS } from './ipset.js';
@@ -15,12 +16,12 @@ import { endpoint, service, servicePorts } from './testing.js';
  * kernel's state with the plan, then drives TCP through the Service. Needs a kernel with IP_VS
  * (run it in the VM: this host's kernel has none).
  */
-const ipvsMissing = !existsSync('/proc/net/ip_vs');
-if (ipvsMissing) {
-  console.log(
-    'skipping IPVS kernel tests: /proc/net/ip_vs is missing (no IP_VS in this kernel); run them in the VM (src/vm)',
-  );
-}
+const ipvsMissing = skipWhen(
+  'ipvs-kernel',
+  !existsSync('/proc/net/ip_vs') &&
+    '/proc/net/ip_vs is missing (no IP_VS in this kernel); run them in the VM (src/vm)',
+  { proxy: 'ipvs' },
+);
 
 const tag = `svclab-t-ipvs-${randomBytes(3).toString('hex')}`;
 const NS = { node: `${tag}-node`, p1: `${tag}-p1`, p2: `${tag}-p2`, client: `${tag}-cl` };

@@ -1,13 +1,11 @@
 import type { Command } from 'commander';
 import { Option } from 'commander';
 import { providerOfLab } from '../../cluster/providers.js';
-import { runInteractive } from '../../exec/index.js';
 import { summarizeAttempts } from '../../traffic/agent-client.js';
 import type { L4 } from '../../traffic/protocol.js';
 import { UsageError } from '../errors.js';
 import { printJson, table } from '../format.js';
 import { selectLab } from '../lab-select.js';
-import { NetnsBackend } from '../../netns/backend.js';
 
 const int = (name: string) => (v: string) => {
   const n = Number(v);
@@ -16,28 +14,7 @@ const int = (name: string) => (v: string) => {
   return n;
 };
 
-export function registerTraffic(program: Command): void {
-  program
-    .command('exec')
-    .description('run a command inside a node, pod or external host')
-    .argument('<target>', 'node, pod or external host name')
-    .argument('<command...>', 'command and arguments (after --)')
-    .option('--lab <name>', 'lab (default: the only one)')
-    .action(async (target: string, argv: string[], o) => {
-      const name = await selectLab(o.lab);
-      const lab = await (await providerOfLab(name)).attach(name);
-      if (!(lab.backend instanceof NetnsBackend)) {
-        const r = await lab.exec(target, argv, { allowFailure: true });
-        process.stdout.write(r.stdout);
-        process.stderr.write(r.stderr);
-        process.exitCode = r.exitCode ?? 1;
-        return;
-      }
-      process.exitCode = await runInteractive(argv[0]!, argv.slice(1), {
-        netns: lab.backend.netnsOf(target),
-      });
-    });
-
+export function register(program: Command): void {
   program
     .command('probe')
     .description(
@@ -110,33 +87,5 @@ export function registerTraffic(program: Command): void {
       } finally {
         await lab.detach();
       }
-    });
-
-  program
-    .command('dump')
-    .description(
-      "print a node's dataplane state (rules, sets, IPVS, routes, conntrack), or write the whole lab's dump",
-    )
-    .argument('[target]', 'node (or pod / external host) to print')
-    .option('--lab <name>', 'lab (default: the only one)')
-    .option('--out <dir>', 'write the full diagnostic dump of the lab under this folder')
-    .option('--json', 'machine-readable output')
-    .action(async (target: string | undefined, o) => {
-      const name = await selectLab(o.lab);
-      const lab = await (await providerOfLab(name)).attach(name);
-      if (o.out || !target) {
-        const dir = await lab.dump({ dir: o.out, reason: 'svclab dump' });
-        if (o.json) printJson({ dir });
-        else process.stdout.write(`dump written to ${dir}\n`);
-        return;
-      }
-      const t = lab.target(target);
-      const sections: Record<string, string> = { ...(await lab.backend.networkDump(target)) };
-      if (t.kind === 'node' && lab.proxyMode !== 'none') {
-        Object.assign(sections, await lab.proxyDump(target));
-      }
-      if (o.json) return printJson(sections);
-      for (const [k, v] of Object.entries(sections))
-        process.stdout.write(`### ${target}: ${k}\n${v.trimEnd()}\n\n`);
     });
 }

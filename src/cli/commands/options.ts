@@ -1,0 +1,34 @@
+import { Option } from 'commander';
+
+// Options several commands share. Commander only: a command's definition must stay cheap, since
+// `svclab --help` loads every command's module.
+
+export const kubeVersionOption = () =>
+  new Option(
+    '--kube-version <version>',
+    'Kubernetes release of the control plane (built from source if missing)',
+  ).env('SVCLAB_KUBE_VERSION');
+export const kubeBinDirOption = () =>
+  new Option(
+    '--kube-bin-dir <dir>',
+    'use the Kubernetes binaries in this folder instead of built ones',
+  ).env('SVCLAB_KUBE_BIN_DIR');
+export const isTruthy = (v: string | undefined) =>
+  v !== undefined && v !== '' && v !== '0' && v !== 'false';
+
+export const proxyOption = () =>
+  new Option('--proxy <mode>', 'Service proxy mode')
+    .choices(['iptables', 'nftables', 'ipvs', 'none'])
+    .default(process.env.SVCLAB_PROXY ?? 'iptables');
+export const syncOption = () =>
+  new Option('--sync <strategy>', 'iptables sync strategy')
+    .choices(['full', 'partial'])
+    .default('partial');
+export const backendOption = () =>
+  new Option('--iptables-backend <backend>', 'iptables command backend')
+    .choices(['nft', 'legacy'])
+    .default('nft');
+export const schedulerOption = () =>
+  new Option('--scheduler <name>', 'IPVS scheduler')
+    .choices(['rr', 'wrr', 'lc', 'sh'])
+    .default('rr');
