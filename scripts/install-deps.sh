@@ -37,3 +37,11 @@ if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.j
   npm ci --no-audit --no-fund --loglevel=error
 fi
 npm run --silent build
+
+# The control plane is built from source (svclab kube build): Go 1.26 or newer, from the machine
+# (go.dev/dl is not reachable from every lab machine; Debian's golang package is older).
+if ! command -v go >/dev/null 2>&1 && [ -x /usr/local/go/bin/go ]; then export PATH=$PATH:/usr/local/go/bin; fi
+if ! command -v go >/dev/null 2>&1; then
+  echo "svclab: Go 1.26+ is needed to build the Kubernetes components (svclab kube build); install it into /usr/local/go" >&2
+  exit 1
+fi

@@ -31,6 +31,10 @@ skip_run() { node scripts/record-skip.mjs --dir "$RESULTS" "$@" || status=1; }
 step "type check" && { npm run --silent typecheck || status=1; }
 step "lint" && { npm run --silent lint || status=1; }
 step "build" && { npm run --silent build || status=1; }
+# The control plane's binaries (etcd, kube-apiserver, kube-controller-manager, kube-proxy, kubectl)
+# built from source through the Go module proxy, cached outside the work tree: a cold build takes
+# 10-20 minutes on two cores, a warm one nothing.
+step "Kubernetes components (svclab kube build)" && { node bin/svclab.js kube build || status=1; }
 step "unit tests" && vitest_run unit --project unit
 step "e2e: lab core, agent, proxy appliers (mode-independent)" && vitest_run core --project e2e src
 
@@ -41,6 +45,11 @@ for mode in "iptables partial nft" "iptables full nft" "iptables partial legacy"
   SVCLAB_PROXY=$proxy SVCLAB_SYNC=${sync/-/partial} SVCLAB_IPTABLES_BACKEND=${backend/-/nft} \
     vitest_run "suites-$proxy-${sync}-${backend}" --project e2e suites
 done
+
+# Every suite once more with the real control plane: Pods, Services and EndpointSlices are API
+# objects, and the suites' changes (readiness, Service edits, deletions) go through the API.
+step "e2e suites: --proxy nftables --control-plane"
+SVCLAB_CONTROL_PLANE=1 SVCLAB_PROXY=nftables vitest_run suites-nftables-control-plane --project e2e suites
 
 for proxy in iptables nftables; do
   if [ -n "$docker_ok" ]; then

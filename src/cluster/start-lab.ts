@@ -4,6 +4,7 @@ import type { Topology } from '../model/types.js';
 import type { Lab } from './lab.js';
 import type { UpOptions } from './provider.js';
 import { getProvider } from './providers.js';
+import { kubeOptionsFromEnv } from '../kube/binaries.js';
 
 export interface StartLabOptions extends LabChoice {
   /** Lab name; default the topology's name. */
@@ -33,6 +34,8 @@ export async function startLab(source: TopologySource, opts: StartLabOptions = {
     name: opts.name,
     proxy: config.proxy,
     proxyOptions: config.proxyOptions,
+    controlPlane: config.controlPlane,
+    kube: kubeOptionsFromEnv(opts.env ?? process.env),
     progress: opts.progress ?? 'silent',
     keepOnFailure: opts.keepOnFailure,
     ephemeral: opts.ephemeral ?? true,

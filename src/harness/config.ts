@@ -9,7 +9,9 @@ export interface SuiteConfig {
   provider: string;
   proxy: ProxyMode | 'none';
   proxyOptions: ProxyOptions;
-  /** Short label for test titles and dumps, e.g. `iptables/partial/nft`. */
+  /** The lab runs the real control plane (SVCLAB_CONTROL_PLANE=1): changes go through the API. */
+  controlPlane: boolean;
+  /** Short label for test titles and dumps, e.g. `iptables/partial/nft`, `nftables+cp`. */
   label: string;
 }
 
@@ -18,6 +20,7 @@ export interface LabChoice {
   provider?: string | undefined;
   proxy?: ProxyMode | 'none' | undefined;
   proxyOptions?: Partial<ProxyOptions> | undefined;
+  controlPlane?: boolean | undefined;
 }
 
 export function suiteConfig(
@@ -37,11 +40,17 @@ export function suiteConfig(
   const ipvsScheduler = (choice.proxyOptions?.ipvsScheduler ??
     env.SVCLAB_IPVS_SCHEDULER ??
     'rr') as ProxyOptions['ipvsScheduler'];
-  const label = proxy === 'iptables' ? `iptables/${syncStrategy}/${iptablesBackend}` : proxy;
+  const cp = env.SVCLAB_CONTROL_PLANE;
+  const controlPlane =
+    choice.controlPlane ?? (cp !== undefined && cp !== '' && cp !== '0' && cp !== 'false');
+  const label =
+    (proxy === 'iptables' ? `iptables/${syncStrategy}/${iptablesBackend}` : proxy) +
+    (controlPlane ? '+cp' : '');
   return {
     provider: choice.provider ?? env.SVCLAB_PROVIDER ?? 'netns',
     proxy,
     proxyOptions: { ...choice.proxyOptions, syncStrategy, iptablesBackend, ipvsScheduler },
+    controlPlane,
     label,
   };
 }

@@ -137,6 +137,7 @@ async function runMode(
     provider,
     proxy: cfg.proxy,
     proxyOptions: cfg.proxyOptions,
+    controlPlane: false,
     label: mode,
   });
   if (skip) {

@@ -33,7 +33,52 @@ export function register(program: Command): Command {
     .addOption(proxyOption())
     .option('--out <file>', 'write the JSON report here')
     .option('--json', 'print the JSON report')
+    .option(
+      '--control-plane',
+      'three-node with etcd, kube-apiserver and kube-controller-manager: time per phase, RSS per process',
+    )
     .action(async (o) => {
+      if (o.controlPlane) {
+        const { benchControlPlaneUp } = await import('../../bench/control-plane.js');
+        const cp = await benchControlPlaneUp({
+          root: packageRoot(),
+          runs: o.runs,
+          proxy: parseProxyMode(o.proxy),
+          onProgress: (l) => process.stderr.write(`svclab: ${l}\n`),
+        });
+        if (o.out) await writeFile(o.out, JSON.stringify(cp, null, 2) + '\n');
+        if (o.json) process.stdout.write(JSON.stringify(cp, null, 2) + '\n');
+        else
+          process.stdout.write(
+            table(
+              ['WHAT', 'MEDIAN', 'MAX'],
+              [
+                [
+                  'up (every Pod Ready, EndpointSlices match)',
+                  `${cp.result.upMs.median.toFixed(0)} ms`,
+                  `${cp.result.upMs.max.toFixed(0)} ms`,
+                ],
+                [
+                  'down',
+                  `${cp.result.downMs.median.toFixed(0)} ms`,
+                  `${cp.result.downMs.max.toFixed(0)} ms`,
+                ],
+                ...Object.entries(cp.result.phaseMs).map(([k, v]) => [
+                  `  phase: ${k}`,
+                  `${v.median.toFixed(0)} ms`,
+                  `${v.max.toFixed(0)} ms`,
+                ]),
+                ...Object.entries(cp.result.rssMiB).map(([k, v]) => [
+                  `  RSS ${k}`,
+                  `${v.median.toFixed(0)} MiB`,
+                  `${v.max.toFixed(0)} MiB`,
+                ]),
+              ],
+            ) +
+              `\n(${cp.result.runs} runs, Kubernetes ${cp.result.version}, proxy ${cp.proxy}, ${cp.machine.cpus} CPUs)\n`,
+          );
+        return;
+      }
       const report = await benchUp({
         root: packageRoot(),
         runs: o.runs,

@@ -68,11 +68,13 @@ export async function createLab(flow: CreateLabFlow): Promise<Lab> {
   );
   try {
     const ctx: FlowContext = { name, dir, state, saveState, lab };
-    await runPhases(
+    const timings = await runPhases(
       [...flow.phases(ctx), installProxyPhase(lab), ...(flow.readyPhases?.(ctx) ?? [])],
       opts.progress ?? defaultProgressOutput(),
     );
     state.phase = 'ready';
+    // Kept for `svclab bench up` and for people asking why an up was slow.
+    state.extra = { ...state.extra, phaseMs: timings };
     await saveState();
     return lab;
   } catch (err) {
