@@ -1,4 +1,5 @@
 /** Address-plan checks: subnets, the per-node pod CIDR split, node and external host IPs. */
+import { quote } from './echo.js';
 import {
   addressOffset,
   broadcastAddress,
@@ -23,7 +24,7 @@ export function validateNetworking(doc: TopologyInput, plan: AddressPlan, out: I
       const network = formatCIDR(plan.subnets[field]);
       out.error(
         [...NETWORKING, field],
-        `Invalid value: "${text}": has host bits set; did you mean "${network}"?`,
+        `Invalid value: ${quote(text)}: has host bits set; did you mean ${quote(network)}?`,
       );
     }
   }
@@ -34,7 +35,7 @@ export function validateNetworking(doc: TopologyInput, plan: AddressPlan, out: I
       const [at, other] = explicit[b] ? [b, a] : [a, b];
       out.error(
         [...NETWORKING, at],
-        `Invalid value: "${networking[at]}": overlaps ${other} ${networking[other]}${explicit[other] ? '' : ' (the default)'}`,
+        `Invalid value: ${quote(networking[at])}: overlaps ${other} ${networking[other]}${explicit[other] ? '' : ' (the default)'}`,
       );
     }
   });
@@ -62,7 +63,7 @@ function validatePodCIDRMaskSize(doc: TopologyInput, plan: AddressPlan, out: Iss
     const needed = pod.prefix + Math.ceil(Math.log2(nodes));
     out.error(
       at,
-      `Invalid value: ${explicit.podCIDRMaskSize ? size : `"${networking.podSubnet}"`}: podSubnet ${networking.podSubnet} holds ${slices} /${size} node podCIDR${slices === 1 ? '' : 's'} but there are ${nodes} nodes; use a podCIDRMaskSize of at least ${needed}`,
+      `Invalid value: ${explicit.podCIDRMaskSize ? size : quote(networking.podSubnet)}: podSubnet ${networking.podSubnet} holds ${slices} /${size} node podCIDR${slices === 1 ? '' : 's'} but there are ${nodes} nodes; use a podCIDRMaskSize of at least ${needed}`,
     );
   }
 }
@@ -77,11 +78,11 @@ function validateNodeNetworkIPs(doc: TopologyInput, plan: AddressPlan, out: Issu
     const ip = ipOf(text);
     const problem = hostAddressProblem(subnet, ip, label, "the node network's gateway");
     if (problem) {
-      out.error(path, `Invalid value: "${text}": ${problem}`);
+      out.error(path, `Invalid value: ${quote(text)}: ${problem}`);
       return;
     }
     const owner = owners.get(ip);
-    if (owner) out.error(path, `Duplicate value: "${text}": already used by ${owner}`);
+    if (owner) out.error(path, `Duplicate value: ${quote(text)}: already used by ${owner}`);
     else owners.set(ip, formatPath(path.slice(0, 3)));
   };
   doc.spec.nodes.forEach((n, i) => check(['spec', 'nodes', i, 'ip'], n.ip));

@@ -2,6 +2,7 @@
  * Addresses and ports Services claim across the lab: clusterIPs, external IPs, LoadBalancer
  * ingress IPs and nodePorts. Each can belong to one Service only.
  */
+import { quote } from './echo.js';
 import { DEFAULT_PROTOCOL, DEFAULT_SERVICE_TYPE } from './defaults.js';
 import { cidrContains, parseCIDR } from './ipam.js';
 import type { IssueList, Path } from './issues.js';
@@ -58,7 +59,7 @@ function validateClusterIP(
     'the kubernetes Service',
   );
   if (problem) {
-    out.error([...at, 'clusterIP'], `Invalid value: "${text}": ${problem}`);
+    out.error([...at, 'clusterIP'], `Invalid value: ${quote(text)}: ${problem}`);
     return;
   }
   const owner = owners.get(ip);
@@ -66,7 +67,7 @@ function validateClusterIP(
   else
     out.error(
       [...at, 'clusterIP'],
-      `Invalid value: "${text}": provided IP is already allocated (to spec.services[${owner}])`,
+      `Invalid value: ${quote(text)}: provided IP is already allocated (to spec.services[${owner}])`,
     );
 }
 
@@ -87,11 +88,11 @@ function validateExternalAddresses(
   const check = (path: Path, text: string, duplicateIsError: boolean) => {
     const problem = externalAddressProblem(text, plan);
     if (problem) {
-      out.error(path, `Invalid value: "${text}": ${problem}`);
+      out.error(path, `Invalid value: ${quote(text)}: ${problem}`);
       return;
     }
     if (seen.has(text)) {
-      if (duplicateIsError) out.error(path, `Duplicate value: "${text}"`);
+      if (duplicateIsError) out.error(path, `Duplicate value: ${quote(text)}`);
       return;
     }
     seen.add(text);
@@ -102,7 +103,7 @@ function validateExternalAddresses(
       else if (owner !== index) {
         out.error(
           path,
-          `Invalid value: "${text}": ${key} is already served by spec.services[${owner}]`,
+          `Invalid value: ${quote(text)}: ${key} is already served by spec.services[${owner}]`,
         );
         return;
       }
