@@ -12,6 +12,7 @@ import {
 } from './ipam.js';
 import { formatPath, type IssueList, type Path } from './issues.js';
 import { SUBNET_FIELDS, ipOf, type AddressPlan } from './networking.js';
+import { reservedAddressProblem, reservedSubnetProblem } from './reserved.js';
 import type { TopologyInput } from './schema.js';
 
 const NETWORKING: Path = ['spec', 'networking'];
@@ -20,6 +21,8 @@ export function validateNetworking(doc: TopologyInput, plan: AddressPlan, out: I
   const { networking, explicit } = plan;
   for (const field of SUBNET_FIELDS) {
     const text = networking[field];
+    const reserved = reservedSubnetProblem(plan.subnets[field]);
+    if (reserved) out.error([...NETWORKING, field], `Invalid value: ${quote(text)}: ${reserved}`);
     if (explicit[field] && hasHostBits(text)) {
       const network = formatCIDR(plan.subnets[field]);
       out.error(
@@ -76,7 +79,9 @@ function validateNodeNetworkIPs(doc: TopologyInput, plan: AddressPlan, out: Issu
   const check = (path: Path, text: string | undefined) => {
     if (text === undefined) return;
     const ip = ipOf(text);
-    const problem = hostAddressProblem(subnet, ip, label, "the node network's gateway");
+    const problem =
+      reservedAddressProblem(ip) ??
+      hostAddressProblem(subnet, ip, label, "the node network's gateway");
     if (problem) {
       out.error(path, `Invalid value: ${quote(text)}: ${problem}`);
       return;
