@@ -52,14 +52,10 @@ export function parseTopology(text: string, options: ParseOptions = {}): Topolog
 }
 
 /** Like parseTopology, from the file's bytes: refuses more than 1 MiB and anything not UTF-8. */
-export function parseTopologyBytes(
-  bytes: Uint8Array,
-  options: ParseOptions & { size?: number } = {},
-): Topology {
+export function parseTopologyBytes(bytes: Uint8Array, options: ParseOptions = {}): Topology {
   const file = options.file ?? '<input>';
   const out = new IssueList();
-  if (options.size !== undefined || bytes.length > MAX_TOPOLOGY_BYTES)
-    out.error([], tooLargeMessage(options.size));
+  if (bytes.length > MAX_TOPOLOGY_BYTES) out.error([], tooLargeMessage(bytes.length));
   const text = out.hasErrors ? undefined : decodeUtf8(bytes, out);
   if (text === undefined) throw new TopologyError(file, out);
   return parseTopology(text, { file });
@@ -68,7 +64,13 @@ export function parseTopologyBytes(
 /** Reads, parses and resolves a topology file; issues name the file by `path` as given. */
 export async function loadTopology(path: string): Promise<Topology> {
   const { bytes, size } = await readBounded(path);
-  return parseTopologyBytes(bytes, size === undefined ? { file: path } : { file: path, size });
+  if (size !== undefined || bytes.length > MAX_TOPOLOGY_BYTES) {
+    // Not all of it was read: a regular file's size is known, a pipe's is not.
+    const out = new IssueList();
+    out.error([], tooLargeMessage(size));
+    throw new TopologyError(path, out);
+  }
+  return parseTopologyBytes(bytes, { file: path });
 }
 
 /**
