@@ -1,9 +1,10 @@
 import { execa } from 'execa';
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { kernelHasIpvs } from '../cluster/preflight.js';
 import { skipWhen } from '../harness/skip.js';
+import { labDir } from '../cluster/state.js';
 
 // Bad input is refused cleanly: a clear message naming what is wrong, exit code 2, and nothing
 // created. Runs the built CLI as a user would.
@@ -43,6 +44,7 @@ describe('bad input', () => {
         expect(r.stderr).toContain(line.replace(/^[^:]+: /, ''));
       }
       expect(r.stderr).toContain(file);
+      expect(existsSync(labDir('badinput'))).toBe(false);
       if (isRoot) expect(labNamespaces()).toEqual(before);
     },
   );

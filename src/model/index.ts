@@ -1,6 +1,12 @@
 /** The topology model: the resolved types, and loading a topology file into them. */
 export * from './types.js';
-export { loadTopology, parseTopology, topologyFromObject, type ParseOptions } from './load.js';
+export {
+  loadTopology,
+  parseTopology,
+  parseTopologyBytes,
+  topologyFromObject,
+  type ParseOptions,
+} from './load.js';
 export { TopologyError, formatIssue } from './issues.js';
 export { topologySchemaJson } from './json-schema.js';
 export { TopologyInput } from './schema.js';

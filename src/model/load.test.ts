@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -131,6 +131,24 @@ describe('loadTopology', () => {
     await expect(loadTopology(path)).rejects.toThrow(
       `${path}: apiVersion: Unsupported value: "v1"`,
     );
+  });
+
+  test('a large file is refused by its size, without reading it', async () => {
+    const path = join(dir, 'sparse.yaml');
+    writeFileSync(path, '');
+    truncateSync(path, 10 * 1024 ** 3); // sparse: 10 GiB that would take a while to read
+    const err = await loadTopology(path).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(TopologyError);
+    expect((err as TopologyError).lines).toEqual([
+      `${path}: is 10737418240 bytes; a topology file may be at most 1048576 bytes (1 MiB)`,
+    ]);
+  });
+
+  test('a device that never ends is read only up to the limit', async () => {
+    const err = await loadTopology('/dev/zero').catch((e: unknown) => e);
+    expect((err as TopologyError).lines).toEqual([
+      '/dev/zero: is larger than 1048576 bytes; a topology file may be at most 1048576 bytes (1 MiB)',
+    ]);
   });
 
   test('a missing file is a read error, not a TopologyError', async () => {

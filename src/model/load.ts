@@ -1,13 +1,16 @@
 /**
- * Reading a topology file: YAML → apiVersion/kind → schema → cross-field checks → allocation.
- * Each stage reports every problem it finds; a later stage runs only on what an earlier one
- * accepted (there is no point checking clusterIP ranges in a file that is not a Topology).
+ * Reading a topology file: bytes → UTF-8 text → YAML → apiVersion/kind → schema → cross-field
+ * checks → allocation. Each stage reports every problem it finds; a later stage runs only on what
+ * an earlier one accepted (there is no point checking clusterIP ranges in a file that is not a
+ * Topology). The first stages bound what a hostile file can cost (limits.ts).
  */
-import { readFile } from 'node:fs/promises';
-import { parseDocument } from 'yaml';
 import { API_VERSION, KIND } from './defaults.js';
+import { show, utf8Length } from './echo.js';
 import { IssueList, TopologyError } from './issues.js';
+import { MAX_TOPOLOGY_BYTES } from './limits.js';
 import { addressPlan } from './networking.js';
+import { decodeUtf8, readBounded, tooLargeMessage } from './read-text.js';
+import { parseYaml } from './read-yaml.js';
 import { resolveTopology } from './resolve.js';
 import { TopologyInput } from './schema.js';
 import type { Topology } from './types.js';
@@ -23,8 +26,13 @@ export interface ParseOptions {
 export function parseTopology(text: string, options: ParseOptions = {}): Topology {
   const file = options.file ?? '<input>';
   const out = new IssueList();
-  const fail = () => new TopologyError(file, out.issues);
+  const fail = () => new TopologyError(file, out);
 
+  // Checked on the text too: callers that build the text themselves get the same bound.
+  if (text.length > MAX_TOPOLOGY_BYTES || utf8Length(text) > MAX_TOPOLOGY_BYTES) {
+    out.error([], tooLargeMessage(utf8Length(text)));
+    throw fail();
+  }
   const data = parseYaml(text, out);
   if (out.hasErrors) throw fail();
   return resolveDocument(data, out, fail);
@@ -59,21 +67,26 @@ function resolveDocument(data: unknown, out: IssueList, fail: () => TopologyErro
   return topology;
 }
 
-/** Reads, parses and resolves a topology file; issues name the file by `path` as given. */
-export async function loadTopology(path: string): Promise<Topology> {
-  const text = await readFile(path, 'utf8');
-  return parseTopology(text, { file: path });
+/** Like parseTopology, from the file's bytes: refuses more than 1 MiB and anything not UTF-8. */
+export function parseTopologyBytes(bytes: Uint8Array, options: ParseOptions = {}): Topology {
+  const file = options.file ?? '<input>';
+  const out = new IssueList();
+  if (bytes.length > MAX_TOPOLOGY_BYTES) out.error([], tooLargeMessage(bytes.length));
+  const text = out.hasErrors ? undefined : decodeUtf8(bytes, out);
+  if (text === undefined) throw new TopologyError(file, out);
+  return parseTopology(text, { file });
 }
 
-function parseYaml(text: string, out: IssueList): unknown {
-  const doc = parseDocument(text, { uniqueKeys: true, prettyErrors: true });
-  for (const e of doc.errors) {
-    // With prettyErrors the first line reads "<what> at line L, column C:", then a code excerpt.
-    const first = e.message.split('\n')[0]?.replace(/:$/, '') ?? e.message;
-    out.error([], `YAML syntax error: ${first}`);
+/** Reads, parses and resolves a topology file; issues name the file by `path` as given. */
+export async function loadTopology(path: string): Promise<Topology> {
+  const { bytes, size } = await readBounded(path);
+  if (size !== undefined || bytes.length > MAX_TOPOLOGY_BYTES) {
+    // Not all of it was read: a regular file's size is known, a pipe's is not.
+    const out = new IssueList();
+    out.error([], tooLargeMessage(size));
+    throw new TopologyError(path, out);
   }
-  if (doc.errors.length > 0) return undefined;
-  return doc.toJS();
+  return parseTopologyBytes(bytes, { file: path });
 }
 
 /**
@@ -82,7 +95,11 @@ function parseYaml(text: string, out: IssueList): unknown {
  */
 function checkTypeMeta(data: unknown, out: IssueList): void {
   if (data === null || typeof data !== 'object' || Array.isArray(data)) {
-    out.error([], `expected a mapping with apiVersion: ${API_VERSION} and kind: ${KIND}`);
+    const got = data === null || data === undefined ? 'an empty document' : show(data);
+    out.error(
+      [],
+      `expected a mapping with apiVersion: ${API_VERSION} and kind: ${KIND}, got ${got}`,
+    );
     return;
   }
   const { apiVersion, kind } = data as Record<string, unknown>;
@@ -90,10 +107,10 @@ function checkTypeMeta(data: unknown, out: IssueList): void {
   else if (apiVersion !== API_VERSION) {
     out.error(
       ['apiVersion'],
-      `Unsupported value: ${JSON.stringify(apiVersion)}: supported values: "${API_VERSION}"`,
+      `Unsupported value: ${show(apiVersion)}: supported values: "${API_VERSION}"`,
     );
   }
   if (kind === undefined) out.error(['kind'], `Required value: must be ${KIND}`);
   else if (kind !== KIND)
-    out.error(['kind'], `Unsupported value: ${JSON.stringify(kind)}: supported values: "${KIND}"`);
+    out.error(['kind'], `Unsupported value: ${show(kind)}: supported values: "${KIND}"`);
 }

@@ -3,6 +3,7 @@
  * that picks no pod, a named targetPort no selected pod declares. A lab can still start; the
  * Service just has no endpoints (which is sometimes the point of a test).
  */
+import { quote } from './echo.js';
 import { DEFAULT_PROTOCOL } from './defaults.js';
 import type { IssueList, Path } from './issues.js';
 import type { PodInput, TopologyInput } from './schema.js';
@@ -31,7 +32,7 @@ export function validateEndpointsSelection(doc: TopologyInput, out: IssueList): 
       if (!selected.some((p) => declaresPort(p, port.targetPort as string, protocol))) {
         out.warning(
           [...at, 'ports', j, 'targetPort'],
-          `no selected pod declares a ${protocol} port named "${port.targetPort}": this port has no endpoints`,
+          `no selected pod declares a ${protocol} port named ${quote(port.targetPort as string)}: this port has no endpoints`,
         );
       }
     });

@@ -1,4 +1,5 @@
 /** Address-plan checks: subnets, the per-node pod CIDR split, node and external host IPs. */
+import { quote } from './echo.js';
 import {
   addressOffset,
   broadcastAddress,
@@ -11,6 +12,7 @@ import {
 } from './ipam.js';
 import { formatPath, type IssueList, type Path } from './issues.js';
 import { SUBNET_FIELDS, ipOf, type AddressPlan } from './networking.js';
+import { reservedAddressProblem, reservedSubnetProblem } from './reserved.js';
 import type { TopologyInput } from './schema.js';
 
 const NETWORKING: Path = ['spec', 'networking'];
@@ -19,11 +21,13 @@ export function validateNetworking(doc: TopologyInput, plan: AddressPlan, out: I
   const { networking, explicit } = plan;
   for (const field of SUBNET_FIELDS) {
     const text = networking[field];
+    const reserved = reservedSubnetProblem(plan.subnets[field]);
+    if (reserved) out.error([...NETWORKING, field], `Invalid value: ${quote(text)}: ${reserved}`);
     if (explicit[field] && hasHostBits(text)) {
       const network = formatCIDR(plan.subnets[field]);
       out.error(
         [...NETWORKING, field],
-        `Invalid value: "${text}": has host bits set; did you mean "${network}"?`,
+        `Invalid value: ${quote(text)}: has host bits set; did you mean ${quote(network)}?`,
       );
     }
   }
@@ -34,7 +38,7 @@ export function validateNetworking(doc: TopologyInput, plan: AddressPlan, out: I
       const [at, other] = explicit[b] ? [b, a] : [a, b];
       out.error(
         [...NETWORKING, at],
-        `Invalid value: "${networking[at]}": overlaps ${other} ${networking[other]}${explicit[other] ? '' : ' (the default)'}`,
+        `Invalid value: ${quote(networking[at])}: overlaps ${other} ${networking[other]}${explicit[other] ? '' : ' (the default)'}`,
       );
     }
   });
@@ -62,7 +66,7 @@ function validatePodCIDRMaskSize(doc: TopologyInput, plan: AddressPlan, out: Iss
     const needed = pod.prefix + Math.ceil(Math.log2(nodes));
     out.error(
       at,
-      `Invalid value: ${explicit.podCIDRMaskSize ? size : `"${networking.podSubnet}"`}: podSubnet ${networking.podSubnet} holds ${slices} /${size} node podCIDR${slices === 1 ? '' : 's'} but there are ${nodes} nodes; use a podCIDRMaskSize of at least ${needed}`,
+      `Invalid value: ${explicit.podCIDRMaskSize ? size : quote(networking.podSubnet)}: podSubnet ${networking.podSubnet} holds ${slices} /${size} node podCIDR${slices === 1 ? '' : 's'} but there are ${nodes} nodes; use a podCIDRMaskSize of at least ${needed}`,
     );
   }
 }
@@ -75,13 +79,15 @@ function validateNodeNetworkIPs(doc: TopologyInput, plan: AddressPlan, out: Issu
   const check = (path: Path, text: string | undefined) => {
     if (text === undefined) return;
     const ip = ipOf(text);
-    const problem = hostAddressProblem(subnet, ip, label, "the node network's gateway");
+    const problem =
+      reservedAddressProblem(ip) ??
+      hostAddressProblem(subnet, ip, label, "the node network's gateway");
     if (problem) {
-      out.error(path, `Invalid value: "${text}": ${problem}`);
+      out.error(path, `Invalid value: ${quote(text)}: ${problem}`);
       return;
     }
     const owner = owners.get(ip);
-    if (owner) out.error(path, `Duplicate value: "${text}": already used by ${owner}`);
+    if (owner) out.error(path, `Duplicate value: ${quote(text)}: already used by ${owner}`);
     else owners.set(ip, formatPath(path.slice(0, 3)));
   };
   doc.spec.nodes.forEach((n, i) => check(['spec', 'nodes', i, 'ip'], n.ip));

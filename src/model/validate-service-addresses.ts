@@ -2,11 +2,13 @@
  * Addresses and ports Services claim across the lab: clusterIPs, external IPs, LoadBalancer
  * ingress IPs and nodePorts. Each can belong to one Service only.
  */
+import { quote } from './echo.js';
 import { DEFAULT_PROTOCOL, DEFAULT_SERVICE_TYPE } from './defaults.js';
-import { cidrContains, parseCIDR } from './ipam.js';
+import { cidrContains } from './ipam.js';
 import type { IssueList, Path } from './issues.js';
 import { SUBNET_FIELDS, ipOf, type AddressPlan } from './networking.js';
 import type { ServiceInput, TopologyInput } from './schema.js';
+import { reservedAddressProblem } from './reserved.js';
 import { hostAddressProblem } from './validate-network.js';
 
 export function validateServiceAddresses(
@@ -51,14 +53,11 @@ function validateClusterIP(
   if (text === undefined) return;
   const ip = ipOf(text);
   const label = `serviceSubnet ${plan.networking.serviceSubnet}`;
-  const problem = hostAddressProblem(
-    plan.subnets.serviceSubnet,
-    ip,
-    label,
-    'the kubernetes Service',
-  );
+  const problem =
+    reservedAddressProblem(ip) ??
+    hostAddressProblem(plan.subnets.serviceSubnet, ip, label, 'the kubernetes Service');
   if (problem) {
-    out.error([...at, 'clusterIP'], `Invalid value: "${text}": ${problem}`);
+    out.error([...at, 'clusterIP'], `Invalid value: ${quote(text)}: ${problem}`);
     return;
   }
   const owner = owners.get(ip);
@@ -66,7 +65,7 @@ function validateClusterIP(
   else
     out.error(
       [...at, 'clusterIP'],
-      `Invalid value: "${text}": provided IP is already allocated (to spec.services[${owner}])`,
+      `Invalid value: ${quote(text)}: provided IP is already allocated (to spec.services[${owner}])`,
     );
 }
 
@@ -87,11 +86,11 @@ function validateExternalAddresses(
   const check = (path: Path, text: string, duplicateIsError: boolean) => {
     const problem = externalAddressProblem(text, plan);
     if (problem) {
-      out.error(path, `Invalid value: "${text}": ${problem}`);
+      out.error(path, `Invalid value: ${quote(text)}: ${problem}`);
       return;
     }
     if (seen.has(text)) {
-      if (duplicateIsError) out.error(path, `Duplicate value: "${text}"`);
+      if (duplicateIsError) out.error(path, `Duplicate value: ${quote(text)}`);
       return;
     }
     seen.add(text);
@@ -102,7 +101,7 @@ function validateExternalAddresses(
       else if (owner !== index) {
         out.error(
           path,
-          `Invalid value: "${text}": ${key} is already served by spec.services[${owner}]`,
+          `Invalid value: ${quote(text)}: ${key} is already served by spec.services[${owner}]`,
         );
         return;
       }
@@ -115,24 +114,10 @@ function validateExternalAddresses(
   );
 }
 
-/**
- * What Kubernetes' ValidateNonSpecialIP rejects (unspecified, loopback, link-local), plus
- * multicast and broadcast, which cannot be a VIP either.
- */
-const SPECIAL_RANGES: [string, string][] = [
-  ['0.0.0.0/8', 'may not be in the "this network" range (0.0.0.0/8)'],
-  ['127.0.0.0/8', 'may not be in the loopback range (127.0.0.0/8)'],
-  ['169.254.0.0/16', 'may not be in the link-local range (169.254.0.0/16)'],
-  ['224.0.0.0/4', 'may not be a multicast address (224.0.0.0/4)'],
-  ['255.255.255.255/32', 'may not be the limited broadcast address'],
-];
-
 function externalAddressProblem(text: string, plan: AddressPlan): string | undefined {
   const ip = ipOf(text);
-  for (const [range, problem] of SPECIAL_RANGES) {
-    const c = parseCIDR(range);
-    if (c && cidrContains(c, ip)) return problem;
-  }
+  const reserved = reservedAddressProblem(ip);
+  if (reserved) return reserved;
   for (const field of SUBNET_FIELDS) {
     if (cidrContains(plan.subnets[field], ip)) {
       return `is inside ${field} ${plan.networking[field]}; external IPs and LoadBalancer IPs must be outside the lab's subnets (they are routed to a node, not on-link)`;

@@ -1,4 +1,5 @@
 /** Per-Service rules, following Kubernetes' ValidateService where it has one. */
+import { quote } from './echo.js';
 import { DEFAULT_PROTOCOL, DEFAULT_SERVICE_TYPE } from './defaults.js';
 import type { IssueList, Path } from './issues.js';
 import type { AddressPlan } from './networking.js';
@@ -35,7 +36,7 @@ function validateService(svc: ServiceInput, at: Path, out: IssueList): void {
   if (spec.externalTrafficPolicy !== undefined && !isExternallyAccessible(svc)) {
     out.error(
       [...at, 'externalTrafficPolicy'],
-      `Invalid value: "${spec.externalTrafficPolicy}": may only be set for externally-accessible services (type NodePort or LoadBalancer, or with externalIPs)`,
+      `Invalid value: ${quote(spec.externalTrafficPolicy)}: may only be set for externally-accessible services (type NodePort or LoadBalancer, or with externalIPs)`,
     );
   }
   const ingress = svc.status?.loadBalancer?.ingress ?? [];
@@ -69,7 +70,7 @@ function validatePorts(svc: ServiceInput, at: Path, out: IssueList): void {
       else
         out.error(
           [...path, 'name'],
-          `Duplicate value: "${port.name}": already used by ports[${first}]`,
+          `Duplicate value: ${quote(port.name)}: already used by ports[${first}]`,
         );
     }
     const key = `${port.port}/${protocol}`;

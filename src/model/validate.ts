@@ -3,6 +3,7 @@
  * unique names, references, the address plan, Services. Everything found is reported; nothing
  * stops at the first problem.
  */
+import { listNames, quote } from './echo.js';
 import { DEFAULT_NAMESPACE, DEFAULT_PROTOCOL } from './defaults.js';
 import { formatPath, type IssueList, type Path } from './issues.js';
 import type { AddressPlan } from './networking.js';
@@ -33,7 +34,7 @@ function validateNames(doc: TopologyInput, out: IssueList): void {
     const crossKind = owner[1] !== path[1];
     out.error(
       path,
-      `Duplicate value: "${name}": already used by ${formatPath(owner)}` +
+      `Duplicate value: ${quote(name)}: already used by ${formatPath(owner)}` +
         (crossKind ? ' (nodes, pods and external hosts share one name space)' : ''),
     );
   };
@@ -49,16 +50,17 @@ function validateNames(doc: TopologyInput, out: IssueList): void {
     else
       out.error(
         ['spec', 'services', i, 'metadata', 'name'],
-        `Duplicate value: "${key}": already used by spec.services[${first}]`,
+        `Duplicate value: ${quote(key)}: already used by spec.services[${first}]`,
       );
   });
 }
 
 function validateReferences(doc: TopologyInput, out: IssueList): void {
   const nodes = doc.spec.nodes.map((n) => n.name);
+  const known = new Set(nodes);
   const check = (path: Path, name: string | undefined) => {
-    if (name !== undefined && !nodes.includes(name)) {
-      out.error(path, `Not found: "${name}": no such node (nodes: ${nodes.join(', ')})`);
+    if (name !== undefined && !known.has(name)) {
+      out.error(path, `Not found: ${quote(name)}: no such node (nodes: ${listNames(nodes)})`);
     }
   };
   doc.spec.pods?.forEach((p, i) => check(['spec', 'pods', i, 'node'], p.node));
@@ -85,7 +87,7 @@ function validatePodPorts(doc: TopologyInput, out: IssueList): void {
         else
           out.error(
             [...path, 'name'],
-            `Duplicate value: "${port.name}": already used by ports[${first}]`,
+            `Duplicate value: ${quote(port.name)}: already used by ports[${first}]`,
           );
       }
       const first = ports.get(key);

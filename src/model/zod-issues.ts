@@ -4,12 +4,23 @@
  * read kubectl errors all day read these without thinking.
  */
 import type * as z from 'zod';
+import { show } from './echo.js';
 import type { IssueList, Path } from './issues.js';
 
 type ZodIssue = z.core.$ZodIssue;
 
 export function addZodIssues(out: IssueList, root: z.ZodType, issues: readonly ZodIssue[]): void {
-  for (const issue of issues) addZodIssue(out, root, [], issue);
+  // zod's int() adds its own safe-integer bound ("Too big: expected int to be <=9007199254740991")
+  // beside the field's range; the field's range says the same in the schema's words.
+  const ranged = new Set(issues.filter((i) => !isSafeIntBound(i)).map((i) => i.path.join('\0')));
+  for (const issue of issues) {
+    if (isSafeIntBound(issue) && ranged.has(issue.path.join('\0'))) continue;
+    addZodIssue(out, root, [], issue);
+  }
+}
+
+function isSafeIntBound(issue: ZodIssue): boolean {
+  return (issue.code === 'too_big' || issue.code === 'too_small') && issue.origin === 'int';
 }
 
 function addZodIssue(out: IssueList, root: z.ZodType, base: Path, issue: ZodIssue): void {
@@ -18,6 +29,9 @@ function addZodIssue(out: IssueList, root: z.ZodType, base: Path, issue: ZodIssu
   switch (issue.code) {
     case 'invalid_type':
       if (input === undefined) out.error(path, 'Required value');
+      // YAML reads .inf, .nan and 1e400 as numbers that no field accepts.
+      else if (typeof input === 'number' && !Number.isFinite(input))
+        out.error(path, `Invalid value: ${show(input)}: must be a finite number`);
       else
         out.error(
           path,
@@ -98,10 +112,6 @@ function quoteHint(expected: string, input: unknown): string {
     : '';
 }
 
-function show(value: unknown): string {
-  return typeof value === 'string' ? JSON.stringify(value) : String(value);
-}
-
 function unknownField(key: string, known: string[]): string {
   const close = known.filter((k) => editDistance(k.toLowerCase(), key.toLowerCase()) <= 2);
   if (close.length > 0) return `unknown field (did you mean ${close.map(show).join(' or ')}?)`;
@@ -136,6 +146,8 @@ function knownFields(root: z.ZodType, path: Path): string[] {
 }
 
 function editDistance(a: string, b: string): number {
+  // Only small distances matter; a long key from a hostile file must not cost |a|·|b|.
+  if (Math.abs(a.length - b.length) > 2) return Infinity;
   let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
   for (let i = 1; i <= a.length; i++) {
     const cur = [i];
