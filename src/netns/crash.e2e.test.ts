@@ -21,7 +21,10 @@ function leftovers(lab: string) {
     .filter((p) => {
       try {
         const argv = readFileSync(`/proc/${p}/cmdline`, 'utf8').split('\0');
-        return argv.some((a, i) => a === '--lab' && argv[i + 1] === lab);
+        // Agents and the lab kubelet carry --lab; etcd and the API server name the lab folder.
+        return argv.some(
+          (a, i) => (a === '--lab' && argv[i + 1] === lab) || a.includes(`${labDir(lab)}/`),
+        );
       } catch {
         return false;
       }
@@ -30,11 +33,15 @@ function leftovers(lab: string) {
 }
 
 /** Starts `svclab up` and resolves once its progress output shows `line` (plain progress, as in CI). */
-function upUntil(lab: string, line: RegExp): Promise<ChildProcess> {
-  const child = spawn(process.execPath, [cli, 'up', topo, '--name', lab, '--proxy', 'iptables'], {
-    env: { ...process.env, CI: 'true' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+function upUntil(lab: string, line: RegExp, extra: string[] = []): Promise<ChildProcess> {
+  const child = spawn(
+    process.execPath,
+    [cli, 'up', topo, '--name', lab, '--proxy', 'iptables', ...extra],
+    {
+      env: { ...process.env, CI: 'true' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   return new Promise((resolve, reject) => {
     let seen = '';
     const timer = setTimeout(
@@ -61,15 +68,28 @@ const exited = (c: ChildProcess) =>
   );
 
 describe.skipIf(skip)('crash safety', () => {
-  const points: [string, RegExp][] = [
-    ['while provisioning namespaces', /provision namespaces\.\.\./],
-    ['while starting agents', /start agents\.\.\./],
-    ['while installing the proxy', /install proxy \(iptables\)\.\.\./],
+  const cp = ['--control-plane'];
+  const points: [string, RegExp, string[]][] = [
+    ['while provisioning namespaces', /provision namespaces\.\.\./, []],
+    ['while starting agents', /start agents\.\.\./, []],
+    ['while installing the proxy', /install proxy \(iptables\)\.\.\./, []],
+    // With a control plane: every phase that starts a process or writes the API.
+    ['while the lab kubelet starts', /certificates and the lab kubelet: done/, cp],
+    ['while etcd starts', /control plane: etcd\.\.\./, cp],
+    ['while kube-apiserver starts', /control plane: kube-apiserver\.\.\./, cp],
+    ['while kube-controller-manager starts', /control plane: kube-controller-manager\.\.\./, cp],
+    ['while registering Nodes and Pods', /register Nodes, Pods and Services\.\.\./, cp],
+    [
+      'while waiting for EndpointSlices',
+      /Pods Ready, EndpointSlices from the controller\.\.\./,
+      cp,
+    ],
+    ['while the proxy is installed from the API', /install proxy \(iptables\)\.\.\./, cp],
   ];
-  for (const [when, line] of points) {
-    it(`SIGKILL ${when}: only labelled resources remain, and the sweep removes them`, async () => {
+  for (const [when, line, extra] of points) {
+    it(`SIGKILL ${when}${extra.length ? ' (control plane)' : ''}: only labelled resources remain, and the sweep removes them`, async () => {
       const lab = uniqueLabName('crash');
-      const child = await upUntil(lab, line);
+      const child = await upUntil(lab, line, extra);
       child.kill('SIGKILL');
       await exited(child);
       const left = leftovers(lab);
