@@ -59,6 +59,7 @@ export function planKindLab(topo: Topology, opts: KindPlanOptions): KindLabPlan 
   const commands = [
     `kind create cluster --name ${clusterName} --config - --wait 300s   # config below`,
     `kind get kubeconfig --name ${clusterName} > $SVCLAB_RUN_DIR/${opts.lab}/kubeconfig`,
+    `kind load docker-image --name ${clusterName} ${AGENT_IMAGE} ${AGNHOST_IMAGE}   # each one the local Docker has; the nodes pull the others`,
     `kubectl apply -f -   # ${docs.length} objects below, in namespace ${namespace}`,
     ...m.statusUpdates.map(
       (u) =>
@@ -68,7 +69,7 @@ export function planKindLab(topo: Topology, opts: KindPlanOptions): KindLabPlan 
       (e) =>
         `docker run -d --name ${e.container} --network ${e.network} --cap-add NET_ADMIN ${AGENT_IMAGE} ...   # agent; routes ${e.routes.map((r) => `${r.to} via ${r.viaNode}`).join(', ') || 'none'}`,
     ),
-    `# wait: pods Running (agnhost ${AGNHOST_IMAGE}), EndpointSlices match, kube-proxy /healthz lastUpdated advances on every node`,
+    `# wait: pods Running (agnhost ${AGNHOST_IMAGE}), EndpointSlices match, kube-proxy /metrics on every node: the change received and synced`,
   ];
   return {
     clusterName,

@@ -116,7 +116,7 @@ export class KindProvider implements Provider {
         );
       },
       nodeRules: true,
-      restartKubeProxy: async (nodes) => void (await restartKubeProxyPods(api(), nodes)),
+      restartKubeProxy: (nodes) => restartKubeProxyPods(api(), nodes),
       extra: { cluster },
       namespaceGoesWithCluster: true,
       teardown: (l) => this.removeCluster(l),

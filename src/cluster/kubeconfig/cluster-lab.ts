@@ -40,7 +40,7 @@ export interface ClusterLabOptions {
    * Restarts kube-proxy on the given cluster nodes (kind; kubeconfig only when the user allowed
    * it: svclab does not touch what it did not create unless told to).
    */
-  restartKubeProxy?: ((clusterNodes: string[]) => Promise<void>) | undefined;
+  restartKubeProxy?: ((clusterNodes: string[]) => Promise<string[]>) | undefined;
   /** What this lab cannot do, with the reason (see Lab.cannot). */
   limits?: Partial<Record<LabCapability, string>> | undefined;
   /** Whether node rule dumps may run (kind: always; kubeconfig: only with the privileged-debug flag). */
@@ -153,8 +153,22 @@ export class ClusterLab extends Lab {
   override async restartProxies(): Promise<SyncResult[]> {
     const why = this.cannot('proxy-restart');
     if (why || !this.opts.restartKubeProxy) throw new LabError(why ?? 'no kube-proxy restart');
-    await this.opts.restartKubeProxy(this.clusterNodes());
-    return [];
+    const started = performance.now();
+    const notes = await this.opts.restartKubeProxy(this.clusterNodes());
+    if (this.proxyMode === 'none') return [];
+    return [
+      {
+        mode: this.proxyMode,
+        strategy: 'full',
+        durationMs: Math.round(performance.now() - started),
+        written: {},
+        commands: 0,
+        notes: [
+          'kube-proxy pods deleted; the DaemonSet started new ones, which synced from scratch',
+          ...notes,
+        ],
+      },
+    ];
   }
 
   override async probe(

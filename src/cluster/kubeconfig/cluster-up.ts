@@ -44,7 +44,7 @@ export interface ClusterSpec {
   nodeExec(placement: Placement): (node: string) => RunIn;
   nodeRules: boolean;
   /** Restarts kube-proxy on the lab's cluster nodes; absent where svclab may not (see limits). */
-  restartKubeProxy?: ((clusterNodes: string[]) => Promise<void>) | undefined;
+  restartKubeProxy?: ((clusterNodes: string[]) => Promise<string[]>) | undefined;
   /** What labs on this provider cannot do, with the reason suites skip with. */
   limits?: Partial<Record<LabCapability, string>> | undefined;
   /** Provider records kept in the lab state (kubeconfig path, context, cluster name...). */

@@ -87,7 +87,12 @@ describe('ClusterLab: declared limits', () => {
 
   it('a proxy restart it may do goes to the cluster nodes of the lab, each once', async () => {
     const calls: string[][] = [];
-    const l = await lab({ restartKubeProxy: async (nodes) => void calls.push(nodes) });
+    const l = await lab({
+      restartKubeProxy: async (nodes) => {
+        calls.push(nodes);
+        return [];
+      },
+    });
     expect(l.cannot('proxy-restart')).toBeUndefined();
     await l.restartProxies();
     expect(calls).toEqual([['w1', 'w2', 'w3']]);

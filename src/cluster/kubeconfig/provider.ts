@@ -145,7 +145,7 @@ export class KubeconfigProvider implements Provider {
       nodeExec: (placement) => (node) => this.nodeExec(api, namespace, placement, node),
       nodeRules: this.opts.privilegedDebug ?? false,
       restartKubeProxy: this.opts.allowProxyRestart
-        ? async (nodes) => void (await restartKubeProxyPods(api, nodes))
+        ? (nodes) => restartKubeProxyPods(api, nodes)
         : undefined,
       limits: {
         'outside-client': outsideClientLimit(mode),
