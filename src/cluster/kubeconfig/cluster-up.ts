@@ -22,7 +22,12 @@ import {
   waitEndpointSlices,
   withAllocatedAddresses,
 } from './workloads.js';
-import { markKubeProxy, waitKubeProxySynced, type KubeProxyMark } from './kube-proxy.js';
+import {
+  markKubeProxy,
+  proxyInputsChanged,
+  waitKubeProxySynced,
+  type KubeProxyMark,
+} from './kube-proxy.js';
 import { hostname } from 'node:os';
 
 /** How a provider supplies external hosts once nodes are placed. */
@@ -192,7 +197,10 @@ export async function upClusterLab(
             const nodes = [...new Set(Object.values(placement.nodes))];
             proxy = await discoverProxyMode(spec.api, nodes);
             await waitEndpointSlices(spec.api, spec.namespace, state.topology);
-            const notes = await waitKubeProxySynced(spec.api, mark);
+            // A topology without Services gives kube-proxy nothing to sync.
+            const notes = proxyInputsChanged({ services: [], pods: [] }, state.topology)
+              ? await waitKubeProxySynced(spec.api, mark)
+              : [];
             const tags: ClusterTags = {
               clusterVersion: await spec.api.serverVersion().catch(() => 'unknown'),
               nodeCount: clusterNodes.length,
