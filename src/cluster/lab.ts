@@ -39,6 +39,14 @@ export interface Observation {
 }
 
 /**
+ * Behaviours a suite may need that not every lab can give:
+ * - `proxy-restart`: restart every node's Service proxy (Lab.restartProxies);
+ * - `outside-client`: an external host whose traffic no Service proxy touches before it reaches a
+ *   node (a client outside the cluster).
+ */
+export type LabCapability = 'proxy-restart' | 'outside-client';
+
+/**
  * A running lab: nodes with their Service proxies, pods and external hosts with their agents.
  * Provider-independent; the backend knows where things live. Disposable: `await using lab = ...`
  * tears it down.
@@ -84,6 +92,24 @@ export class Lab implements AsyncDisposable {
           .join(', ')})`,
       );
     return t;
+  }
+
+  /**
+   * Why this lab cannot give `what`, or undefined when it can. Suites skip with this reason (an
+   * expected skip, not a pass) instead of failing on what the provider cannot do.
+   */
+  cannot(what: LabCapability): string | undefined {
+    void what;
+    return undefined;
+  }
+
+  /**
+   * The source addresses a backend may see for traffic `node` masqueraded. Here: the node IP,
+   * which masquerading picks on the netns and docker providers, same node or not (the hairpin and
+   * nodeport suites show it); cluster labs add the node's pod-network address.
+   */
+  masqueradeAddresses(node: string): string[] {
+    return [this.target(node).ip];
   }
 
   service(name: string, namespace = 'default'): ServiceAddresses {

@@ -294,13 +294,9 @@ export async function registerTopology(
     api.create('/api/v1/namespaces/default/pods', podObject(lab, p)),
   );
   const services = await mapLimit(topo.services, 8, async (s) => {
-    const pinned = {
-      clusterIP: !(s as { clusterIPAllocated?: boolean }).clusterIPAllocated,
-      nodePorts: !(s as { nodePortAllocated?: boolean }).nodePortAllocated,
-    };
     let obj = await api.create<KubeObject>(
       `/api/v1/namespaces/${s.namespace}/services`,
-      serviceObject(lab, s, pinned),
+      serviceObject(lab, s),
     );
     if (s.type === 'LoadBalancer' && s.loadBalancerIPs.length > 0)
       obj = await api.mergePatch(

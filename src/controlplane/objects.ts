@@ -146,14 +146,11 @@ export function podStatus(
 }
 
 /**
- * A Service from the topology. `pinned` says which addresses the topology fixed; the rest are
- * left to the API server's allocators and read back (serviceFromApi).
+ * A Service from the topology. Addresses svclab chose (clusterIPAllocated, nodePortAllocated) are
+ * left to the API server's allocators and read back (serviceFromApi); the ones the file fixed are
+ * asked for, so the API server's validation and conflict checks apply to them.
  */
-export function serviceObject(
-  lab: string,
-  s: ServiceSpec,
-  pinned: { clusterIP: boolean; nodePorts: boolean } = { clusterIP: true, nodePorts: true },
-): KubeObject {
+export function serviceObject(lab: string, s: ServiceSpec): KubeObject {
   const spec: Record<string, unknown> = {
     type: s.type,
     selector: Object.keys(s.selector).length > 0 ? { ...s.selector } : undefined,
@@ -162,7 +159,7 @@ export function serviceObject(
       protocol: p.protocol,
       port: p.port,
       targetPort: p.targetPort,
-      ...(p.nodePort !== undefined && pinned.nodePorts && s.type !== 'ClusterIP'
+      ...(p.nodePort !== undefined && !p.nodePortAllocated && s.type !== 'ClusterIP'
         ? { nodePort: p.nodePort }
         : {}),
     })),
@@ -173,7 +170,7 @@ export function serviceObject(
     externalIPs: s.externalIPs.length > 0 ? [...s.externalIPs] : undefined,
     internalTrafficPolicy: s.internalTrafficPolicy,
     ...(s.type !== 'ClusterIP' ? { externalTrafficPolicy: s.externalTrafficPolicy } : {}),
-    ...(pinned.clusterIP && s.clusterIP ? { clusterIP: s.clusterIP } : {}),
+    ...(!s.clusterIPAllocated && s.clusterIP ? { clusterIP: s.clusterIP } : {}),
   };
   return {
     apiVersion: 'v1',
@@ -296,12 +293,14 @@ export function proxyStateKey(state: ProxyState, only?: ReadonlySet<string>): st
       name: sp.name,
       service: {
         ...sp.service,
+        // Who chose an address is the topology's bookkeeping, not something a proxy programs.
+        clusterIPAllocated: undefined,
         ports: undefined,
         selector: undefined,
         externalIPs: [...sp.service.externalIPs].sort(),
         loadBalancerIPs: [...sp.service.loadBalancerIPs].sort(),
       },
-      port: sp.port,
+      port: { ...sp.port, nodePortAllocated: undefined },
       endpoints: sp.endpoints.map((e) => ({ ...e })).sort((a, b) => a.ip.localeCompare(b.ip)),
     }))
     .sort((a, b) => a.name.localeCompare(b.name) || a.port.protocol.localeCompare(b.port.protocol));

@@ -11,6 +11,17 @@ import type { SkipCause } from './declared-skips.js';
 
 let counter = 0;
 
+/**
+ * How long a suite's lab may take to come up or go: the e2e project's 120 s hook timeout fits
+ * namespaces and containers, not a three-node kind cluster (`kind create cluster --wait 300s`
+ * plus image pulls) or an existing cluster's namespace deletion (waited for until it is gone).
+ */
+export function labSetupTimeoutMs(provider: string): number | undefined {
+  if (provider === 'kind') return 600_000;
+  if (provider === 'kubeconfig') return 300_000;
+  return undefined;
+}
+
 /** A lab name unique to this process and call: suites can run side by side, even two vitest runs. */
 export function uniqueLabName(prefix = 't'): string {
   return `${prefix}-${process.pid.toString(36)}-${(counter++).toString(36)}`.slice(0, 20);
@@ -80,13 +91,13 @@ export function useLab(
     });
     topology = lab.topology;
     labExpect = expectLab(lab);
-  });
+  }, labSetupTimeoutMs(config.provider));
 
   afterAll(async () => {
     const report = await lab?.down();
     if (report && report.errors.length > 0)
       throw new Error(`teardown of lab ${report.lab} incomplete:\n${report.errors.join('\n')}`);
-  });
+  }, labSetupTimeoutMs(config.provider));
 
   const need = <T>(v: T | undefined): T => {
     if (v === undefined)

@@ -119,6 +119,33 @@ describe('parseTopology', () => {
     expect(t.nodes.map((n) => n.ip)).toEqual(['172.18.0.2', '172.18.0.3']);
     expect(t.externalHosts.map((h) => h.ip)).toEqual(['172.18.0.200', '172.18.0.201']);
   });
+
+  test('what svclab allocated is marked; what the file pinned (or shares with a pinned sibling) is not', () => {
+    const t = parseTopology(
+      minimal(
+        [
+          '  services:',
+          '    - metadata: { name: pinned }',
+          '      spec: { type: NodePort, clusterIP: 10.96.0.50, ports: [{ name: u, protocol: UDP, port: 53 }, { name: t, protocol: TCP, port: 53, nodePort: 30053 }] }',
+          '    - metadata: { name: free }',
+          '      spec: { type: NodePort, ports: [{ name: u, protocol: UDP, port: 53 }, { name: t, protocol: TCP, port: 53 }] }',
+          '',
+        ].join('\n'),
+      ),
+    );
+    const [pinned, free] = t.services;
+    expect(pinned).toMatchObject({ clusterIP: '10.96.0.50' });
+    expect(pinned?.clusterIPAllocated).toBeUndefined();
+    expect(pinned?.ports.map((p) => [p.nodePort, p.nodePortAllocated])).toEqual([
+      [30053, undefined],
+      [30053, undefined],
+    ]);
+    expect(free).toMatchObject({ clusterIP: '10.96.0.10', clusterIPAllocated: true });
+    expect(free?.ports.map((p) => [p.nodePort, p.nodePortAllocated])).toEqual([
+      [30000, true],
+      [30000, true],
+    ]);
+  });
 });
 
 describe('loadTopology', () => {

@@ -122,7 +122,8 @@ function resolveServices(doc: TopologyInput, plan: AddressPlan, out: IssueList):
     for (const p of s.spec.ports) if (p.nodePort !== undefined) nodePorts.reserve(p.nodePort);
 
   return services.map((s, i) => {
-    const clusterIP = s.spec.clusterIP ?? allocated(ips.next(OFFSETS.firstClusterIP));
+    const pinnedIP = s.spec.clusterIP;
+    const clusterIP = pinnedIP ?? allocated(ips.next(OFFSETS.firstClusterIP));
     if (!clusterIP)
       out.error(
         ['spec', 'services', i, 'spec', 'clusterIP'],
@@ -134,6 +135,7 @@ function resolveServices(doc: TopologyInput, plan: AddressPlan, out: IssueList):
       namespace: s.metadata.namespace ?? DEFAULT_NAMESPACE,
       type,
       clusterIP: clusterIP ?? '',
+      ...(pinnedIP === undefined && { clusterIPAllocated: true }),
       ports: resolvePorts(s, type === 'ClusterIP' ? undefined : nodePorts, i, out),
       selector: { ...s.spec.selector },
       sessionAffinity: s.spec.sessionAffinity ?? DEFAULT_SESSION_AFFINITY,
@@ -158,19 +160,28 @@ function resolvePorts(
   index: number,
   out: IssueList,
 ): ServicePort[] {
-  const byPort = new Map<number, number>();
+  // port number -> its nodePort, and whether the file wrote it (a sibling inherits either).
+  const byPort = new Map<number, { nodePort: number; allocated: boolean }>();
   for (const p of s.spec.ports)
-    if (p.nodePort !== undefined && !byPort.has(p.port)) byPort.set(p.port, p.nodePort);
+    if (p.nodePort !== undefined && !byPort.has(p.port))
+      byPort.set(p.port, { nodePort: p.nodePort, allocated: false });
   return s.spec.ports.map((p, j) => {
     let nodePort: number | undefined;
+    let nodePortAllocated = false;
     if (nodePorts) {
-      nodePort = p.nodePort ?? byPort.get(p.port) ?? nodePorts.next();
+      const shared = p.nodePort === undefined ? byPort.get(p.port) : undefined;
+      nodePort = p.nodePort ?? shared?.nodePort;
+      nodePortAllocated = shared?.allocated ?? false;
+      if (nodePort === undefined) {
+        nodePort = nodePorts.next();
+        nodePortAllocated = true;
+      }
       if (nodePort === undefined)
         out.error(
           ['spec', 'services', index, 'spec', 'ports', j, 'nodePort'],
           `no free nodePort left in ${NODE_PORT_RANGE.min}-${NODE_PORT_RANGE.max}`,
         );
-      else if (!byPort.has(p.port)) byPort.set(p.port, nodePort);
+      else if (!byPort.has(p.port)) byPort.set(p.port, { nodePort, allocated: nodePortAllocated });
     }
     return {
       // Kubernetes leaves a single port unnamed; endpoint ports match it by the empty name.
@@ -179,6 +190,7 @@ function resolvePorts(
       port: p.port,
       targetPort: p.targetPort ?? p.port,
       ...(nodePort !== undefined && { nodePort }),
+      ...(nodePort !== undefined && nodePortAllocated && { nodePortAllocated: true }),
     };
   });
 }

@@ -56,6 +56,12 @@ export interface ServicePort {
   targetPort: number | string;
   /** Set for NodePort and LoadBalancer Services. */
   nodePort?: number | undefined;
+  /**
+   * True when svclab chose the nodePort (the file left it out). A real cluster's API server
+   * allocates such ports itself and the lab records what it got; absent or false: the file
+   * pinned it, and every provider asks for exactly that port.
+   */
+  nodePortAllocated?: boolean | undefined;
 }
 
 export interface ServiceSpec {
@@ -63,6 +69,13 @@ export interface ServiceSpec {
   namespace: string;
   type: ServiceType;
   clusterIP: string;
+  /**
+   * True when svclab chose the clusterIP (the file left it out). On a real cluster such an
+   * address is not requested: svclab's choice may belong to something else there (kube-dns holds
+   * the 10th address of the range on kind and kubeadm clusters), so the API server allocates and
+   * the lab records what it got. Absent or false: the file pinned it, and it is requested as is.
+   */
+  clusterIPAllocated?: boolean | undefined;
   ports: ServicePort[];
   selector: Record<string, string>;
   sessionAffinity: SessionAffinity;

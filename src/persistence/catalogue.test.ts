@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { EVENT_IDS, selectEvents } from './events.js';
+import type { Lab, LabCapability } from '../cluster/lab.js';
+import { EVENT_IDS, eventSkipReason, EVENTS, selectEvents } from './events.js';
 import { KNOWN_BUGS } from './known-bugs.js';
 import { natTarget } from './lab-state.js';
 import { matrixModeOf, modeConfig, parseModes } from './modes.js';
@@ -36,6 +37,18 @@ describe('event catalogue', () => {
     ]) {
       expect(EVENT_IDS).toContain(id);
     }
+  });
+
+  it('proxy-restart declares what it needs: a lab that cannot restart its proxies skips it with the reason', () => {
+    const restart = EVENTS.find((e) => e.id === 'proxy-restart')!;
+    expect(restart.requires).toBe('proxy-restart');
+    const lab = (why?: string) =>
+      ({ cannot: (c: LabCapability) => (c === 'proxy-restart' ? why : undefined) }) as Lab;
+    expect(eventSkipReason(lab('not allowed here'), restart)).toBe('not allowed here');
+    expect(eventSkipReason(lab(), restart)).toBeUndefined();
+    // Events that need nothing special run everywhere.
+    const scaleIn = EVENTS.find((e) => e.id === 'scale-in')!;
+    expect(eventSkipReason(lab('not allowed here'), scaleIn)).toBeUndefined();
   });
 
   it('known bugs cite their kubernetes issues; IPVS ones are IPVS only', () => {

@@ -1,5 +1,5 @@
 import { LabError } from '../exec/index.js';
-import type { Lab } from '../cluster/lab.js';
+import type { Lab, LabCapability } from '../cluster/lab.js';
 import type { PodSpec, ServiceSpec, Topology } from '../model/types.js';
 import type { SyncResult } from '../proxy/types.js';
 
@@ -32,6 +32,8 @@ export interface PersistenceEvent {
   pin: boolean;
   /** Leaves the lab unlike its topology (a pod gone): run last, or on a fresh lab. */
   destructive?: boolean | undefined;
+  /** What the lab must be able to do; where it cannot (Lab.cannot), the event is skipped with the reason. */
+  requires?: LabCapability | undefined;
   apply(ctx: EventContext): Promise<SyncResult[]>;
 }
 
@@ -134,6 +136,7 @@ export const EVENTS: readonly PersistenceEvent[] = [
     id: 'proxy-restart',
     title: 'proxy restart (no memory, rules rebuilt by a full sync)',
     pin: true,
+    requires: 'proxy-restart',
     apply: (ctx) => ctx.lab.restartProxies(),
   },
   {
@@ -154,4 +157,9 @@ export function selectEvents(ids?: readonly string[]): PersistenceEvent[] {
   if (unknown.length > 0)
     throw new LabError(`unknown event ${unknown.join(', ')} (valid: ${EVENT_IDS.join(', ')})`);
   return EVENTS.filter((e) => ids.includes(e.id));
+}
+
+/** Why `lab` cannot run `event`, or undefined when it can. */
+export function eventSkipReason(lab: Lab, event: PersistenceEvent): string | undefined {
+  return event.requires ? lab.cannot(event.requires) : undefined;
 }

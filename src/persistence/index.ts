@@ -5,6 +5,7 @@
 export {
   EVENTS,
   EVENT_IDS,
+  eventSkipReason,
   selectEvents,
   type EventContext,
   type PersistenceEvent,

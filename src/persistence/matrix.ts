@@ -7,7 +7,7 @@ import { packageRoot } from '../cli/package-root.js';
 import { missingRequirement } from '../harness/requirements.js';
 import { loadTopology } from '../model/index.js';
 import type { ProxyOptions } from '../proxy/types.js';
-import { selectEvents, type PersistenceEvent } from './events.js';
+import { eventSkipReason, selectEvents, type PersistenceEvent } from './events.js';
 import { DEFAULT_WATCH, fixedPorts, type WatchOptions } from './flows.js';
 import { KNOWN_BUGS, runKnownBug, type KnownBugCase, type KnownBugResult } from './known-bugs.js';
 import { baselineOf } from './lab-state.js';
@@ -34,6 +34,8 @@ export interface ModeReport {
   events: EventResult[];
   /** Events that could not be measured (a flow would not open, a sync failed), with the error. */
   failures: { event: string; error: string }[];
+  /** Events this lab cannot run (Lab.cannot), with the reason; absent in older reports. */
+  skippedEvents?: { event: string; reason: string }[] | undefined;
   knownBugs: KnownBugResult[];
   /** Bring-up time of each lab the mode used (a destructive event needs a fresh one). */
   labUpMs: number[];
@@ -173,6 +175,12 @@ async function runMode(
       const ports = fixedPorts(i);
       let dirty = false;
       if ('event' in step) {
+        const why = eventSkipReason(lab, step.event);
+        if (why) {
+          (report.skippedEvents ??= []).push({ event: step.event.id, reason: why });
+          log(`${step.event.id}: skipped: ${why}`);
+          continue;
+        }
         try {
           const r = await runEvent(lab, step.event, {
             baseline,

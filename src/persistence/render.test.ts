@@ -78,6 +78,12 @@ describe('render', () => {
     expect(cellText(result)).toBe('survived / survived / moved (web-2) · update 40 + new 3 ms');
   });
 
+  it('an event the lab cannot run is a skip with its reason, not a failure', () => {
+    expect(cellText(undefined, undefined, 'needs --allow-proxy-restart')).toBe(
+      'skipped: needs --allow-proxy-restart',
+    );
+  });
+
   it('Markdown: rows events, columns modes, the kernel, skipped modes with their reason, known bugs with evidence', () => {
     const md = renderMarkdown(report);
     expect(md).toContain('| event | nftables | ipvs (skipped) |');

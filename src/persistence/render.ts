@@ -3,7 +3,8 @@ import type { MatrixReport, ModeReport } from './matrix.js';
 import type { EventResult } from './scenario.js';
 
 /** One cell: stream / idle / UDP outcomes, then the update's duration and the first new connection after it. */
-export function cellText(r: EventResult | undefined, failure?: string): string {
+export function cellText(r: EventResult | undefined, failure?: string, skipped?: string): string {
+  if (!r && skipped) return `skipped: ${skipped.slice(0, 80)}`;
   if (!r) return failure ? `failed: ${failure.split('\n')[0]!.slice(0, 80)}` : 'n/a';
   const f = r.flows;
   const mark = (o: string, moved: boolean, after?: string) =>
@@ -23,6 +24,10 @@ export function cellText(r: EventResult | undefined, failure?: string): string {
 
 function escape(s: string): string {
   return s.replace(/\|/g, '\\|').replace(/\n/g, ' ');
+}
+
+function skipReason(m: ModeReport, event: string): string | undefined {
+  return m.skippedEvents?.find((x) => x.event === event)?.reason;
 }
 
 function modeHeader(m: ModeReport): string {
@@ -72,6 +77,7 @@ export function renderMarkdown(report: MatrixReport): string {
         cellText(
           m.events.find((r) => r.event === e.id),
           failure,
+          skipReason(m, e.id),
         ),
       );
     });
@@ -160,6 +166,7 @@ export function renderText(report: MatrixReport): string {
         : cellText(
             m.events.find((r) => r.event === e.id),
             m.failures.find((f) => f.event === e.id)?.error,
+            skipReason(m, e.id),
           ),
     ),
   ]);

@@ -14,7 +14,10 @@ describe.skipIf(f.skip)(`nodeport (${f.config.label})`, () => {
         count: 6,
       });
       await f.expect.answeredBy(obs, ['web-a', 'web-b', 'web-c']);
-      await f.expect.sourceNatted(obs, { clientIP: f.ip('client'), to: [f.ip(node)] });
+      await f.expect.sourceNatted(obs, {
+        clientIP: f.ip('client'),
+        to: f.lab.masqueradeAddresses(node),
+      });
     });
 
     it(`externalTrafficPolicy=Cluster: ${node} answers over UDP`, async () => {
@@ -22,7 +25,10 @@ describe.skipIf(f.skip)(`nodeport (${f.config.label})`, () => {
         count: 6,
       });
       await f.expect.answeredBy(obs, ['web-a', 'web-b', 'web-c']);
-      await f.expect.sourceNatted(obs, { clientIP: f.ip('client'), to: [f.ip(node)] });
+      await f.expect.sourceNatted(obs, {
+        clientIP: f.ip('client'),
+        to: f.lab.masqueradeAddresses(node),
+      });
     });
   }
 

@@ -58,6 +58,10 @@ export function register(program: Command): void {
       '--privileged-debug',
       'kubeconfig provider: allow a privileged debug pod per node for rule dumps',
     )
+    .option(
+      '--allow-proxy-restart',
+      "kubeconfig provider: allow restarting kube-proxy (deleting its pods on the lab's nodes)",
+    )
     .option('--json', 'machine-readable output')
     .action(async (file: string, o) => {
       const topology = await loadTopology(file);
@@ -71,6 +75,7 @@ export function register(program: Command): void {
         SVCLAB_NODES: o.nodes,
         SVCLAB_EXTERNAL_HOSTS: o.externalHosts,
         SVCLAB_PRIVILEGED_DEBUG: o.privilegedDebug ? '1' : undefined,
+        SVCLAB_ALLOW_PROXY_RESTART: o.allowProxyRestart ? '1' : undefined,
       };
       for (const [k, v] of Object.entries(env)) if (v !== undefined) process.env[k] = v;
       const provider = await getProvider(o.provider);

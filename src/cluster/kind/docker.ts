@@ -79,3 +79,13 @@ export async function removeLabContainers(lab: string): Promise<string[]> {
   await Promise.all(list.map((c) => docker().getContainer(c.Id).remove({ force: true })));
   return list.map((c) => `container ${c.Names[0]?.replace(/^\//, '') ?? c.Id.slice(0, 12)}`);
 }
+
+/** Whether the local Docker has the image (then `kind load` can copy it into the nodes). */
+export async function hasLocalImage(image: string): Promise<boolean> {
+  try {
+    await docker().getImage(image).inspect();
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -5,6 +5,8 @@ import { loadTopology } from '../../model/index.js';
 import { packageRoot } from '../../cli/package-root.js';
 import { planKindLab } from './plan.js';
 import { DryRunComplete, KindProvider } from './provider.js';
+import { UsageError } from '../../cli/errors.js';
+import { CLUSTER_VERSIONS } from '../versions.js';
 
 const owner = { host: 'golden-host', pid: 1, ephemeral: false };
 const topo = () => loadTopology(join(packageRoot(), 'topologies', 'three-node.yaml'));
@@ -86,6 +88,27 @@ describe('KindProvider dry run', () => {
     expect(printed).toContain('kind create cluster --name svclab-dry --config - --wait 300s');
     expect(printed).toContain('kubeProxyMode: nftables');
     expect(printed).toContain('kind: Service');
+  });
+
+  it("refuses a clusterIP pinned on kube-dns's address before printing or creating anything (exit 2)", async () => {
+    let printed = '';
+    const p = new KindProvider({ dryRun: true, print: (t) => (printed += t) });
+    const t = await topo();
+    t.services.find((s) => s.name === 'solo')!.clusterIPAllocated = false;
+    t.services.find((s) => s.name === 'solo')!.clusterIP = '10.96.0.10';
+    await expect(p.up(t, { name: 'dry', proxy: 'iptables' })).rejects.toBeInstanceOf(UsageError);
+    expect(printed).toBe('');
+  });
+
+  it('the dry run pins the node image of cluster-versions.json and shows the LoadBalancer status write', async () => {
+    let printed = '';
+    const p = new KindProvider({ dryRun: true, print: (t) => (printed += t) });
+    await expect(p.up(await topo(), { name: 'dry', proxy: 'ipvs' })).rejects.toBeInstanceOf(
+      DryRunComplete,
+    );
+    expect(printed).toContain(`image: ${CLUSTER_VERSIONS.nodeImage}`);
+    expect(printed).toContain('# status.loadBalancer of Service web-local := 172.18.200.10');
+    expect(printed).not.toContain('clusterIP: 10.96.0.10');
   });
 
   it('refuses --proxy none: kind runs the real kube-proxy', async () => {

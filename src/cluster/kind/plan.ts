@@ -2,13 +2,9 @@ import { hostname } from 'node:os';
 import { stringify } from 'yaml';
 import type { Topology } from '../../model/types.js';
 import type { ProxyMode } from '../../proxy/types.js';
-import { planWorkloads, type NodePlacement } from '../kubeconfig/manifests.js';
-import {
-  AGENT_IMAGE,
-  AGNHOST_IMAGE,
-  labNamespace,
-  TOPOLOGY_NODE_LABEL,
-} from '../kubeconfig/names.js';
+import { clusterManifests } from '../kubeconfig/cluster-manifests.js';
+import { LOAD_BALANCER_CLASS } from '../kubeconfig/manifests.js';
+import { AGENT_IMAGE, AGNHOST_IMAGE } from '../kubeconfig/names.js';
 import { kindConfigYaml } from './config.js';
 import { externalContainerName, kindClusterName, KIND_NETWORK } from './names.js';
 
@@ -41,20 +37,13 @@ export interface KindLabPlan {
 /** Pure: what `svclab up --provider kind` would create for a topology (also its --dry-run output). */
 export function planKindLab(topo: Topology, opts: KindPlanOptions): KindLabPlan {
   const clusterName = kindClusterName(opts.lab);
-  const namespace = labNamespace(opts.lab);
-  const placement: NodePlacement = Object.fromEntries(
-    topo.nodes.map((n) => [n.name, { [TOPOLOGY_NODE_LABEL]: n.name }]),
-  );
-  const m = planWorkloads(topo, {
+  const m = clusterManifests(topo, {
+    provider: 'kind',
     lab: opts.lab,
-    namespace,
-    placement,
-    agentFiles: opts.agentFiles ?? {
-      'agent.js': '// dist/traffic/*.js, read when the lab comes up',
-    },
+    agentFiles: opts.agentFiles,
     owner: opts.owner ?? { host: hostname(), pid: process.pid, ephemeral: false },
   });
-  const docs = [m.namespace, m.configMap, ...m.services, ...m.pods];
+  const { namespace, objects: docs } = m;
   const kindConfig = kindConfigYaml(topo, {
     clusterName,
     proxyMode: opts.proxyMode,
@@ -70,12 +59,17 @@ export function planKindLab(topo: Topology, opts: KindPlanOptions): KindLabPlan 
   const commands = [
     `kind create cluster --name ${clusterName} --config - --wait 300s   # config below`,
     `kind get kubeconfig --name ${clusterName} > $SVCLAB_RUN_DIR/${opts.lab}/kubeconfig`,
+    `kind load docker-image --name ${clusterName} ${AGENT_IMAGE} ${AGNHOST_IMAGE}   # each one the local Docker has; the nodes pull the others`,
     `kubectl apply -f -   # ${docs.length} objects below, in namespace ${namespace}`,
+    ...m.statusUpdates.map(
+      (u) =>
+        `# status.loadBalancer of Service ${u.name} := ${u.status.loadBalancer?.ingress?.map((i) => i.ip).join(', ') || 'none'} (status subresource; svclab is the load balancer of class ${LOAD_BALANCER_CLASS})`,
+    ),
     ...externalHosts.map(
       (e) =>
         `docker run -d --name ${e.container} --network ${e.network} --cap-add NET_ADMIN ${AGENT_IMAGE} ...   # agent; routes ${e.routes.map((r) => `${r.to} via ${r.viaNode}`).join(', ') || 'none'}`,
     ),
-    `# wait: pods Running (agnhost ${AGNHOST_IMAGE}), EndpointSlices match, kube-proxy /healthz lastUpdated advances on every node`,
+    `# wait: pods Running (agnhost ${AGNHOST_IMAGE}), EndpointSlices match, kube-proxy /metrics on every node: the change received and synced`,
   ];
   return {
     clusterName,

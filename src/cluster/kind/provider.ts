@@ -16,11 +16,25 @@ import {
   upClusterLab,
   type ClusterSpec,
 } from '../kubeconfig/cluster-up.js';
-import { labNamespace, TOPOLOGY_NODE_LABEL } from '../kubeconfig/names.js';
-import { waitFor } from '../kubeconfig/wait.js';
+import {
+  checkPinnedClusterIPs,
+  kubeadmDnsIP,
+  type TakenAddress,
+} from '../kubeconfig/cluster-addresses.js';
+import { debugPodExec } from '../kubeconfig/debug-pod.js';
+import { restartKubeProxyPods } from '../kubeconfig/kube-proxy.js';
+import {
+  AGENT_IMAGE,
+  AGNHOST_IMAGE,
+  labNamespace,
+  TOPOLOGY_NODE_LABEL,
+} from '../kubeconfig/names.js';
+import { CLUSTER_VERSIONS } from '../versions.js';
 import { KindCli } from './cli.js';
 import { kindConfigYaml } from './config.js';
-import { dockerExec, removeLabContainers } from './docker.js';
+import { dockerExec, hasLocalImage, removeLabContainers } from './docker.js';
+import { preloadImages } from './images.js';
+import { nodeExecWithFallback } from './node-exec.js';
 import { externalSocket, kindExternalHosts } from './external-hosts.js';
 import { kindClusterName, labOfKindCluster, externalContainerName } from './names.js';
 import { formatKindPlan, planKindLab } from './plan.js';
@@ -64,6 +78,11 @@ export class KindProvider implements Provider {
     this.kind = opts.kind ?? new KindCli({ dryRun: opts.dryRun });
   }
 
+  /** The pinned node image of the pinned kind release (cluster-versions.json) unless overridden. */
+  private get nodeImage(): string {
+    return this.opts.nodeImage ?? CLUSTER_VERSIONS.nodeImage;
+  }
+
   private spec(lab: string, ephemeral: boolean): ClusterSpec {
     const cluster = kindClusterName(lab);
     let client: KubeApi | undefined;
@@ -82,10 +101,18 @@ export class KindProvider implements Provider {
           async () => internalIPs((await api().core.listNode()).items),
           ephemeral,
         ),
-      // kind node containers are named like the nodes.
-      nodeExec: (placement) => (node) => dockerExec(placement.nodes[node] ?? node),
+      // kind node containers are named like the nodes; what their image lacks (ipvsadm, ipset)
+      // runs in a debug pod on the node (the cluster is the lab's own).
+      nodeExec: (placement) => (node) => {
+        const clusterNode = placement.nodes[node] ?? node;
+        let debug: ReturnType<typeof debugPodExec> | undefined;
+        return nodeExecWithFallback(
+          dockerExec(clusterNode),
+          () => (debug ??= debugPodExec(api(), labNamespace(lab), clusterNode)),
+        );
+      },
       nodeRules: true,
-      restartKubeProxy: () => restartKubeProxy(api()),
+      restartKubeProxy: (nodes) => restartKubeProxyPods(api(), nodes),
       extra: { cluster },
       namespaceGoesWithCluster: true,
       teardown: (l) => this.removeCluster(l),
@@ -100,10 +127,11 @@ export class KindProvider implements Provider {
         '--provider kind runs the real kube-proxy: pick --proxy iptables, ipvs or nftables',
       );
     const cluster = kindClusterName(lab);
+    checkPinnedClusterIPs(topology, kindTakenAddresses(topology));
     if (this.opts.dryRun) {
       (this.opts.print ?? ((t) => process.stdout.write(t + '\n')))(
         formatKindPlan(
-          planKindLab(topology, { lab, proxyMode: opts.proxy, nodeImage: this.opts.nodeImage }),
+          planKindLab(topology, { lab, proxyMode: opts.proxy, nodeImage: this.nodeImage }),
         ),
       );
       throw new DryRunComplete(lab);
@@ -117,12 +145,20 @@ export class KindProvider implements Provider {
           kindConfigYaml(topology, {
             clusterName: cluster,
             proxyMode: opts.proxy as ProxyMode,
-            nodeImage: this.opts.nodeImage,
+            nodeImage: this.nodeImage,
           }),
         );
         await writeFile(join(labDir(lab), 'kubeconfig'), await this.kind.kubeconfig(cluster), {
           mode: 0o600,
         });
+        const { loaded, notes } = await preloadImages(
+          this.kind,
+          cluster,
+          [AGENT_IMAGE, AGNHOST_IMAGE],
+          hasLocalImage,
+        );
+        // The phase's status line says what was copied and what the nodes pull themselves.
+        return [...(loaded.length > 0 ? [`loaded ${loaded.join(', ')}`] : []), ...notes].join('; ');
       },
     };
     // On failure upClusterLab tears down through spec.teardown, which deletes the cluster.
@@ -198,32 +234,13 @@ export class KindProvider implements Provider {
   }
 }
 
-/** A real kube-proxy restart: delete its pods; the DaemonSet brings new ones that sync from scratch. */
-async function restartKubeProxy(api: KubeApi): Promise<void> {
-  const selector = 'k8s-app=kube-proxy';
-  const before = (
-    await api.core.listNamespacedPod({ namespace: 'kube-system', labelSelector: selector })
-  ).items.map((p) => p.metadata!.name!);
-  await Promise.all(
-    before.map((name) =>
-      api.core.deleteNamespacedPod({ name, namespace: 'kube-system', gracePeriodSeconds: 0 }),
-    ),
-  );
-  await waitFor(
-    'kube-proxy pods to come back',
-    async () => {
-      const pods = (
-        await api.core.listNamespacedPod({ namespace: 'kube-system', labelSelector: selector })
-      ).items;
-      const fresh = pods.filter(
-        (p) =>
-          !before.includes(p.metadata!.name!) &&
-          p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'),
-      );
-      return fresh.length >= before.length
-        ? undefined
-        : `${fresh.length}/${before.length} new kube-proxy pods ready`;
-    },
-    { timeoutMs: 120_000 },
-  );
+/**
+ * Addresses a kind cluster holds before any lab object exists: kube-dns's (kubeadm gives it the
+ * 10th address of the service range; kind passes the topology's serviceSubnet to kubeadm).
+ */
+export function kindTakenAddresses(topo: Topology): TakenAddress[] {
+  const dns = kubeadmDnsIP(topo.networking.serviceSubnet);
+  return dns
+    ? [{ ip: dns, owner: 'kube-dns (kubeadm gives it the 10th address of serviceSubnet)' }]
+    : [];
 }

@@ -4,19 +4,22 @@ import { LabError, mapLimit } from '../../exec/index.js';
 import type { Topology } from '../../model/types.js';
 import type { ProxyMode, SyncResult } from '../../proxy/types.js';
 import { writeDump, type DumpOptions } from '../dump.js';
-import { Lab, type Observation, type ProbeOptions } from '../lab.js';
+import { Lab, type LabCapability, type Observation, type ProbeOptions } from '../lab.js';
 import type { Destination } from '../targets.js';
 import { readLabState, writeLabState } from '../state.js';
 import type { ClusterBackend } from './backend.js';
 import { clusterDiagnostics, ruleDumpCommands } from './diagnostics.js';
 import type { WorkloadOptions } from './manifests.js';
-import { waitKubeProxySynced } from './kube-proxy.js';
+import { clusterMasqueradeAddresses } from './cluster-addresses.js';
+import { markKubeProxy, proxyInputsChanged, waitKubeProxySynced } from './kube-proxy.js';
 import {
   applyChanges,
   describeChanges,
   diffWorkloads,
   observePods,
+  observeServices,
   waitEndpointSlices,
+  withAllocatedAddresses,
 } from './workloads.js';
 
 /** Facts about the cluster a lab ran on; dumps and results carry them. */
@@ -33,8 +36,13 @@ export interface ClusterTags {
 export interface ClusterLabOptions {
   workloads: WorkloadOptions;
   tags: ClusterTags;
-  /** Restarts kube-proxy (kind only: svclab never touches what it did not create on other clusters). */
-  restartKubeProxy?: (() => Promise<void>) | undefined;
+  /**
+   * Restarts kube-proxy on the given cluster nodes (kind; kubeconfig only when the user allowed
+   * it: svclab does not touch what it did not create unless told to).
+   */
+  restartKubeProxy?: ((clusterNodes: string[]) => Promise<string[]>) | undefined;
+  /** What this lab cannot do, with the reason (see Lab.cannot). */
+  limits?: Partial<Record<LabCapability, string>> | undefined;
   /** Whether node rule dumps may run (kind: always; kubeconfig: only with the privileged-debug flag). */
   nodeRules: boolean;
 }
@@ -73,13 +81,16 @@ export class ClusterLab extends Lab {
     const started = performance.now();
     const next = this.topology;
     const changes = diffWorkloads(this.applied, next);
-    await applyChanges(this.cluster.env.api, this.opts.workloads, next, changes);
+    const api = this.cluster.env.api;
+    // Read before the change: a sync kube-proxy finishes before we look is still seen.
+    const mark = await markKubeProxy(api, this.clusterNodes());
+    await applyChanges(api, this.opts.workloads, next, changes);
     await this.observeAddresses(next);
-    await waitEndpointSlices(this.cluster.env.api, this.opts.workloads.namespace, next);
-    const notes = await waitKubeProxySynced(
-      this.cluster.env.api,
-      Object.values(this.opts.tags.nodes),
-    );
+    await waitEndpointSlices(api, this.opts.workloads.namespace, next);
+    // kube-proxy queues a sync only for what it reads; for other edits there is none to wait for.
+    const notes = proxyInputsChanged(this.applied, next)
+      ? await waitKubeProxySynced(api, mark)
+      : ['nothing kube-proxy reads changed: no sync to wait for'];
     this.applied = structuredClone(next);
     await this.cluster.openBridges();
     const st = await readLabState(this.name).catch(() => undefined);
@@ -104,27 +115,60 @@ export class ClusterLab extends Lab {
     ];
   }
 
-  /** Pod IPs are the cluster's: new pods' addresses go into the topology the suites read. */
+  /** Cluster nodes the lab's topology nodes run on, each once. */
+  private clusterNodes(): string[] {
+    return [...new Set(Object.values(this.opts.tags.nodes))];
+  }
+
+  /**
+   * Addresses are the cluster's: new pods' IPs, and the clusterIPs and nodePorts the API server
+   * allocated to new Services, go into the topology the suites read.
+   */
   private async observeAddresses(topo: Topology): Promise<void> {
-    const observed = new Map(
-      (await observePods(this.cluster.env.api, this.opts.workloads.namespace)).map((p) => [
-        p.name,
-        p,
-      ]),
-    );
+    const api = this.cluster.env.api;
+    const ns = this.opts.workloads.namespace;
+    const observed = new Map((await observePods(api, ns)).map((p) => [p.name, p]));
     for (const p of topo.pods) {
       const o = observed.get(p.name);
       if (o?.podIP) p.ip = o.podIP;
     }
+    topo.services = withAllocatedAddresses(topo, await observeServices(api, ns)).services;
+  }
+
+  override cannot(what: LabCapability): string | undefined {
+    if (what === 'proxy-restart' && !this.opts.restartKubeProxy)
+      return (
+        this.opts.limits?.['proxy-restart'] ??
+        `provider ${this.cluster.provider} cannot restart kube-proxy`
+      );
+    return this.opts.limits?.[what];
+  }
+
+  /** The node IP or the node's pod-network address (see clusterMasqueradeAddresses). */
+  override masqueradeAddresses(node: string): string[] {
+    const n = this.topology.nodes.find((x) => x.name === node);
+    return n ? clusterMasqueradeAddresses(n) : super.masqueradeAddresses(node);
   }
 
   override async restartProxies(): Promise<SyncResult[]> {
-    if (!this.opts.restartKubeProxy)
-      throw new LabError(
-        `provider ${this.cluster.provider} does not restart kube-proxy: svclab never modifies what it did not create`,
-      );
-    await this.opts.restartKubeProxy();
-    return [];
+    const why = this.cannot('proxy-restart');
+    if (why || !this.opts.restartKubeProxy) throw new LabError(why ?? 'no kube-proxy restart');
+    const started = performance.now();
+    const notes = await this.opts.restartKubeProxy(this.clusterNodes());
+    if (this.proxyMode === 'none') return [];
+    return [
+      {
+        mode: this.proxyMode,
+        strategy: 'full',
+        durationMs: Math.round(performance.now() - started),
+        written: {},
+        commands: 0,
+        notes: [
+          'kube-proxy pods deleted; the DaemonSet started new ones, which synced from scratch',
+          ...notes,
+        ],
+      },
+    ];
   }
 
   override async probe(

@@ -8,18 +8,26 @@ import { claimLabDir, readLabState, removeLabDir, writeLabState, type LabState }
 import type { KubeApi } from './api.js';
 import { ClusterBackend, type AgentLocation, type RunIn } from './backend.js';
 import { ClusterLab, type ClusterTags } from './cluster-lab.js';
-import {
-  loadBalancerNote,
-  planWorkloads,
-  type NodePlacement,
-  type WorkloadOptions,
-} from './manifests.js';
+import type { LabCapability } from '../lab.js';
+import { planWorkloads, type NodePlacement, type WorkloadOptions } from './manifests.js';
 import { deleteLabNamespace } from './namespace.js';
 import { createLabNamespace } from './namespace.js';
 import { placeNodes, type Placement, type PlacementSpec } from './placement.js';
 import { discoverProxyMode } from './proxy-mode.js';
-import { createWorkloads, deletePod, observePods, waitEndpointSlices } from './workloads.js';
-import { waitKubeProxySynced } from './kube-proxy.js';
+import {
+  createWorkloads,
+  deletePod,
+  observePods,
+  observeServices,
+  waitEndpointSlices,
+  withAllocatedAddresses,
+} from './workloads.js';
+import {
+  markKubeProxy,
+  proxyInputsChanged,
+  waitKubeProxySynced,
+  type KubeProxyMark,
+} from './kube-proxy.js';
 import { hostname } from 'node:os';
 
 /** How a provider supplies external hosts once nodes are placed. */
@@ -40,7 +48,10 @@ export interface ClusterSpec {
   externalHosts(placement: Placement, clusterNodes: V1Node[], topo: Topology): ExternalHosts;
   nodeExec(placement: Placement): (node: string) => RunIn;
   nodeRules: boolean;
-  restartKubeProxy?: (() => Promise<void>) | undefined;
+  /** Restarts kube-proxy on the lab's cluster nodes; absent where svclab may not (see limits). */
+  restartKubeProxy?: ((clusterNodes: string[]) => Promise<string[]>) | undefined;
+  /** What labs on this provider cannot do, with the reason suites skip with. */
+  limits?: Partial<Record<LabCapability, string>> | undefined;
   /** Provider records kept in the lab state (kubeconfig path, context, cluster name...). */
   extra: Record<string, unknown>;
   /** A first phase that makes the cluster (kind); `api` is read only after it. */
@@ -115,6 +126,7 @@ export async function upClusterLab(
     let externals!: ExternalHosts;
     let workloads!: WorkloadOptions;
     let proxy: { mode: ProxyMode | 'unknown'; source: string } = { mode: 'unknown', source: '' };
+    let mark!: KubeProxyMark;
     await runPhases(
       [
         ...(spec.provision ? [spec.provision] : []),
@@ -141,6 +153,8 @@ export async function upClusterLab(
         {
           title: 'create workloads',
           run: async () => {
+            // Before the first change, so a sync kube-proxy finishes quickly is not missed.
+            mark = await markKubeProxy(spec.api, [...new Set(Object.values(placement.nodes))]);
             workloads = {
               lab,
               namespace: spec.namespace,
@@ -167,10 +181,13 @@ export async function upClusterLab(
                 pods.get(`svclab-ext-${e}`) ?? '',
               ]),
             );
-            state.topology = observedTopology(topology, placement, clusterNodes, pods, {
-              ...fromPods,
-              ...addrs,
-            });
+            state.topology = withAllocatedAddresses(
+              observedTopology(topology, placement, clusterNodes, pods, {
+                ...fromPods,
+                ...addrs,
+              }),
+              await observeServices(spec.api, spec.namespace),
+            );
             await writeLabState(state);
           },
         },
@@ -180,18 +197,17 @@ export async function upClusterLab(
             const nodes = [...new Set(Object.values(placement.nodes))];
             proxy = await discoverProxyMode(spec.api, nodes);
             await waitEndpointSlices(spec.api, spec.namespace, state.topology);
-            const notes = await waitKubeProxySynced(spec.api, nodes);
+            // A topology without Services gives kube-proxy nothing to sync.
+            const notes = proxyInputsChanged({ services: [], pods: [] }, state.topology)
+              ? await waitKubeProxySynced(spec.api, mark)
+              : [];
             const tags: ClusterTags = {
               clusterVersion: await spec.api.serverVersion().catch(() => 'unknown'),
               nodeCount: clusterNodes.length,
               proxyMode: proxy.mode,
               proxyModeSource: proxy.source,
               nodes: placement.nodes,
-              notes: [
-                ...placement.notes,
-                ...notes,
-                ...[loadBalancerNote(topology)].filter((x): x is string => !!x),
-              ],
+              notes: [...placement.notes, ...notes],
             };
             if (opts.proxy !== 'none' && proxy.mode !== 'unknown' && proxy.mode !== opts.proxy) {
               throw new LabError(
@@ -224,6 +240,7 @@ export async function upClusterLab(
                 workloads,
                 tags,
                 restartKubeProxy: spec.restartKubeProxy,
+                limits: spec.limits,
                 nodeRules: spec.nodeRules,
               },
             );
@@ -282,6 +299,7 @@ export async function attachClusterLab(
       workloads: { ...rec.workloads, agentFiles: spec.agentFiles() },
       tags: rec.tags,
       restartKubeProxy: spec.restartKubeProxy,
+      limits: spec.limits,
       nodeRules: spec.nodeRules,
     },
   );
@@ -292,8 +310,8 @@ export async function attachClusterLab(
 /**
  * Removes a lab: pods first with grace period 0 (terminating pods would otherwise hold the
  * namespace for their hour-long grace period), then the namespace (only if it carries the lab's
- * label), then the provider's own resources, then the local state. Every step runs; failures are
- * collected.
+ * label; waited for until it is gone, so its nodePorts are free for the next lab), then the
+ * provider's own resources, then the local state. Every step runs; failures are collected.
  */
 export async function downClusterLab(
   spec: Pick<ClusterSpec, 'api' | 'namespace' | 'teardown' | 'namespaceGoesWithCluster'>,

@@ -4,6 +4,7 @@ import type {
   V1Namespace,
   V1Pod,
   V1Service,
+  V1ServiceStatus,
   V1Toleration,
 } from '@kubernetes/client-node';
 import { LabError } from '../../exec/index.js';
@@ -229,26 +230,38 @@ export function externalHostManifest(
 }
 
 /**
- * The Service as the topology writes it. ClusterIP and NodePorts are requested explicitly (the
- * suites address them); the API server rejects them when they are outside the cluster's ranges
- * or taken, and the error says so. status.loadBalancer cannot be set by a client (the API server
- * resets status on create): see loadBalancerNote.
+ * LoadBalancer Services of a lab carry this class, so no cloud provider, MetalLB or
+ * cloud-provider-kind acts on them (a controller only handles its own class, or Services without
+ * one): svclab is their load-balancer controller and writes status.loadBalancer itself.
+ */
+export const LOAD_BALANCER_CLASS = 'svclab.dev/topology';
+
+/**
+ * The Service as the topology writes it. A clusterIP or nodePort the file pinned is requested as
+ * is (the suites address it; the API server rejects it when it is outside the cluster's ranges or
+ * taken, and the error says so). One svclab allocated is left out: the API server allocates it,
+ * and the lab reads it back (serviceAddresses). Asking for svclab's own choice would collide on a
+ * real cluster: the first one is the range's 10th address, kube-dns's on kind and kubeadm.
+ * status.loadBalancer is not part of create (the API server resets status): see
+ * loadBalancerStatus.
  */
 export function serviceManifest(opts: WorkloadOptions, svc: ServiceSpec): V1Service {
+  const externallyAccessible = svc.type !== 'ClusterIP' || svc.externalIPs.length > 0;
   return {
     apiVersion: 'v1',
     kind: 'Service',
     metadata: meta(opts, svc.name),
     spec: {
       type: svc.type,
-      clusterIP: svc.clusterIP,
+      ...(!svc.clusterIPAllocated && svc.clusterIP ? { clusterIP: svc.clusterIP } : {}),
+      ...(svc.type === 'LoadBalancer' ? { loadBalancerClass: LOAD_BALANCER_CLASS } : {}),
       selector: svc.selector,
       ports: svc.ports.map((p) => ({
         name: p.name,
         protocol: p.protocol,
         port: p.port,
         targetPort: p.targetPort as never,
-        ...(p.nodePort ? { nodePort: p.nodePort } : {}),
+        ...(p.nodePort && !p.nodePortAllocated ? { nodePort: p.nodePort } : {}),
       })),
       sessionAffinity: svc.sessionAffinity,
       ...(svc.sessionAffinity === 'ClientIP'
@@ -259,21 +272,20 @@ export function serviceManifest(opts: WorkloadOptions, svc: ServiceSpec): V1Serv
           }
         : {}),
       ...(svc.externalIPs.length > 0 ? { externalIPs: svc.externalIPs } : {}),
-      ...(svc.type !== 'ClusterIP' ? { externalTrafficPolicy: svc.externalTrafficPolicy } : {}),
+      ...(externallyAccessible ? { externalTrafficPolicy: svc.externalTrafficPolicy } : {}),
       internalTrafficPolicy: svc.internalTrafficPolicy,
     },
   };
 }
 
-/** Why LoadBalancer ingress IPs from the topology are not reachable on a cluster, or undefined. */
-export function loadBalancerNote(topo: Topology): string | undefined {
-  const lbs = topo.services.filter((s) => s.loadBalancerIPs.length > 0);
-  if (lbs.length === 0) return undefined;
-  return (
-    `Services ${lbs.map((s) => s.name).join(', ')} ask for LoadBalancer ingress IPs; on a cluster only a load-balancer controller ` +
-    '(cloud-provider-kind, MetalLB) may set status.loadBalancer, so svclab creates them as written and leaves status alone: ' +
-    'their NodePorts and ClusterIPs work, `lb/<svc>` destinations do not'
-  );
+/**
+ * What svclab writes to a LoadBalancer Service's status subresource: the topology's ingress IPs
+ * (kube-proxy programs them from there, as it would a cloud load balancer's). Undefined for other
+ * types, whose status svclab leaves alone.
+ */
+export function loadBalancerStatus(svc: ServiceSpec): V1ServiceStatus | undefined {
+  if (svc.type !== 'LoadBalancer') return undefined;
+  return { loadBalancer: { ingress: svc.loadBalancerIPs.map((ip) => ({ ip })) } };
 }
 
 function agentConfigMap(opts: WorkloadOptions): V1ConfigMap {

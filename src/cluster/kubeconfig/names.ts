@@ -1,3 +1,5 @@
+import { CLUSTER_VERSIONS } from '../versions.js';
+
 /**
  * Names, labels and images shared by the cluster providers (kubeconfig and kind). Everything
  * svclab creates in a cluster carries LAB_LABEL, so a sweep finds it and nothing else is touched.
@@ -14,11 +16,10 @@ export const TARGET_LABEL = 'svclab.dev/target';
 /** Label kind puts on each node (from the kind config): the topology's node name. */
 export const TOPOLOGY_NODE_LABEL = 'svclab.dev/node';
 
-/** agnhost is what upstream e2e runs behind Services; 2.52 has netexec with /clientip and UDP. */
-export const AGNHOST_IMAGE =
-  process.env.SVCLAB_AGNHOST_IMAGE ?? 'registry.k8s.io/e2e-test-images/agnhost:2.52';
+/** agnhost is what upstream e2e runs behind Services (netexec with /clientip and UDP). */
+export const AGNHOST_IMAGE = process.env.SVCLAB_AGNHOST_IMAGE ?? CLUSTER_VERSIONS.agnhostImage;
 /** Runs the svclab agent (client side) beside agnhost; any image with node >= 20 and a shell. */
-export const AGENT_IMAGE = process.env.SVCLAB_AGENT_IMAGE ?? 'node:20-alpine';
+export const AGENT_IMAGE = process.env.SVCLAB_AGENT_IMAGE ?? CLUSTER_VERSIONS.agentImage;
 /** Only for node rule dumps with an explicit flag: iptables-save, ipvsadm, nft, conntrack. */
 export const DEBUG_IMAGE = process.env.SVCLAB_DEBUG_IMAGE ?? 'nicolaka/netshoot:v0.13';
 

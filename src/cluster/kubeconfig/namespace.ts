@@ -4,6 +4,7 @@ import { LabError } from '../../exec/index.js';
 import { isPidAlive } from '../state.js';
 import type { KubeApi } from './api.js';
 import { namespaceManifest } from './manifests.js';
+import { waitFor } from './wait.js';
 import {
   EPHEMERAL_ANNOTATION,
   LAB_LABEL,
@@ -70,15 +71,21 @@ export async function listLabNamespaces(api: KubeApi): Promise<LabNamespace[]> {
   return list.items.map(describe).filter((n) => n.lab !== '');
 }
 
+/** How long `down` waits for the namespace controller to empty and remove a lab namespace. */
+export const NAMESPACE_DELETE_TIMEOUT_MS = 180_000;
+
 /**
  * Deletes a lab namespace, but only if it carries the lab's label: a namespace without it was not
  * created by svclab (the user's --namespace, or a name collision) and is left alone. Returns
- * false when there was nothing to delete.
+ * false when there was nothing to delete. Returns only once the namespace is gone (NotFound):
+ * until then its Services still hold their nodePorts and clusterIPs, and the next lab, which asks
+ * for the same pinned nodePorts, would be refused.
  */
 export async function deleteLabNamespace(
   api: KubeApi,
   lab: string,
   namespace: string,
+  opts: { timeoutMs?: number } = {},
 ): Promise<boolean> {
   let ns: V1Namespace;
   try {
@@ -100,7 +107,33 @@ export async function deleteLabNamespace(
     if (apiStatus(err) === 404) return false;
     throw new LabError(`failed to delete namespace ${namespace}`, { cause: err });
   }
+  await waitNamespaceGone(api, namespace, opts.timeoutMs ?? NAMESPACE_DELETE_TIMEOUT_MS);
   return true;
+}
+
+/** Polls until reading the namespace answers NotFound; other errors are retried until the deadline. */
+export async function waitNamespaceGone(
+  api: KubeApi,
+  namespace: string,
+  timeoutMs: number,
+): Promise<void> {
+  await waitFor(
+    `namespace ${namespace} to be deleted`,
+    async () => {
+      try {
+        const ns = await api.core.readNamespace({ name: namespace });
+        const left = ns.status?.conditions
+          ?.filter((c) => c.status === 'True' && c.message)
+          .map((c) => c.message)
+          .join('; ');
+        return `still ${ns.status?.phase ?? 'present'}${left ? `: ${left}` : ''}`;
+      } catch (err) {
+        if (apiStatus(err) === 404) return undefined;
+        throw err;
+      }
+    },
+    { timeoutMs, intervalMs: 250 },
+  );
 }
 
 /**

@@ -19,6 +19,8 @@ import { AGENT_CONTAINER, externalAgentPod, labNamespace, nodeAgentPod } from '.
 import { listLabNamespaces, sweepCandidates } from './namespace.js';
 import { parsePlacement, type Placement, type PlacementSpec } from './placement.js';
 import { debugPodExec } from './debug-pod.js';
+import { checkPinnedClusterIPs, clusterDnsAddresses } from './cluster-addresses.js';
+import { restartKubeProxyPods } from './kube-proxy.js';
 
 /**
  * External hosts on a cluster svclab does not own: a hostNetwork agent pod on a node that runs
@@ -34,6 +36,27 @@ export interface KubeconfigProviderOptions extends KubeconfigOptions {
   externalHosts?: ExternalHostMode | undefined;
   /** Allow a privileged hostNetwork/hostPID debug pod per node, for rule dumps (--privileged-debug). */
   privilegedDebug?: boolean | undefined;
+  /**
+   * Allow restarting kube-proxy on the lab's nodes by deleting its DaemonSet pods in kube-system
+   * (--allow-proxy-restart): the one change outside the lab's namespace svclab makes, and only
+   * when told to. Without it the persistence suite's proxy-restart case skips with the reason.
+   */
+  allowProxyRestart?: boolean | undefined;
+}
+
+/** Why a lab on an existing cluster does not restart kube-proxy unless allowed. */
+export const PROXY_RESTART_NOT_ALLOWED =
+  'restarting kube-proxy means deleting its pods in kube-system, outside the lab: svclab does that on a cluster it did not create only with --allow-proxy-restart (SVCLAB_ALLOW_PROXY_RESTART=1)';
+
+/**
+ * Why an external host on an existing cluster is not a client outside the cluster: it is a
+ * hostNetwork pod on a cluster node, whose own kube-proxy rewrites traffic to external IPs and
+ * LoadBalancer IPs before it leaves the node, so it never arrives at the node it is routed to.
+ */
+export function outsideClientLimit(mode: ExternalHostMode): string {
+  return mode === 'pod'
+    ? 'external hosts on --provider kubeconfig are hostNetwork pods on a cluster node, whose own kube-proxy captures traffic to external and LoadBalancer IPs before it leaves the node: this needs a client outside the cluster (--provider kind, docker or netns)'
+    : 'no external host on this cluster (pass --external-hosts pod / SVCLAB_EXTERNAL_HOSTS=pod)';
 }
 
 /** The CLI flags' environment equivalents, resolved once. */
@@ -50,6 +73,7 @@ export function kubeconfigOptionsFromEnv(
     placement: parsePlacement(env.SVCLAB_NODES),
     externalHosts: ext,
     privilegedDebug: env.SVCLAB_PRIVILEGED_DEBUG === '1',
+    allowProxyRestart: env.SVCLAB_ALLOW_PROXY_RESTART === '1',
   };
 }
 
@@ -97,8 +121,8 @@ export function externalHostsOnCluster(
 
 /**
  * `--provider kubeconfig`: a lab on an existing cluster. Everything lives in one namespace it
- * creates and labels `svclab.lab=<lab>`; it changes nothing else in the cluster (no kube-proxy
- * restarts, no node changes, node rule dumps only through an explicitly allowed debug pod).
+ * creates and labels `svclab.lab=<lab>`; it changes nothing else in the cluster (no node
+ * changes; kube-proxy restarts and node rule dumps only when explicitly allowed).
  */
 export class KubeconfigProvider implements Provider {
   readonly name = 'kubeconfig';
@@ -120,6 +144,13 @@ export class KubeconfigProvider implements Provider {
         externalHostsOnCluster(mode, nodesWithoutEndpoints(topo, placement, nodes), topo),
       nodeExec: (placement) => (node) => this.nodeExec(api, namespace, placement, node),
       nodeRules: this.opts.privilegedDebug ?? false,
+      restartKubeProxy: this.opts.allowProxyRestart
+        ? (nodes) => restartKubeProxyPods(api, nodes)
+        : undefined,
+      limits: {
+        'outside-client': outsideClientLimit(mode),
+        ...(this.opts.allowProxyRestart ? {} : { 'proxy-restart': PROXY_RESTART_NOT_ALLOWED }),
+      },
       extra: {
         kubeconfig: this.opts.kubeconfig,
         context: this.opts.context,
@@ -141,7 +172,10 @@ export class KubeconfigProvider implements Provider {
 
   async up(topology: Topology, opts: UpOptions): Promise<Lab> {
     const lab = opts.name ?? topology.name;
-    return upClusterLab(topology, opts, this.spec(lab, KubeApi.load(this.opts)), lab);
+    const api = KubeApi.load(this.opts);
+    // Before anything exists: a pinned clusterIP that kube-dns holds is the file's mistake.
+    checkPinnedClusterIPs(topology, await clusterDnsAddresses(api));
+    return upClusterLab(topology, opts, this.spec(lab, api), lab);
   }
 
   private async stateSpec(lab: string): Promise<ClusterSpec> {

@@ -4,7 +4,13 @@ import type { V1Node } from '@kubernetes/client-node';
 import { packageRoot } from '../../cli/package-root.js';
 import { loadTopology } from '../../model/index.js';
 import type { Topology } from '../../model/types.js';
-import { podManifest, serviceManifest, type WorkloadOptions } from './manifests.js';
+import {
+  LOAD_BALANCER_CLASS,
+  loadBalancerStatus,
+  podManifest,
+  serviceManifest,
+  type WorkloadOptions,
+} from './manifests.js';
 import { parsePlacement, placeNodes } from './placement.js';
 import { diffWorkloads, expectedEndpoints } from './workloads.js';
 import { externalHostsOnCluster, nodesWithoutEndpoints } from './provider.js';
@@ -92,20 +98,50 @@ describe('manifests', () => {
     expect(() => podManifest(opts(t), two)).toThrow(/at most one TCP/);
   });
 
-  it('Services keep ClusterIP, NodePorts, affinity timeout and policies as written', async () => {
+  it('Services ask for pinned addresses only; allocated ones are left to the API server', async () => {
     const t = await topo();
-    const s = serviceManifest(
-      opts(t),
-      t.services.find((x) => x.name === 'web-local')!,
-    );
+    const webLocal = t.services.find((x) => x.name === 'web-local')!;
+    // three-node.yaml pins nodePorts but no clusterIP: svclab chose 10.96.0.12, the cluster will not.
+    expect(webLocal).toMatchObject({ clusterIP: '10.96.0.12', clusterIPAllocated: true });
+    const s = serviceManifest(opts(t), webLocal);
     expect(s.spec).toMatchObject({
       type: 'LoadBalancer',
-      clusterIP: '10.96.0.12',
+      loadBalancerClass: LOAD_BALANCER_CLASS,
       externalTrafficPolicy: 'Local',
       externalIPs: ['172.18.100.20'],
     });
+    expect(s.spec!.clusterIP).toBeUndefined();
     expect(s.spec!.ports!.map((p) => p.nodePort)).toEqual([30090, 30091]);
     expect(s.status).toBeUndefined();
+    const pinned = serviceManifest(opts(t), {
+      ...webLocal,
+      clusterIP: '10.96.0.50',
+      clusterIPAllocated: undefined,
+      ports: webLocal.ports.map((p) => ({ ...p, nodePortAllocated: true })),
+    });
+    expect(pinned.spec!.clusterIP).toBe('10.96.0.50');
+    expect(pinned.spec!.ports!.map((p) => p.nodePort)).toEqual([undefined, undefined]);
+  });
+
+  it('status.loadBalancer comes from the topology, for LoadBalancer Services only', async () => {
+    const t = await topo();
+    expect(loadBalancerStatus(t.services.find((x) => x.name === 'web-local')!)).toEqual({
+      loadBalancer: { ingress: [{ ip: '172.18.200.10' }] },
+    });
+    expect(loadBalancerStatus(t.services.find((x) => x.name === 'web')!)).toBeUndefined();
+  });
+
+  it('externalTrafficPolicy is sent for ClusterIP Services with externalIPs, not for plain ones', async () => {
+    const t = await topo();
+    const itp = t.services.find((x) => x.name === 'itp-local')!;
+    expect(serviceManifest(opts(t), itp).spec!.externalTrafficPolicy).toBeUndefined();
+    expect(
+      serviceManifest(opts(t), {
+        ...itp,
+        externalIPs: ['203.0.113.9'],
+        externalTrafficPolicy: 'Local',
+      }).spec!.externalTrafficPolicy,
+    ).toBe('Local');
   });
 });
 

@@ -1,9 +1,10 @@
-import type { V1Pod } from '@kubernetes/client-node';
+import type { V1Pod, V1Service } from '@kubernetes/client-node';
 import { LabError, mapLimit } from '../../exec/index.js';
 import type { PodSpec, ServiceSpec, Topology } from '../../model/types.js';
 import { computeProxyState } from '../endpoints.js';
 import type { KubeApi } from './api.js';
 import {
+  loadBalancerStatus,
   podManifest,
   serviceManifest,
   type WorkloadManifests,
@@ -37,11 +38,7 @@ export async function createWorkloads(
     .catch((err: unknown) => {
       throw new LabError(what('ConfigMap', m.configMap.metadata?.name), { cause: err });
     });
-  await mapLimit(m.services, 8, (body) =>
-    api.core.createNamespacedService({ namespace, body }).catch((err: unknown) => {
-      throw new LabError(what('Service', body.metadata?.name), { cause: err });
-    }),
-  );
+  await createServices(api, namespace, m.services, topo.services);
   await mapLimit(m.pods, 8, (body) =>
     api.core.createNamespacedPod({ namespace, body }).catch((err: unknown) => {
       throw new LabError(what('Pod', body.metadata?.name), { cause: err });
@@ -58,6 +55,27 @@ export async function createWorkloads(
     8,
     (p) => deletePod(api, namespace, p.name, { graceful: true }),
   );
+}
+
+/**
+ * Creates the Services, then writes the LoadBalancer ones' status from the topology. Returns what
+ * the API server made of them (with the clusterIPs and nodePorts it allocated).
+ */
+export async function createServices(
+  api: KubeApi,
+  namespace: string,
+  manifests: V1Service[],
+  specs: ServiceSpec[],
+): Promise<V1Service[]> {
+  const created = await mapLimit(manifests, 8, (body) =>
+    api.core.createNamespacedService({ namespace, body }).catch((err: unknown) => {
+      throw new LabError(`failed to create Service ${namespace}/${body.metadata?.name}`, {
+        cause: err,
+      });
+    }),
+  );
+  await mapLimit(specs, 8, (s) => setLoadBalancerStatus(api, namespace, s));
+  return created;
 }
 
 function podStarted(pod: V1Pod, wantReady: boolean): string | undefined {
@@ -106,6 +124,77 @@ export async function observePods(api: KubeApi, namespace: string): Promise<Obse
     hostIP: p.status?.hostIP ?? '',
     nodeName: p.spec?.nodeName ?? '',
   }));
+}
+
+/**
+ * Writes a LoadBalancer Service's status.loadBalancer (the status subresource) from the topology,
+ * as a load-balancer controller would; its class (LOAD_BALANCER_CLASS) keeps every real
+ * controller away. No-op for other types.
+ */
+export async function setLoadBalancerStatus(
+  api: KubeApi,
+  namespace: string,
+  svc: ServiceSpec,
+): Promise<void> {
+  const status = loadBalancerStatus(svc);
+  if (!status) return;
+  try {
+    const current = await api.core.readNamespacedService({ name: svc.name, namespace });
+    await api.core.replaceNamespacedServiceStatus({
+      name: svc.name,
+      namespace,
+      body: { ...current, status: { ...current.status, ...status } },
+    });
+  } catch (err) {
+    throw new LabError(
+      `failed to set status.loadBalancer of Service ${namespace}/${svc.name} to ${svc.loadBalancerIPs.join(', ') || 'no ingress'}`,
+      { cause: err },
+    );
+  }
+}
+
+export async function observeServices(api: KubeApi, namespace: string): Promise<V1Service[]> {
+  return (await api.core.listNamespacedService({ namespace })).items;
+}
+
+/**
+ * Pure: the topology's Services with the addresses the API server allocated (clusterIP, and the
+ * nodePorts of ports matched by name), where the topology left them to it. Pinned values are kept
+ * as written: the API server either granted them or refused the Service.
+ */
+export function withAllocatedAddresses(topo: Topology, services: V1Service[]): Topology {
+  const t = structuredClone(topo);
+  const byName = new Map(services.map((s) => [s.metadata?.name, s]));
+  for (const s of t.services) {
+    const got = byName.get(s.name);
+    if (!got) continue;
+    if (s.clusterIPAllocated && got.spec?.clusterIP) s.clusterIP = got.spec.clusterIP;
+    for (const p of s.ports) {
+      const np = got.spec?.ports?.find((x) => (x.name ?? '') === p.name)?.nodePort;
+      if (p.nodePortAllocated && np) p.nodePort = np;
+    }
+  }
+  return t;
+}
+
+/**
+ * Pure: a replacement Service keeps what the API server allocated to the current one: its
+ * clusterIP (immutable) and the nodePorts of ports that still need one and that the topology
+ * leaves to the server (matched by port name), so a replace never reshuffles addresses.
+ */
+export function keepAllocated(body: V1Service, current: V1Service): V1Service {
+  const out = structuredClone(body);
+  const spec = out.spec!;
+  if (!spec.clusterIP && current.spec?.clusterIP) {
+    spec.clusterIP = current.spec.clusterIP;
+    if (current.spec.clusterIPs) spec.clusterIPs = current.spec.clusterIPs;
+  }
+  if (spec.type !== 'ClusterIP' && current.spec?.type !== 'ClusterIP')
+    for (const p of spec.ports ?? []) {
+      const np = current.spec?.ports?.find((x) => (x.name ?? '') === (p.name ?? ''))?.nodePort;
+      if (!p.nodePort && np) p.nodePort = np;
+    }
+  return out;
 }
 
 /** Deletes a pod: gracefully (it becomes a terminating endpoint) or at once (grace period 0). */
@@ -159,7 +248,8 @@ const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b)
 
 /**
  * Pure: the API operations that take the cluster from `prev` to `next`. How topology edits map:
- * a Service edit is a replace (clusterIP and nodePorts kept as written); a pod removed is deleted
+ * a Service edit is a replace (clusterIP and nodePorts kept: as pinned, or as the API server
+ * allocated them) and rewrites status.loadBalancer from the topology; a pod removed is deleted
  * with grace period 0; `terminating: true` deletes it with its long grace period (agnhost keeps
  * serving: a terminating, serving endpoint); `ready` flips the agent container's readiness probe;
  * a label edit updates the pod; node, ports or hostNetwork edits recreate it (new pod IP).
@@ -246,10 +336,13 @@ export async function applyChanges(
   );
   await mapLimit(c.servicesReplaced, 8, async (s) => {
     const current = await api.core.readNamespacedService({ name: s.name, namespace: ns });
-    const body = serviceManifest(opts, s);
+    const body = keepAllocated(serviceManifest(opts, s), current);
     body.metadata!.resourceVersion = current.metadata?.resourceVersion;
     await api.core.replaceNamespacedService({ name: s.name, namespace: ns, body });
   });
+  await mapLimit([...c.servicesCreated, ...c.servicesReplaced], 8, (s) =>
+    setLoadBalancerStatus(api, ns, s),
+  );
   await mapLimit([...c.podsDeleted, ...c.podsRecreated.map((p) => p.name)], 8, (name) =>
     deletePod(api, ns, name, { graceful: false }),
   );
