@@ -1,8 +1,10 @@
 import { copyFile, mkdir, writeFile } from 'node:fs/promises';
+import type { ControlPlane } from '../controlplane/handle.js';
 import { join, resolve } from 'node:path';
 import type { NodeProxy } from '../proxy/types.js';
 import type { Lab, Observation } from './lab.js';
 import { labDir } from './state.js';
+import { run } from '../exec/index.js';
 
 export interface DumpOptions {
   /** Why the dump was taken (a failed assertion's message, a failed phase). */
@@ -82,5 +84,29 @@ export async function writeDump(
     join(labDir(lab.name), 'logs', 'commands.jsonl'),
     join(dir, 'commands.jsonl'),
   ).catch(() => undefined);
+  const cp = lab.controlPlane;
+  if (cp) await dumpControlPlane(cp, join(dir, 'control-plane'));
   return dir;
+}
+
+/** The control plane's logs and the lab's API objects as `kubectl get -o yaml` shows them. */
+async function dumpControlPlane(cp: ControlPlane, dir: string): Promise<void> {
+  await mkdir(dir, { recursive: true });
+  for (const c of cp.record.components)
+    await copyFile(c.log, join(dir, `${c.component}.log`)).catch(() => undefined);
+  const kubectl = join(cp.record.binDir, 'kubectl');
+  const r = await run(
+    kubectl,
+    [
+      '--kubeconfig',
+      cp.files.adminKubeconfig,
+      'get',
+      'nodes,pods,services,endpointslices',
+      '-A',
+      '-o',
+      'yaml',
+    ],
+    { netns: cp.record.netns, allowFailure: true, timeoutMs: 20_000 },
+  );
+  await writeFile(join(dir, 'objects.yaml'), r.stdout || `kubectl failed: ${r.stderr}`);
 }

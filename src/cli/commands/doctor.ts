@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { kubeInventory } from '../../kube/inventory.js';
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { aptLine, TOOL_PACKAGES, which } from '../../cluster/preflight.js';
@@ -70,6 +71,7 @@ export function register(program: Command): void {
           ),
         },
         install: missingTools.length > 0 ? aptLine(missingTools) : undefined,
+        kubernetes: kubeInventory(),
       };
       if (o.json) return printJson(report);
       const out = [
@@ -104,6 +106,19 @@ export function register(program: Command): void {
         `suites (${suites.join(', ')}) run in every mode listed as runnable above.`,
         `VM: qemu ${qemu ? 'present' : 'missing'}, /dev/kvm ${report.vm.kvm ? 'present' : 'absent'}; the VM kernel adds: ${report.vm.adds.join(', ') || 'nothing this host lacks'}.`,
       ];
+      const k = report.kubernetes;
+      out.push(
+        '',
+        table(
+          ['KUBERNETES', 'BUILT HERE', 'MISSING'],
+          k.versions.map((v) => [
+            `${v.version}${v.version === k.default ? ' (default)' : ''}`,
+            v.components.join(', ') || '-',
+            v.missing.join(', ') || '-',
+          ]),
+        ),
+        `(cache ${k.cache}${k.userBinDir ? `; SVCLAB_KUBE_BIN_DIR=${k.userBinDir} is used instead` : ''}) to get another: ${k.howToGet}`,
+      );
       if (report.install) out.push('', `to install what is missing: ${report.install}`);
       process.stdout.write(out.join('\n') + '\n');
     });
