@@ -1,0 +1,154 @@
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { computeProxyState } from '../cluster/endpoints.js';
+import { loadTopology } from '../model/index.js';
+import { planNetns } from '../netns/plan.js';
+import { apiserverArgs, controllerManagerArgs, etcdArgs } from './components.js';
+import { controlPlaneFiles, controlPlaneIP, kubernetesServiceIP } from './layout.js';
+import {
+  applyServiceSpec,
+  podStatus,
+  proxyStateFromApi,
+  proxyStateKey,
+  serviceFromApi,
+  serviceKeys,
+  serviceObject,
+} from './objects.js';
+
+const root = join(import.meta.dirname, '..', '..');
+const topo = await loadTopology(join(root, 'topologies', 'three-node.yaml'));
+
+describe('control plane layout', () => {
+  it('puts the control plane on the highest free node-network address, the kubernetes Service on .1', () => {
+    expect(controlPlaneIP(topo)).toBe('172.18.0.254');
+    expect(kubernetesServiceIP(topo)).toBe('10.96.0.1');
+    const taken = { ...topo, externalHosts: [{ name: 'x', ip: '172.18.0.254', routes: [] }] };
+    expect(controlPlaneIP(taken)).toBe('172.18.0.253');
+  });
+
+  it('plans a control-plane namespace on the fabric only when asked', () => {
+    expect(planNetns('l', topo).namespaces.some((n) => n.role === 'control-plane')).toBe(false);
+    const plan = planNetns('l', topo, { controlPlaneIP: '172.18.0.254' });
+    const cp = plan.namespaces.find((n) => n.role === 'control-plane')!;
+    expect(cp.netns).toBe('svclab.l.control-plane');
+    expect(cp.batch).toContain('addr add 172.18.0.254/24 dev eth0');
+    expect(plan.rootBatch).toContain(
+      'link add eth0 netns svclab.l.control-plane type veth peer name cp netns svclab.l.fabric',
+    );
+    expect(plan.namespaces.find((n) => n.role === 'fabric')!.batch).toContain(
+      'link set cp master br0',
+    );
+  });
+
+  it('binds every component inside the lab, with the topology Service CIDR and NodePort range', () => {
+    const cfg = {
+      lab: 'l',
+      ip: '172.18.0.254',
+      serviceCIDR: '10.96.0.0/16',
+      nodePortRange: '30000-32767',
+      files: controlPlaneFiles('l'),
+    };
+    expect(etcdArgs(cfg)).toContain('--listen-client-urls=http://127.0.0.1:2379');
+    const api = apiserverArgs(cfg);
+    expect(api).toContain('--bind-address=172.18.0.254');
+    expect(api).toContain('--service-cluster-ip-range=10.96.0.0/16');
+    expect(api).toContain('--service-node-port-range=30000-32767');
+    const kcm = controllerManagerArgs(cfg);
+    expect(kcm.find((a) => a.startsWith('--controllers='))).toContain('endpointslice-controller');
+    expect(kcm).toContain('--bind-address=172.18.0.254');
+    for (const a of [...api, ...kcm]) expect(a).not.toMatch(/0\.0\.0\.0|127\.0\.0\.1:6443/);
+  });
+});
+
+describe('topology <-> API objects', () => {
+  const web = topo.services.find((s) => s.name === 'web')!;
+
+  it('leaves addresses svclab chose to the API server, asks for the ones the file pinned', () => {
+    const auto = serviceObject('l', { ...web, clusterIPAllocated: true });
+    expect(auto.spec.clusterIP).toBeUndefined();
+    expect(serviceObject('l', { ...web, clusterIPAllocated: undefined }).spec.clusterIP).toBe(
+      web.clusterIP,
+    );
+    const ports = serviceObject('l', {
+      ...web,
+      ports: web.ports.map((p, i) => ({ ...p, nodePortAllocated: i === 0 ? true : undefined })),
+    }).spec.ports;
+    expect(ports[0].nodePort).toBeUndefined();
+    expect(ports[1].nodePort).toBe(web.ports[1]!.nodePort);
+  });
+
+  it('reads a Service back as the model has it (defaults filled in)', () => {
+    const obj = serviceObject('l', web);
+    obj.spec.clusterIP = web.clusterIP;
+    const back = serviceFromApi(obj);
+    expect({ ...back }).toEqual({
+      ...web,
+      clusterIPAllocated: undefined,
+      ports: web.ports.map((p) => ({ ...p, nodePortAllocated: undefined })),
+    } as typeof back);
+  });
+
+  it('a PUT keeps allocated NodePorts and drops them when the Service becomes ClusterIP', () => {
+    const existing = serviceObject('l', web);
+    existing.spec.ports[0].nodePort = 31234;
+    const kept = applyServiceSpec(existing, {
+      ...web,
+      ports: web.ports.map((p) => ({ ...p, nodePortAllocated: true })),
+    });
+    expect(kept.spec.ports[0].nodePort).toBe(31234);
+    const cluster = applyServiceSpec(existing, { ...web, type: 'ClusterIP' });
+    expect(cluster.spec.ports.every((p: { nodePort?: number }) => p.nodePort === undefined)).toBe(
+      true,
+    );
+  });
+
+  it('turns EndpointSlices into the proxy state the topology implies, and notices a difference', () => {
+    const want = computeProxyState(topo);
+    const services = topo.services.map((s) => ({
+      ...serviceObject('l', s),
+      spec: { ...serviceObject('l', s).spec, clusterIP: s.clusterIP },
+      status: { loadBalancer: { ingress: s.loadBalancerIPs.map((ip) => ({ ip })) } },
+    }));
+    const slices = want.servicePorts
+      .filter((sp, i, all) => all.findIndex((x) => x.service.name === sp.service.name) === i)
+      .map((sp) => ({
+        metadata: {
+          name: `${sp.service.name}-x`,
+          namespace: sp.service.namespace,
+          labels: { 'kubernetes.io/service-name': sp.service.name },
+        },
+        addressType: 'IPv4',
+        ports: want.servicePorts
+          .filter((p) => p.service.name === sp.service.name)
+          .map((p) => ({
+            name: p.port.name,
+            protocol: p.port.protocol,
+            port: p.endpoints[0]?.port ?? 8080,
+          })),
+        endpoints: sp.endpoints.map((e) => ({
+          addresses: [e.ip],
+          nodeName: e.nodeName,
+          targetRef: { kind: 'Pod', name: e.podName },
+          conditions: { ready: e.ready, serving: e.serving, terminating: e.terminating },
+        })),
+      }));
+    const key = (s: typeof slices) =>
+      proxyStateKey(proxyStateFromApi(services, s), serviceKeys(topo));
+    expect(key(slices)).toBe(proxyStateKey(want, serviceKeys(topo)));
+    const unready = structuredClone(slices);
+    unready.find(
+      (s) => s.metadata.labels['kubernetes.io/service-name'] === 'web',
+    )!.endpoints[0]!.conditions.ready = false;
+    expect(key(unready)).not.toBe(proxyStateKey(want, serviceKeys(topo)));
+  });
+
+  it('reports a pod Running with its IP, Ready as probed', () => {
+    const pod = topo.pods[0]!;
+    const st = podStatus(pod, false, '172.18.0.2', '2026-01-01T00:00:00Z') as {
+      status: { podIP: string; phase: string; conditions: { type: string; status: string }[] };
+    };
+    expect(st.status.podIP).toBe(pod.ip);
+    expect(st.status.phase).toBe('Running');
+    expect(st.status.conditions.find((c) => c.type === 'Ready')!.status).toBe('False');
+  });
+});
