@@ -32,6 +32,11 @@ export interface PersistenceEvent {
   pin: boolean;
   /** Leaves the lab unlike its topology (a pod gone): run last, or on a fresh lab. */
   destructive?: boolean | undefined;
+  /**
+   * Cannot be undone through the API: on a lab with a control plane the event is destructive
+   * (a Pod's deletion, once started, finishes; there is no un-terminating a pod).
+   */
+  irreversibleThroughApi?: boolean | undefined;
   /** What the lab must be able to do; where it cannot (Lab.cannot), the event is skipped with the reason. */
   requires?: LabCapability | undefined;
   apply(ctx: EventContext): Promise<SyncResult[]>;
@@ -91,6 +96,7 @@ export const EVENTS: readonly PersistenceEvent[] = [
     id: 'endpoint-terminating',
     title: 'serving endpoint terminating (still serving)',
     pin: true,
+    irreversibleThroughApi: true,
     apply: (ctx) => update(ctx, (t) => void (findPod(t, ctx.serving).terminating = true)),
   },
   {
@@ -149,6 +155,11 @@ export const EVENTS: readonly PersistenceEvent[] = [
 ];
 
 export const EVENT_IDS = EVENTS.map((e) => e.id);
+
+/** Whether an event leaves `lab` unlike its topology for good (so it runs after the others). */
+export function isDestructive(event: PersistenceEvent, lab: { controlPlane?: unknown }): boolean {
+  return Boolean(event.destructive || (event.irreversibleThroughApi && lab.controlPlane));
+}
 
 /** Events by id, in catalogue order (destructive last); unknown ids are an error naming the valid ones. */
 export function selectEvents(ids?: readonly string[]): PersistenceEvent[] {

@@ -6,6 +6,7 @@ export {
   EVENTS,
   EVENT_IDS,
   eventSkipReason,
+  isDestructive,
   selectEvents,
   type EventContext,
   type PersistenceEvent,

@@ -15,8 +15,15 @@ export function baselineOf(t: Topology): Baseline {
 export async function restoreBaseline(lab: Lab, base: Baseline): Promise<SyncResult[]> {
   const t = lab.topology;
   if (JSON.stringify({ pods: t.pods, services: t.services }) === JSON.stringify(base)) return [];
+  if (lab.controlPlane) await lab.refreshFromApi();
   return lab.update((d) => {
-    d.pods = structuredClone(base.pods);
+    // Through an API a pod's deletion cannot be undone: a pod that is terminating or gone stays so.
+    d.pods = lab.controlPlane
+      ? structuredClone(base.pods).flatMap((p) => {
+          const now = d.pods.find((x) => x.name === p.name);
+          return !now ? [] : now.terminating ? [now] : [p];
+        })
+      : structuredClone(base.pods);
     d.services = structuredClone(base.services);
   });
 }

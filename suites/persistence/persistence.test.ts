@@ -2,6 +2,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { useLab } from '../../src/harness/lab-fixture.js';
 import {
   EVENTS,
+  isDestructive,
   eventSkipReason,
   fixedPorts,
   KNOWN_BUGS,
@@ -159,7 +160,7 @@ describe.skipIf(skip)(`connection persistence (${f.config.label})`, () => {
 
   const bug = (id: string) => KNOWN_BUGS.find((b) => b.id === id)!;
 
-  for (const event of EVENTS.filter((e) => !e.destructive)) {
+  for (const event of EVENTS.filter((e) => !isDestructive(e, f.config))) {
     it(`${event.title} (${event.id})`, async (ctx) => {
       // e.g. proxy-restart on a cluster svclab may not restart kube-proxy on: an expected skip.
       const why = eventSkipReason(f.lab, event);
@@ -219,7 +220,7 @@ describe.skipIf(skip)(`connection persistence (${f.config.label})`, () => {
   );
 
   // Destructive: the pod is gone for good, so this runs last on the suite's lab.
-  for (const event of EVENTS.filter((e) => e.destructive)) {
+  for (const event of EVENTS.filter((e) => isDestructive(e, f.config))) {
     it(`${event.title} (${event.id})`, async (ctx) => {
       const why = eventSkipReason(f.lab, event);
       if (why) ctx.skip(why);
