@@ -211,16 +211,16 @@ describe.skipIf(skip)(
     });
 
     it("dumps the components' logs and the lab's objects as kubectl shows them", async () => {
-    const dir = await lab.dump();
-    const objects = readFileSync(join(dir, 'control-plane', 'objects.yaml'), 'utf8');
-    expect(objects).toContain('kind: EndpointSlice');
-    expect(objects).toContain('name: web-a');
-    for (const c of ['etcd', 'kube-apiserver', 'kube-controller-manager', 'svclab-kubelet'])
-      expect(existsSync(join(dir, 'control-plane', `${c}.log`)), c).toBe(true);
-    await run('rm', ['-rf', dir]);
-  });
+      const dir = await lab.dump();
+      const objects = readFileSync(join(dir, 'control-plane', 'objects.yaml'), 'utf8');
+      expect(objects).toContain('kind: EndpointSlice');
+      expect(objects).toContain('name: web-a');
+      for (const c of ['etcd', 'kube-apiserver', 'kube-controller-manager', 'svclab-kubelet'])
+        expect(existsSync(join(dir, 'control-plane', `${c}.log`)), c).toBe(true);
+      await run('rm', ['-rf', dir]);
+    });
 
-  it('leaves nothing after down: no process, namespace or folder', async () => {
+    it('leaves nothing after down: no process, namespace or folder', async () => {
       const name = lab.name;
       expect(labProcesses(name).length).toBeGreaterThan(4);
       const report = await lab.down();

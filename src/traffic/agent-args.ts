@@ -57,9 +57,9 @@ export function parseAgentArgs(argv: string[]): AgentOptions {
     } else {
       throw new Error(`unexpected argument ${JSON.stringify(arg)}`);
     }
-    if (!['lab', 'name', 'hostname', 'control', 'listen', 'delay-shutdown', 'not-ready'].includes(
-        key,
-      )) {
+    if (
+      !['lab', 'name', 'hostname', 'control', 'listen', 'delay-shutdown', 'not-ready'].includes(key)
+    ) {
       throw new Error(`unknown flag --${key}`);
     }
     if (value === undefined) throw new Error(`--${key} needs a value`);
