@@ -144,10 +144,11 @@ export class Lab implements AsyncDisposable {
 
   /** Creates each node's proxy, installs it and programs the current state (the "install proxy" phase). */
   async installProxies(): Promise<SyncResult[]> {
-    if (this.proxyMode === 'none') return [];
-    // With a control plane the lab kubelet runs the proxies, from the API's objects.
+    // With a control plane the lab kubelet runs the proxies (svclab's planners from the API's
+    // objects, or the real kube-proxy on every node).
     const cp = this.controlPlane;
     if (cp) return cp.restartProxies();
+    if (this.proxyMode === 'none') return [];
     for (const node of this.topo.nodes) {
       this.proxies.set(
         node.name,
@@ -167,7 +168,7 @@ export class Lab implements AsyncDisposable {
   /** Reprograms every node from the current desired state (`full` forces a full rewrite). */
   async sync(opts: { full?: boolean } = {}): Promise<SyncResult[]> {
     const cp = this.controlPlane;
-    if (cp) return this.proxyMode === 'none' ? [] : cp.sync(opts.full ?? false);
+    if (cp) return cp.sync(opts.full ?? false);
     await this.ensureProxies();
     return this.forEachProxy((_node, proxy) => proxy.sync(this.state, opts));
   }
@@ -201,7 +202,7 @@ export class Lab implements AsyncDisposable {
   /** Simulates a kube-proxy restart: new proxy instances that know nothing and program from scratch. */
   async restartProxies(): Promise<SyncResult[]> {
     const cp = this.controlPlane;
-    if (cp) return this.proxyMode === 'none' ? [] : cp.restartProxies();
+    if (cp) return cp.restartProxies();
     this.proxies.clear();
     return this.installProxies();
   }

@@ -33,6 +33,8 @@ export interface UpOptions {
   controlPlane?: boolean | undefined;
   /** Which Kubernetes binaries a control plane uses (release, or a folder of the user's). */
   kube?: KubeBinariesOptions | undefined;
+  /** Runs the real kube-proxy on every node (needs the control plane) instead of svclab's planners. */
+  kubeProxy?: { mode: 'iptables' | 'nftables' | 'ipvs'; binary?: string | undefined } | undefined;
 }
 
 export interface DownReport {

@@ -5,6 +5,11 @@ import { LabError, mapLimit } from '../exec/index.js';
 import type { Topology } from '../model/types.js';
 import { NODE_PORT_RANGE } from '../model/defaults.js';
 import type { Phase } from '../cluster/phases.js';
+import type { UpOptions } from '../cluster/provider.js';
+import { isExecutableFile } from '../kube/cache.js';
+import { UsageError } from '../cli/errors.js';
+import { labDir } from '../cluster/state.js';
+import { resolve as resolvePath } from 'node:path';
 import type { LabState } from '../cluster/state.js';
 import { packageDir } from '../cluster/common/agents.js';
 import { netnsName } from '../netns/names.js';
@@ -48,6 +53,7 @@ export interface ControlPlaneContext {
   /** Replaces the lab's topology with what the API server allocated (ClusterIPs, NodePorts). */
   adoptTopology: (t: Topology) => Promise<void>;
   kube: KubeBinariesOptions;
+  kubeProxy?: UpOptions['kubeProxy'];
 }
 
 /** How long a component may take to answer its health endpoint before the lab fails. */
@@ -82,6 +88,7 @@ export function controlPlanePhases(ctx: ControlPlaneContext): Phase[] {
   };
   const cp = new ControlPlane(ctx.lab, record);
   let bins: Awaited<ReturnType<typeof resolveKubeBinaries>>;
+  let kubeProxyBinary = '';
   const started = async (r: ComponentRecord) => {
     record.components.push(r);
     ctx.state.extra = { ...ctx.state.extra, controlPlane: record };
@@ -109,10 +116,27 @@ export function controlPlanePhases(ctx: ControlPlaneContext): Phase[] {
     {
       title: 'control plane: binaries',
       run: async () => {
+        const wantProxy = ctx.kubeProxy && !ctx.kubeProxy.binary;
         bins = await resolveKubeBinaries(
-          ['etcd', 'kube-apiserver', 'kube-controller-manager', 'kubectl'],
+          [
+            'etcd',
+            'kube-apiserver',
+            'kube-controller-manager',
+            'kubectl',
+            ...(wantProxy ? (['kube-proxy'] as const) : []),
+          ],
           ctx.kube,
         );
+        if (ctx.kubeProxy) {
+          kubeProxyBinary = ctx.kubeProxy.binary
+            ? resolvePath(ctx.kubeProxy.binary)
+            : bins.path('kube-proxy');
+          if (!isExecutableFile(kubeProxyBinary))
+            throw new UsageError(
+              `--kube-proxy-binary: Invalid value: ${JSON.stringify(kubeProxyBinary)}: not an executable file`,
+            );
+          record.kubeProxy = { mode: ctx.kubeProxy.mode, binary: kubeProxyBinary };
+        }
         record.version = bins.version;
         record.binSource = bins.source;
         record.binDir = bins.dir;
@@ -160,6 +184,21 @@ export function controlPlanePhases(ctx: ControlPlaneContext): Phase[] {
           apiserverSocket: files.apiserverSocket,
           controlSocket: files.kubeletSocket,
           probePeriodMs: 1000,
+          kubeProxy: ctx.kubeProxy
+            ? {
+                mode: ctx.kubeProxy.mode,
+                binary: kubeProxyBinary,
+                kubeconfig: files.kubeconfig('kube-proxy'),
+                clusterCIDR: topo.networking.podSubnet,
+                dir: join(files.dir, 'kube-proxy'),
+                logDir: join(labDir(ctx.lab), 'logs'),
+                nodes: topo.nodes.map((n) => ({
+                  name: n.name,
+                  ip: n.ip,
+                  netns: netnsName(ctx.lab, 'node', n.name),
+                })),
+              }
+            : undefined,
         };
         const configFile = join(files.dir, 'kubelet.json');
         await writeFile(configFile, JSON.stringify(config, null, 2));

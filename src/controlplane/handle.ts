@@ -18,6 +18,8 @@ export interface ControlPlaneRecord {
   binSource: 'user' | 'cache';
   binDir: string;
   components: ComponentRecord[];
+  /** The real kube-proxy runs on every node (supervised by the lab kubelet). */
+  kubeProxy?: { mode: string; binary: string } | undefined;
 }
 
 /**

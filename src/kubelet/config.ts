@@ -1,3 +1,5 @@
+import type { KubeProxyNode, KubeProxySpec } from './kube-proxy.js';
+
 /** What `svclab up` tells the lab kubelet (written to control-plane/kubelet.json). */
 export interface KubeletConfig {
   lab: string;
@@ -11,4 +13,6 @@ export interface KubeletConfig {
   controlSocket: string;
   /** Readiness probe period (the kubelet's periodSeconds), milliseconds. */
   probePeriodMs: number;
+  /** The real kube-proxy on every node, instead of svclab's planners. */
+  kubeProxy?: (KubeProxySpec & { nodes: KubeProxyNode[] }) | undefined;
 }

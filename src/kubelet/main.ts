@@ -36,6 +36,13 @@ import {
 } from '../controlplane/objects.js';
 import { serveControl, type KubeletRequest } from './control.js';
 import type { KubeletConfig } from './config.js';
+import {
+  readSyncMetrics,
+  startKubeProxy,
+  stopKubeProxy,
+  type RunningKubeProxy,
+  type SyncMetrics,
+} from './kube-proxy.js';
 
 function parseArgs(argv: string[]): { lab: string; config: string } {
   const get = (flag: string) => {
@@ -115,6 +122,12 @@ class LabKubelet {
       case 'status':
         return {
           pid: process.pid,
+          kubeProxy: [...this.kubeProxies.values()].map((p) => ({
+            node: p.node.name,
+            pid: p.child.pid,
+            log: p.log,
+            exit: p.exit,
+          })),
           apiserver: this.apiReady,
           podReconciles: this.podReconciles,
           terminating: [...this.terminating],
@@ -130,9 +143,9 @@ class LabKubelet {
         await this.reconcilePods();
         return { podReconciles: this.podReconciles };
       case 'sync':
-        return this.syncProxies(req['full'] === true);
+        return this.cfg.kubeProxy ? this.kubeProxySynced() : this.syncProxies(req['full'] === true);
       case 'restart-proxies':
-        return this.restartProxies();
+        return this.cfg.kubeProxy ? this.restartKubeProxies() : this.restartProxies();
     }
     throw new Error(`unknown op ${JSON.stringify(req.op)}`);
   }
@@ -336,6 +349,121 @@ class LabKubelet {
       });
     this.syncChain = next;
     return next;
+  }
+  private readonly kubeProxies = new Map<string, RunningKubeProxy>();
+  private fence = 0;
+
+  /** Stops every kube-proxy (if running), starts new ones, and waits for each one's first sync. */
+  private async restartKubeProxies(): Promise<SyncResult[]> {
+    const kp = this.cfg.kubeProxy!;
+    await Promise.all([...this.kubeProxies.values()].map((p) => stopKubeProxy(p)));
+    this.kubeProxies.clear();
+    const t0 = Date.now();
+    for (const node of kp.nodes) this.kubeProxies.set(node.name, await startKubeProxy(kp, node, log));
+    await this.waitKubeProxies('its first sync', (m) => m.lastSync > 0);
+    return this.kubeProxyResults(t0);
+  }
+
+  private kubeProxyResults(t0: number): SyncResult[] {
+    return [...this.kubeProxies.values()].map((p) => ({
+      mode: this.cfg.kubeProxy!.mode,
+      strategy: 'full' as const,
+      durationMs: Date.now() - t0,
+      written: {},
+      commands: 0,
+      notes: [`kube-proxy pid ${p.child.pid} on ${p.node.name}`],
+    }));
+  }
+
+  /** Waits until every kube-proxy's metrics satisfy `done`; an exited kube-proxy fails the wait. */
+  private async waitKubeProxies(
+    what: string,
+    done: (m: SyncMetrics, node: string) => boolean,
+    timeoutMs = 60_000,
+  ): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const states = await Promise.all(
+        [...this.kubeProxies.values()].map(async (p) => {
+          if (p.exit)
+            throw new Error(`kube-proxy on ${p.node.name} exited (code ${p.exit.code}); log ${p.log}:\n${p.exit.tail}`);
+          const m = await readSyncMetrics(p.node);
+          return m !== undefined && done(m, p.node.name);
+        }),
+      );
+      if (states.every(Boolean)) return;
+      if (Date.now() > deadline) throw new Error(`kube-proxy did not reach ${what} in ${timeoutMs / 1000} s`);
+      await sleep(50);
+    }
+  }
+
+  /**
+   * Waits for the sync that follows every change made so far. A fence makes "so far" observable:
+   * an ExternalName Service and an EndpointSlice of svclab's own (kube-proxy counts every event
+   * in *_changes_total, pkg/proxy/servicechangetracker.go and endpointschangetracker.go) are
+   * bumped after the change; once both totals moved, everything before them was received (a
+   * watch delivers one resource type in order), and a sync that started after the last queued
+   * change with nothing pending has programmed it.
+   */
+  private async kubeProxySynced(): Promise<SyncResult[]> {
+    const t0 = Date.now();
+    const before = new Map<string, SyncMetrics>();
+    for (const p of this.kubeProxies.values()) {
+      const m = await readSyncMetrics(p.node);
+      if (m) before.set(p.node.name, m);
+    }
+    await this.bumpFence();
+    await this.waitKubeProxies('the sync after the last change', (m, node) => {
+      const b = before.get(node);
+      return (
+        b !== undefined &&
+        m.serviceChanges > b.serviceChanges &&
+        m.endpointChanges > b.endpointChanges &&
+        m.servicePending === 0 &&
+        m.endpointPending === 0 &&
+        m.lastSync >= m.lastQueued
+      );
+    });
+    return this.kubeProxyResults(t0);
+  }
+
+  private async bumpFence(): Promise<void> {
+    const ns = 'svclab-system';
+    const name = 'svclab-sync-fence';
+    const n = String(++this.fence) + '-' + Date.now();
+    const annotations = { 'svclab.dev/fence': n };
+    await this.api
+      .create('/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } })
+      .catch(() => undefined);
+    const svc = `/api/v1/namespaces/${ns}/services/${name}`;
+    if (await this.api.find(svc)) await this.api.mergePatch(svc, { metadata: { annotations } });
+    else
+      await this.api.create(`/api/v1/namespaces/${ns}/services`, {
+        apiVersion: 'v1',
+        kind: 'Service',
+        metadata: { name, namespace: ns, annotations },
+        spec: { type: 'ExternalName', externalName: 'fence.svclab.invalid' },
+      });
+    const slice = `/apis/discovery.k8s.io/v1/namespaces/${ns}/endpointslices/${name}`;
+    if (await this.api.find(slice)) await this.api.mergePatch(slice, { metadata: { annotations } });
+    else
+      await this.api.create(`/apis/discovery.k8s.io/v1/namespaces/${ns}/endpointslices`, {
+        apiVersion: 'discovery.k8s.io/v1',
+        kind: 'EndpointSlice',
+        metadata: {
+          name,
+          namespace: ns,
+          annotations,
+          labels: {
+            'kubernetes.io/service-name': name,
+            // Not the controller's: it leaves a slice managed by someone else alone.
+            'endpointslice.kubernetes.io/managed-by': 'svclab.dev',
+          },
+        },
+        addressType: 'IPv4',
+        endpoints: [],
+        ports: [],
+      });
   }
 }
 

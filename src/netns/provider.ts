@@ -101,6 +101,7 @@ export class NetnsProvider implements Provider {
                   await lab.adoptTopology(t);
                 },
                 kube: opts.kube ?? {},
+              kubeProxy: opts.kubeProxy,
               }),
             ]
           : []),

@@ -10,7 +10,6 @@ import {
   isTruthy,
   kubeBinDirOption,
   kubeVersionOption,
-  proxyOption,
   schedulerOption,
   syncOption,
 } from './options.js';
@@ -23,7 +22,22 @@ export function register(program: Command): void {
     .description('build a lab from a topology file and program every node')
     .argument('<topology>', 'topology file (YAML)')
     .option('--name <name>', 'lab name (default: the topology name)')
-    .addOption(proxyOption())
+    .addOption(
+      new Option('--proxy <mode>', "Service proxy: svclab's planners, the real kube-proxy, or none")
+        .choices(['iptables', 'nftables', 'ipvs', 'kube-proxy', 'none'])
+        .default(process.env.SVCLAB_PROXY ?? 'iptables'),
+    )
+    .addOption(
+      new Option('--proxy-mode <mode>', 'with --proxy kube-proxy: its mode')
+        .choices(['iptables', 'nftables', 'ipvs'])
+        .env('SVCLAB_PROXY_MODE'),
+    )
+    .addOption(
+      new Option(
+        '--kube-proxy-binary <path>',
+        'with --proxy kube-proxy: run this build of kube-proxy',
+      ).env('SVCLAB_KUBE_PROXY_BINARY'),
+    )
     .addOption(syncOption())
     .addOption(backendOption())
     .addOption(schedulerOption())
@@ -88,7 +102,14 @@ export function register(program: Command): void {
       process.once('SIGINT', abort);
       process.once('SIGTERM', abort);
       const t0 = performance.now();
-      const controlPlane = Boolean(o.controlPlane) || isTruthy(process.env.SVCLAB_CONTROL_PLANE);
+      const realProxy = o.proxy === 'kube-proxy';
+      if (!realProxy && (o.proxyMode || o.kubeProxyBinary))
+        throw new UsageError(
+          `${o.proxyMode ? '--proxy-mode' : '--kube-proxy-binary'}: only with --proxy kube-proxy (got --proxy ${o.proxy})`,
+        );
+      // The real kube-proxy watches an API server: it implies the control plane.
+      const controlPlane =
+        realProxy || Boolean(o.controlPlane) || isTruthy(process.env.SVCLAB_CONTROL_PLANE);
       if (controlPlane && o.provider !== 'netns')
         throw new UsageError(
           `--control-plane: only the netns provider runs a control plane (got --provider ${o.provider})`,
@@ -98,7 +119,10 @@ export function register(program: Command): void {
           name,
           controlPlane,
           kube: { version: o.kubeVersion, binDir: o.kubeBinDir },
-          proxy: parseProxyMode(o.proxy),
+          proxy: realProxy ? 'none' : parseProxyMode(o.proxy),
+          kubeProxy: realProxy
+            ? { mode: o.proxyMode ?? 'iptables', binary: o.kubeProxyBinary }
+            : undefined,
           proxyOptions: {
             syncStrategy: o.sync,
             iptablesBackend: o.iptablesBackend,

@@ -1,0 +1,155 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { closeSync, openSync, readFileSync } from 'node:fs';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { stringify } from 'yaml';
+
+/**
+ * The real kube-proxy on every node, supervised by the lab kubelet: one process per node
+ * namespace, each with its own KubeProxyConfiguration written by svclab. The settings that keep
+ * it inside its namespace (../shared research, cmd/kube-proxy/app/server_linux.go): conntrack
+ * maxPerCore 0 (otherwise it writes the host-global nf_conntrack_max and hashsize), the per-netns
+ * conntrack timeouts left alone (0s), oomScoreAdj 0, and hostnameOverride, because `ip netns
+ * exec` keeps the host's UTS namespace.
+ */
+export type KubeProxyMode = 'iptables' | 'nftables' | 'ipvs';
+
+export interface KubeProxySpec {
+  mode: KubeProxyMode;
+  binary: string;
+  kubeconfig: string;
+  clusterCIDR: string;
+  /** Folder for the per-node configuration files. */
+  dir: string;
+  logDir: string;
+}
+
+export interface KubeProxyNode {
+  name: string;
+  ip: string;
+  netns: string;
+}
+
+export const KUBE_PROXY_METRICS_PORT = 10249;
+export const KUBE_PROXY_HEALTHZ_PORT = 10256;
+
+export function kubeProxyConfiguration(spec: KubeProxySpec, node: KubeProxyNode): unknown {
+  return {
+    apiVersion: 'kubeproxy.config.k8s.io/v1alpha1',
+    kind: 'KubeProxyConfiguration',
+    clientConnection: { kubeconfig: spec.kubeconfig, qps: 50, burst: 100 },
+    hostnameOverride: node.name,
+    bindAddress: node.ip,
+    healthzBindAddress: `${node.ip}:${KUBE_PROXY_HEALTHZ_PORT}`,
+    metricsBindAddress: `${node.ip}:${KUBE_PROXY_METRICS_PORT}`,
+    bindAddressHardFail: true,
+    mode: spec.mode,
+    detectLocalMode: 'ClusterCIDR',
+    clusterCIDR: spec.clusterCIDR,
+    oomScoreAdj: 0,
+    conntrack: { maxPerCore: 0, min: 0, tcpEstablishedTimeout: '0s', tcpCloseWaitTimeout: '0s' },
+    // minSyncPeriod 0: every change is synced at once (a lab waits for each one; kube-proxy's
+    // default 1 s would only add latency to every step).
+    iptables: { syncPeriod: '30s', minSyncPeriod: '0s', localhostNodePorts: false },
+    nftables: { syncPeriod: '30s', minSyncPeriod: '0s' },
+    ipvs: { syncPeriod: '30s', minSyncPeriod: '0s', scheduler: 'rr' },
+    configSyncPeriod: '15m',
+  };
+}
+
+/** The kube-proxy metrics the lab waits on, summed over label sets (max for timestamps). */
+export interface SyncMetrics {
+  serviceChanges: number;
+  endpointChanges: number;
+  servicePending: number;
+  endpointPending: number;
+  lastSync: number;
+  lastQueued: number;
+}
+
+export function parseSyncMetrics(text: string): SyncMetrics {
+  const val = (name: string, agg: 'sum' | 'max') => {
+    let v = agg === 'sum' ? 0 : 0;
+    for (const line of text.split('\n')) {
+      if (!line.startsWith(name)) continue;
+      let rest = line.slice(name.length);
+      if (rest.startsWith('{')) rest = rest.slice(rest.lastIndexOf('}') + 1);
+      else if (!rest.startsWith(' ')) continue; // a longer metric name with this prefix
+      const x = Number(rest.trim().split(/\s+/)[0]);
+      if (!Number.isFinite(x)) continue;
+      v = agg === 'sum' ? v + x : Math.max(v, x);
+    }
+    return v;
+  };
+  return {
+    serviceChanges: val('kubeproxy_sync_proxy_rules_service_changes_total', 'sum'),
+    endpointChanges: val('kubeproxy_sync_proxy_rules_endpoint_changes_total', 'sum'),
+    servicePending: val('kubeproxy_sync_proxy_rules_service_changes_pending', 'sum'),
+    endpointPending: val('kubeproxy_sync_proxy_rules_endpoint_changes_pending', 'sum'),
+    lastSync: val('kubeproxy_sync_proxy_rules_last_timestamp_seconds', 'max'),
+    lastQueued: val('kubeproxy_sync_proxy_rules_last_queued_timestamp_seconds', 'max'),
+  };
+}
+
+export interface RunningKubeProxy {
+  node: KubeProxyNode;
+  child: ChildProcess;
+  log: string;
+  startedAt: number;
+  exit?: { code: number | null; signal: string | null; tail: string } | undefined;
+}
+
+export async function startKubeProxy(
+  spec: KubeProxySpec,
+  node: KubeProxyNode,
+  log: (line: string) => void,
+): Promise<RunningKubeProxy> {
+  await mkdir(spec.dir, { recursive: true });
+  const config = join(spec.dir, `${node.name}.yaml`);
+  await writeFile(config, stringify(kubeProxyConfiguration(spec, node)));
+  const logFile = join(spec.logDir, `kube-proxy-${node.name}.log`);
+  const fd = openSync(logFile, 'a');
+  const child = spawn(
+    'ip',
+    ['netns', 'exec', node.netns, spec.binary, `--config=${config}`, `--hostname-override=${node.name}`, '--v=2'],
+    { stdio: ['ignore', fd, fd] },
+  );
+  closeSync(fd);
+  const running: RunningKubeProxy = { node, child, log: logFile, startedAt: Date.now() };
+  child.on('exit', (code, signal) => {
+    let tail = '';
+    try {
+      tail = readFileSync(logFile, 'utf8').split('\n').slice(-15).join('\n');
+    } catch {
+      // no log
+    }
+    running.exit = { code, signal, tail };
+    log(`kube-proxy on ${node.name} exited (code ${code}, signal ${signal}); log ${logFile}:\n${tail}`);
+  });
+  return running;
+}
+
+export async function stopKubeProxy(p: RunningKubeProxy, graceMs = 5000): Promise<void> {
+  if (p.exit) return;
+  const exited = new Promise<void>((r) => p.child.once('exit', () => r()));
+  p.child.kill('SIGTERM');
+  const deadline = Date.now() + graceMs;
+  while (!p.exit && Date.now() < deadline) await Promise.race([exited, sleep(50)]);
+  if (!p.exit) {
+    p.child.kill('SIGKILL');
+    await exited;
+  }
+}
+
+export async function readSyncMetrics(node: KubeProxyNode): Promise<SyncMetrics | undefined> {
+  try {
+    const r = await fetch(`http://${node.ip}:${KUBE_PROXY_METRICS_PORT}/metrics`, {
+      signal: AbortSignal.timeout(3000),
+    });
+    if (r.status !== 200) return undefined;
+    return parseSyncMetrics(await r.text());
+  } catch {
+    return undefined;
+  }
+}
