@@ -51,6 +51,13 @@ done
 step "e2e suites: --proxy nftables --control-plane"
 SVCLAB_CONTROL_PLANE=1 SVCLAB_PROXY=nftables vitest_run suites-nftables-control-plane --project e2e suites
 
+# Every suite against the real kube-proxy (built from source, on every node, watching the lab's
+# API server), unchanged: a suite asserts behaviour, not who wrote the rules.
+for kpmode in iptables nftables; do
+  step "e2e suites: --proxy kube-proxy --proxy-mode $kpmode"
+  SVCLAB_PROXY=kube-proxy SVCLAB_PROXY_MODE=$kpmode vitest_run "suites-kube-proxy-$kpmode" --project e2e suites
+done
+
 for proxy in iptables nftables; do
   if [ -n "$docker_ok" ]; then
     step "e2e suites: --provider docker --proxy $proxy"

@@ -32,9 +32,10 @@ export async function startLab(source: TopologySource, opts: StartLabOptions = {
   opts.mutate?.(topology);
   return (await getProvider(config.provider)).up(topology, {
     name: opts.name,
-    proxy: config.proxy,
+    proxy: config.kubeProxy ? 'none' : config.proxy,
     proxyOptions: config.proxyOptions,
     controlPlane: config.controlPlane,
+    kubeProxy: config.kubeProxy,
     kube: kubeOptionsFromEnv(opts.env ?? process.env),
     progress: opts.progress ?? 'silent',
     keepOnFailure: opts.keepOnFailure,

@@ -9,6 +9,11 @@ export interface SuiteConfig {
   provider: string;
   proxy: ProxyMode | 'none';
   proxyOptions: ProxyOptions;
+  /**
+   * The real kube-proxy runs on every node (SVCLAB_PROXY=kube-proxy, SVCLAB_PROXY_MODE=<mode>):
+   * `proxy` is then its mode, so suites expect what that mode does.
+   */
+  kubeProxy?: { mode: ProxyMode; binary?: string | undefined } | undefined;
   /** The lab runs the real control plane (SVCLAB_CONTROL_PLANE=1): changes go through the API. */
   controlPlane: boolean;
   /** Short label for test titles and dumps, e.g. `iptables/partial/nft`, `nftables+cp`. */
@@ -27,7 +32,18 @@ export function suiteConfig(
   env: NodeJS.ProcessEnv = process.env,
   choice: LabChoice = {},
 ): SuiteConfig {
-  const proxy = choice.proxy ?? parseProxyMode(env.SVCLAB_PROXY ?? 'iptables');
+  const real = !choice.proxy && env.SVCLAB_PROXY === 'kube-proxy';
+  const kubeProxy = real
+    ? {
+        mode: parseProxyMode(env.SVCLAB_PROXY_MODE ?? 'iptables') as ProxyMode,
+        binary: env.SVCLAB_KUBE_PROXY_BINARY || undefined,
+      }
+    : undefined;
+  if (kubeProxy && (kubeProxy.mode as string) === 'none')
+    throw new Error(
+      'SVCLAB_PROXY_MODE must be iptables, nftables or ipvs with SVCLAB_PROXY=kube-proxy',
+    );
+  const proxy = kubeProxy?.mode ?? choice.proxy ?? parseProxyMode(env.SVCLAB_PROXY ?? 'iptables');
   const syncStrategy = (choice.proxyOptions?.syncStrategy ?? env.SVCLAB_SYNC ?? 'partial') as
     'full' | 'partial';
   if (syncStrategy !== 'full' && syncStrategy !== 'partial')
@@ -41,16 +57,20 @@ export function suiteConfig(
     env.SVCLAB_IPVS_SCHEDULER ??
     'rr') as ProxyOptions['ipvsScheduler'];
   const cp = env.SVCLAB_CONTROL_PLANE;
+  // The real kube-proxy watches an API server: it implies the control plane.
   const controlPlane =
-    choice.controlPlane ?? (cp !== undefined && cp !== '' && cp !== '0' && cp !== 'false');
-  const label =
-    (proxy === 'iptables' ? `iptables/${syncStrategy}/${iptablesBackend}` : proxy) +
-    (controlPlane ? '+cp' : '');
+    kubeProxy !== undefined ||
+    (choice.controlPlane ?? (cp !== undefined && cp !== '' && cp !== '0' && cp !== 'false'));
+  const label = kubeProxy
+    ? `kube-proxy-${kubeProxy.mode}`
+    : (proxy === 'iptables' ? `iptables/${syncStrategy}/${iptablesBackend}` : proxy) +
+      (controlPlane ? '+cp' : '');
   return {
     provider: choice.provider ?? env.SVCLAB_PROVIDER ?? 'netns',
     proxy,
     proxyOptions: { ...choice.proxyOptions, syncStrategy, iptablesBackend, ipvsScheduler },
     controlPlane,
+    kubeProxy,
     label,
   };
 }

@@ -1,6 +1,5 @@
 import { join, resolve } from 'node:path';
 import { UsageError } from '../cli/errors.js';
-import { buildComponents } from './build.js';
 import { cachedBinDir, isExecutableFile } from './cache.js';
 import { DEFAULT_KUBE_VERSION, parseKubeVersion, type KubeComponent } from './versions.js';
 
@@ -54,6 +53,8 @@ export async function resolveKubeBinaries(
       throw new UsageError(
         `Kubernetes ${version}: ${missing.join(', ')} not built; run \`svclab kube build --kube-version ${version}\``,
       );
+    // Loaded only when a build is needed (it brings execa): short commands stay light.
+    const { buildComponents } = await import('./build.js');
     await buildComponents({ version, components: missing, onProgress: opts.onProgress });
   }
   return { version, source: 'cache', dir, path: (c) => join(dir, c) };

@@ -1,6 +1,6 @@
 import { appendFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ipBatch, mapLimit, onCommand, run } from '../exec/index.js';
+import { ipBatch, LabError, mapLimit, onCommand, run } from '../exec/index.js';
 import type { Topology } from '../model/types.js';
 import type { Lab } from '../cluster/lab.js';
 import { attachLab, createLab } from '../cluster/common/lab-flow.js';
@@ -12,7 +12,6 @@ import { NetnsBackend } from './backend.js';
 import { labOfNetns } from './names.js';
 import { namespaceInitScript, planNetns } from './plan.js';
 import { listNetnsLabs, sweepNetnsLabs, teardownLab } from './teardown.js';
-import { controlPlanePhases } from '../controlplane/bringup.js';
 import { controlPlaneIP as cpIP } from '../controlplane/layout.js';
 
 /** Appends every command run inside a lab's namespaces to that lab's commands.jsonl (for dumps). */
@@ -48,8 +47,14 @@ export class NetnsProvider implements Provider {
     preflight({ mode: opts.proxy, iptablesBackend: opts.proxyOptions?.iptablesBackend });
     installCommandLog();
     const name = opts.name ?? topology.name;
+    if (opts.kubeProxy && !opts.controlPlane)
+      throw new LabError('the real kube-proxy needs the control plane (controlPlane: true)');
     const controlPlaneIP = opts.controlPlane ? cpIP(topology) : undefined;
     const plan = planNetns(name, topology, { controlPlaneIP });
+    // The control plane's phases (and the build they may need) load only for labs that have one.
+    const { controlPlanePhases } = opts.controlPlane
+      ? await import('../controlplane/bringup.js')
+      : { controlPlanePhases: undefined };
     return createLab({
       provider: this.name,
       topology,
@@ -81,7 +86,7 @@ export class NetnsProvider implements Provider {
             return `${agents.length} agents`;
           },
         },
-        ...(opts.controlPlane
+        ...(controlPlanePhases
           ? [
               // The lab kubelet reports readiness from the agents: they must answer first.
               {
