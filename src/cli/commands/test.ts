@@ -9,7 +9,7 @@ import { runInVm, shouldUseVm } from '../../vm/index.js';
 import { UsageError } from '../errors.js';
 import { printJson, table } from '../format.js';
 import { packageRoot } from '../package-root.js';
-import { backendOption, proxyOption, syncOption } from './options.js';
+import { backendOption, syncOption } from './options.js';
 import {
   formatSummary,
   formatSummaryMarkdown,
@@ -33,7 +33,22 @@ export function register(program: Command): void {
       '[suites-or-files...]',
       'suite folders under suites/ (default: all), or your own test files and globs (./e2e/**/*.test.ts)',
     )
-    .addOption(proxyOption())
+    .addOption(
+      new Option('--proxy <mode>', "Service proxy: svclab's planners, or the real kube-proxy")
+        .choices(['iptables', 'nftables', 'ipvs', 'kube-proxy', 'none'])
+        .default(process.env.SVCLAB_PROXY ?? 'iptables'),
+    )
+    .addOption(
+      new Option('--proxy-mode <mode>', 'with --proxy kube-proxy: its mode')
+        .choices(['iptables', 'nftables', 'ipvs'])
+        .env('SVCLAB_PROXY_MODE'),
+    )
+    .addOption(
+      new Option('--kube-proxy-binary <path>', 'with --proxy kube-proxy: run this build').env(
+        'SVCLAB_KUBE_PROXY_BINARY',
+      ),
+    )
+    .option('--control-plane', 'labs run the real control plane (implied by --proxy kube-proxy)')
     .addOption(syncOption())
     .addOption(backendOption())
     .addOption(
@@ -62,6 +77,13 @@ export function register(program: Command): void {
       const env = {
         ...target.env,
         SVCLAB_PROXY: o.proxy,
+        ...(o.proxy === 'kube-proxy'
+          ? {
+              SVCLAB_PROXY_MODE: o.proxyMode ?? 'iptables',
+              ...(o.kubeProxyBinary ? { SVCLAB_KUBE_PROXY_BINARY: o.kubeProxyBinary } : {}),
+            }
+          : {}),
+        ...(o.controlPlane ? { SVCLAB_CONTROL_PLANE: '1' } : {}),
         SVCLAB_SYNC: o.sync,
         SVCLAB_IPTABLES_BACKEND: o.iptablesBackend,
         SVCLAB_PROVIDER: o.provider,
@@ -70,7 +92,9 @@ export function register(program: Command): void {
       // IPVS needs IP_VS and dummy interfaces: on a host kernel without them the suites run
       // inside the VM (SVCLAB_VM=auto|always|never decides), unchanged.
       const vm =
-        o.proxy === 'ipvs' || process.env.SVCLAB_VM === 'always'
+        o.proxy === 'ipvs' ||
+        (o.proxy === 'kube-proxy' && o.proxyMode === 'ipvs') ||
+        process.env.SVCLAB_VM === 'always'
           ? await shouldUseVm(['ipvs', 'dummy', 'ipset'])
           : undefined;
       if (vm)
