@@ -46,13 +46,10 @@ for mode in "iptables partial nft" "iptables full nft" "iptables partial legacy"
     vitest_run "suites-$proxy-${sync}-${backend}" --project e2e suites
 done
 
-# Every suite once more with the real control plane: Pods, Services and EndpointSlices are API
-# objects, and the suites' changes (readiness, Service edits, deletions) go through the API.
-step "e2e suites: --proxy nftables --control-plane"
-SVCLAB_CONTROL_PLANE=1 SVCLAB_PROXY=nftables vitest_run suites-nftables-control-plane --project e2e suites
-
 # Every suite against the real kube-proxy (built from source, on every node, watching the lab's
-# API server), unchanged: a suite asserts behaviour, not who wrote the rules.
+# API server), unchanged: a suite asserts behaviour, not who wrote the rules. These labs run the
+# real control plane, so the suites' changes (readiness, Service edits, deletions) go through
+# the API here; svclab's planners driven from the API are covered by src/controlplane's e2e test.
 for kpmode in iptables nftables; do
   step "e2e suites: --proxy kube-proxy --proxy-mode $kpmode"
   SVCLAB_PROXY=kube-proxy SVCLAB_PROXY_MODE=$kpmode vitest_run "suites-kube-proxy-$kpmode" --project e2e suites
