@@ -68,6 +68,9 @@ export function apiserverArgs(c: ControlPlaneConfig): string[] {
     `--service-account-key-file=${pki.saPub}`,
     `--service-account-signing-key-file=${pki.saKey}`,
     '--authorization-mode=RBAC',
+    // As kubeadm and kind run it: privileged pods (kube-proxy's DaemonSet, svclab's debug pods on
+    // cluster providers) are allowed; the API server's default refuses them.
+    '--allow-privileged=true',
     // Pods are registered by the lab kubelet without ServiceAccount tokens (there is no kubelet
     // to mount them); everything else stays at the default admission chain.
     '--disable-admission-plugins=ServiceAccount',
