@@ -4,7 +4,14 @@ import { kubeProxyConfiguration, parseSyncMetrics } from './kube-proxy.js';
 describe('kube-proxy per node', () => {
   it('keeps kube-proxy inside its namespace: no global conntrack writes, node addresses, own hostname', () => {
     const c = kubeProxyConfiguration(
-      { mode: 'nftables', binary: '/b', kubeconfig: '/k', clusterCIDR: '10.244.0.0/16', dir: '/d', logDir: '/l' },
+      {
+        mode: 'nftables',
+        binary: '/b',
+        kubeconfig: '/k',
+        clusterCIDR: '10.244.0.0/16',
+        dir: '/d',
+        logDir: '/l',
+      },
       { name: 'node-a', ip: '172.18.0.2', netns: 'n' },
     ) as Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
     expect(c.conntrack.maxPerCore).toBe(0);

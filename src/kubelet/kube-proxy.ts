@@ -112,7 +112,15 @@ export async function startKubeProxy(
   const fd = openSync(logFile, 'a');
   const child = spawn(
     'ip',
-    ['netns', 'exec', node.netns, spec.binary, `--config=${config}`, `--hostname-override=${node.name}`, '--v=2'],
+    [
+      'netns',
+      'exec',
+      node.netns,
+      spec.binary,
+      `--config=${config}`,
+      `--hostname-override=${node.name}`,
+      '--v=2',
+    ],
     { stdio: ['ignore', fd, fd] },
   );
   closeSync(fd);
@@ -125,7 +133,9 @@ export async function startKubeProxy(
       // no log
     }
     running.exit = { code, signal, tail };
-    log(`kube-proxy on ${node.name} exited (code ${code}, signal ${signal}); log ${logFile}:\n${tail}`);
+    log(
+      `kube-proxy on ${node.name} exited (code ${code}, signal ${signal}); log ${logFile}:\n${tail}`,
+    );
   });
   return running;
 }

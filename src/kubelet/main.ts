@@ -359,7 +359,8 @@ class LabKubelet {
     await Promise.all([...this.kubeProxies.values()].map((p) => stopKubeProxy(p)));
     this.kubeProxies.clear();
     const t0 = Date.now();
-    for (const node of kp.nodes) this.kubeProxies.set(node.name, await startKubeProxy(kp, node, log));
+    for (const node of kp.nodes)
+      this.kubeProxies.set(node.name, await startKubeProxy(kp, node, log));
     await this.waitKubeProxies('its first sync', (m) => m.lastSync > 0);
     return this.kubeProxyResults(t0);
   }
@@ -386,13 +387,16 @@ class LabKubelet {
       const states = await Promise.all(
         [...this.kubeProxies.values()].map(async (p) => {
           if (p.exit)
-            throw new Error(`kube-proxy on ${p.node.name} exited (code ${p.exit.code}); log ${p.log}:\n${p.exit.tail}`);
+            throw new Error(
+              `kube-proxy on ${p.node.name} exited (code ${p.exit.code}); log ${p.log}:\n${p.exit.tail}`,
+            );
           const m = await readSyncMetrics(p.node);
           return m !== undefined && done(m, p.node.name);
         }),
       );
       if (states.every(Boolean)) return;
-      if (Date.now() > deadline) throw new Error(`kube-proxy did not reach ${what} in ${timeoutMs / 1000} s`);
+      if (Date.now() > deadline)
+        throw new Error(`kube-proxy did not reach ${what} in ${timeoutMs / 1000} s`);
       await sleep(50);
     }
   }

@@ -106,7 +106,7 @@ export class NetnsProvider implements Provider {
                   await lab.adoptTopology(t);
                 },
                 kube: opts.kube ?? {},
-              kubeProxy: opts.kubeProxy,
+                kubeProxy: opts.kubeProxy,
               }),
             ]
           : []),
