@@ -32,3 +32,18 @@ export const schedulerOption = () =>
   new Option('--scheduler <name>', 'IPVS scheduler')
     .choices(['rr', 'wrr', 'lc', 'sh'])
     .default('rr');
+
+/** `--proxy` where the real kube-proxy is a choice (up, test), with its mode and binary. */
+export const realProxyOption = () =>
+  new Option('--proxy <mode>', "Service proxy: svclab's planners, the real kube-proxy, or none")
+    .choices(['iptables', 'nftables', 'ipvs', 'kube-proxy', 'none'])
+    .default(process.env.SVCLAB_PROXY ?? 'iptables');
+export const proxyModeOption = () =>
+  new Option('--proxy-mode <mode>', 'with --proxy kube-proxy: its mode')
+    .choices(['iptables', 'nftables', 'ipvs'])
+    .env('SVCLAB_PROXY_MODE');
+export const kubeProxyBinaryOption = () =>
+  new Option(
+    '--kube-proxy-binary <path>',
+    'with --proxy kube-proxy: run this build of kube-proxy',
+  ).env('SVCLAB_KUBE_PROXY_BINARY');

@@ -9,7 +9,13 @@ import { runInVm, shouldUseVm } from '../../vm/index.js';
 import { UsageError } from '../errors.js';
 import { printJson, table } from '../format.js';
 import { packageRoot } from '../package-root.js';
-import { backendOption, syncOption } from './options.js';
+import {
+  backendOption,
+  kubeProxyBinaryOption,
+  proxyModeOption,
+  realProxyOption,
+  syncOption,
+} from './options.js';
 import {
   formatSummary,
   formatSummaryMarkdown,
@@ -33,21 +39,9 @@ export function register(program: Command): void {
       '[suites-or-files...]',
       'suite folders under suites/ (default: all), or your own test files and globs (./e2e/**/*.test.ts)',
     )
-    .addOption(
-      new Option('--proxy <mode>', "Service proxy: svclab's planners, or the real kube-proxy")
-        .choices(['iptables', 'nftables', 'ipvs', 'kube-proxy', 'none'])
-        .default(process.env.SVCLAB_PROXY ?? 'iptables'),
-    )
-    .addOption(
-      new Option('--proxy-mode <mode>', 'with --proxy kube-proxy: its mode')
-        .choices(['iptables', 'nftables', 'ipvs'])
-        .env('SVCLAB_PROXY_MODE'),
-    )
-    .addOption(
-      new Option('--kube-proxy-binary <path>', 'with --proxy kube-proxy: run this build').env(
-        'SVCLAB_KUBE_PROXY_BINARY',
-      ),
-    )
+    .addOption(realProxyOption())
+    .addOption(proxyModeOption())
+    .addOption(kubeProxyBinaryOption())
     .option('--control-plane', 'labs run the real control plane (implied by --proxy kube-proxy)')
     .addOption(syncOption())
     .addOption(backendOption())

@@ -10,6 +10,9 @@ import {
   isTruthy,
   kubeBinDirOption,
   kubeVersionOption,
+  kubeProxyBinaryOption,
+  proxyModeOption,
+  realProxyOption,
   schedulerOption,
   syncOption,
 } from './options.js';
@@ -22,22 +25,9 @@ export function register(program: Command): void {
     .description('build a lab from a topology file and program every node')
     .argument('<topology>', 'topology file (YAML)')
     .option('--name <name>', 'lab name (default: the topology name)')
-    .addOption(
-      new Option('--proxy <mode>', "Service proxy: svclab's planners, the real kube-proxy, or none")
-        .choices(['iptables', 'nftables', 'ipvs', 'kube-proxy', 'none'])
-        .default(process.env.SVCLAB_PROXY ?? 'iptables'),
-    )
-    .addOption(
-      new Option('--proxy-mode <mode>', 'with --proxy kube-proxy: its mode')
-        .choices(['iptables', 'nftables', 'ipvs'])
-        .env('SVCLAB_PROXY_MODE'),
-    )
-    .addOption(
-      new Option(
-        '--kube-proxy-binary <path>',
-        'with --proxy kube-proxy: run this build of kube-proxy',
-      ).env('SVCLAB_KUBE_PROXY_BINARY'),
-    )
+    .addOption(realProxyOption())
+    .addOption(proxyModeOption())
+    .addOption(kubeProxyBinaryOption())
     .addOption(syncOption())
     .addOption(backendOption())
     .addOption(schedulerOption())
