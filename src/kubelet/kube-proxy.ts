@@ -70,7 +70,7 @@ export interface SyncMetrics {
 
 export function parseSyncMetrics(text: string): SyncMetrics {
   const val = (name: string, agg: 'sum' | 'max') => {
-    let v = agg === 'sum' ? 0 : 0;
+    let v = 0;
     for (const line of text.split('\n')) {
       if (!line.startsWith(name)) continue;
       let rest = line.slice(name.length);
