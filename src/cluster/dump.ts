@@ -1,7 +1,6 @@
 import { copyFile, mkdir, writeFile } from 'node:fs/promises';
 import type { ControlPlane } from '../controlplane/handle.js';
 import { join, resolve } from 'node:path';
-import type { NodeProxy } from '../proxy/types.js';
 import type { Lab, Observation } from './lab.js';
 import { labDir } from './state.js';
 import { run } from '../exec/index.js';
@@ -23,11 +22,7 @@ export function dumpRoot(dir?: string): string {
  * One folder per dump, one file per section per node: what a dataplane engineer reads first when
  * a Service misbehaves. Sections that fail to collect say why instead of vanishing.
  */
-export async function writeDump(
-  lab: Lab,
-  proxies: Map<string, NodeProxy>,
-  opts: DumpOptions,
-): Promise<string> {
+export async function writeDump(lab: Lab, opts: DumpOptions): Promise<string> {
   const stamp = new Date().toISOString().replace(/[:.]/g, '-');
   const dir = join(dumpRoot(opts.dir), `${lab.name}-${stamp}`);
   await mkdir(dir, { recursive: true });
@@ -36,6 +31,7 @@ export async function writeDump(
     provider: lab.backend.provider,
     proxyMode: lab.proxyMode,
     proxyOptions: lab.proxyOptions,
+    kubeProxy: lab.controlPlane?.record.kubeProxy,
     reason: opts.reason,
     takenAt: new Date().toISOString(),
   };
@@ -73,8 +69,7 @@ export async function writeDump(
   for (const t of lab.targets()) {
     if (t.kind === 'pod' && t.hostNetwork) continue;
     await sections(t.name, () => lab.backend.networkDump(t.name));
-    const proxy = proxies.get(t.name);
-    if (t.kind === 'node' && proxy) await sections(t.name, () => proxy.dump());
+    if (t.kind === 'node') await sections(t.name, () => lab.proxyDump(t.name));
   }
   for (const [target, log] of Object.entries(lab.backend.agentLogs())) {
     await mkdir(join(dir, target), { recursive: true });

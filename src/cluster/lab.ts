@@ -208,14 +208,27 @@ export class Lab implements AsyncDisposable {
   }
 
   private async ensureProxies(): Promise<void> {
-    if (this.proxyMode === 'none' || this.proxies.size > 0) return;
-    // Attached from another process: new proxy instances, whose first sync is a full one.
+    const mode = this.dataplaneMode;
+    if (mode === 'none' || this.proxies.size > 0) return;
+    // Attached from another process: new proxy instances, whose first sync is a full one. On a
+    // lab with the real kube-proxy they only read the kernel for dumps (syncs go to the lab
+    // kubelet, see sync()): the same sections svclab's mode of that name shows.
     for (const node of this.topo.nodes) {
       this.proxies.set(
         node.name,
-        createNodeProxy(this.proxyMode, this.backend.nodeContext(node.name), this.proxyOptions),
+        createNodeProxy(mode, this.backend.nodeContext(node.name), this.proxyOptions),
       );
     }
+  }
+
+  /** The real kube-proxy's mode when it runs on the nodes (then proxyMode is 'none'). */
+  get kubeProxyMode(): ProxyMode | undefined {
+    return this.controlPlane?.record.kubeProxy?.mode as ProxyMode | undefined;
+  }
+
+  /** The mode that programs the nodes' dataplane: svclab's planner, or the real kube-proxy's. */
+  get dataplaneMode(): ProxyMode | 'none' {
+    return this.proxyMode !== 'none' ? this.proxyMode : (this.kubeProxyMode ?? 'none');
   }
 
   private forEachProxy<R>(fn: (node: string, proxy: NodeProxy) => Promise<R>): Promise<R[]> {
@@ -283,14 +296,21 @@ export class Lab implements AsyncDisposable {
   /** Writes a diagnostic dump (rules, sets, IPVS, routes, conntrack, agent logs, commands) and returns its folder. */
   async dump(opts: DumpOptions = {}): Promise<string> {
     await this.ensureProxies();
-    return writeDump(this, this.proxies, opts);
+    return writeDump(this, opts);
   }
 
   /** One node's proxy state (rules, sets, IPVS table, conntrack) as text sections. */
   async proxyDump(node: string): Promise<Record<string, string>> {
     await this.ensureProxies();
     const proxy = this.proxies.get(node);
-    return proxy ? proxy.dump() : {};
+    const sections = proxy ? await proxy.dump() : {};
+    const kp = await this.controlPlane?.kubeProxyDump(node, this.target(node).ip);
+    if (kp) {
+      sections['kube-proxy.log'] = kp.log;
+      sections['kube-proxy.metrics'] = kp.metrics;
+      sections['kube-proxy.config'] = kp.config;
+    }
+    return sections;
   }
 
   async deletePod(pod: string): Promise<SyncResult[]> {

@@ -18,6 +18,12 @@ export interface LabTarget {
   hostNetwork?: boolean | undefined;
 }
 
+export interface RealProxyOptions {
+  mode: 'iptables' | 'nftables' | 'ipvs';
+  binary?: string | undefined;
+  command?: string | undefined;
+}
+
 export interface UpOptions {
   /** Lab name; defaults to the topology's metadata.name. */
   name?: string | undefined;
@@ -33,8 +39,12 @@ export interface UpOptions {
   controlPlane?: boolean | undefined;
   /** Which Kubernetes binaries a control plane uses (release, or a folder of the user's). */
   kube?: KubeBinariesOptions | undefined;
-  /** Runs the real kube-proxy on every node (needs the control plane) instead of svclab's planners. */
-  kubeProxy?: { mode: 'iptables' | 'nftables' | 'ipvs'; binary?: string | undefined } | undefined;
+  /**
+   * Runs the real kube-proxy on every node (needs the control plane) instead of svclab's planners:
+   * the pinned build, a user's `binary`, or any proxy through a `command` template
+   * (src/kubelet/proxy-command.ts); `mode` is the data plane it programs.
+   */
+  kubeProxy?: RealProxyOptions | undefined;
 }
 
 export interface DownReport {

@@ -1,3 +1,5 @@
+import { scaledDeadline } from '../exec/index.js';
+import { validateProxyCommand } from '../kubelet/proxy-command.js';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -57,7 +59,7 @@ export interface ControlPlaneContext {
 }
 
 /** How long a component may take to answer its health endpoint before the lab fails. */
-const HEALTH_TIMEOUT_MS = 60_000;
+const HEALTH_TIMEOUT_MS = scaledDeadline(60_000);
 
 /**
  * The phases that give a lab its control plane, after namespaces and agents exist: binaries,
@@ -116,7 +118,7 @@ export function controlPlanePhases(ctx: ControlPlaneContext): Phase[] {
     {
       title: 'control plane: binaries',
       run: async () => {
-        const wantProxy = ctx.kubeProxy && !ctx.kubeProxy.binary;
+        const wantProxy = ctx.kubeProxy && !ctx.kubeProxy.binary && !ctx.kubeProxy.command;
         bins = await resolveKubeBinaries(
           [
             'etcd',
@@ -127,7 +129,14 @@ export function controlPlanePhases(ctx: ControlPlaneContext): Phase[] {
           ],
           ctx.kube,
         );
-        if (ctx.kubeProxy) {
+        if (ctx.kubeProxy?.command) {
+          validateProxyCommand(ctx.kubeProxy.command);
+          record.kubeProxy = {
+            mode: ctx.kubeProxy.mode,
+            binary: '',
+            command: ctx.kubeProxy.command,
+          };
+        } else if (ctx.kubeProxy) {
           kubeProxyBinary = ctx.kubeProxy.binary
             ? resolvePath(ctx.kubeProxy.binary)
             : bins.path('kube-proxy');
@@ -188,6 +197,7 @@ export function controlPlanePhases(ctx: ControlPlaneContext): Phase[] {
             ? {
                 mode: ctx.kubeProxy.mode,
                 binary: kubeProxyBinary,
+                command: ctx.kubeProxy.command,
                 kubeconfig: files.kubeconfig('kube-proxy'),
                 clusterCIDR: topo.networking.podSubnet,
                 dir: join(files.dir, 'kube-proxy'),

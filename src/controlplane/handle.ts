@@ -1,9 +1,12 @@
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { LabError } from '../exec/index.js';
+import { LabError, scaledDeadline } from '../exec/index.js';
 import type { Topology } from '../model/types.js';
 import { computeProxyState } from '../cluster/endpoints.js';
 import type { SyncResult } from '../proxy/types.js';
 import { kubeletRequest } from '../kubelet/control.js';
+import { KUBE_PROXY_METRICS_PORT } from '../kubelet/kube-proxy.js';
 import { ApiClient } from './api-client.js';
 import type { ComponentRecord } from './components.js';
 import { controlPlaneFiles, APISERVER_PORT, type ControlPlaneFiles } from './layout.js';
@@ -19,7 +22,7 @@ export interface ControlPlaneRecord {
   binDir: string;
   components: ComponentRecord[];
   /** The real kube-proxy runs on every node (supervised by the lab kubelet). */
-  kubeProxy?: { mode: string; binary: string } | undefined;
+  kubeProxy?: { mode: string; binary: string; command?: string | undefined } | undefined;
 }
 
 /**
@@ -82,7 +85,7 @@ export class ControlPlane {
    * Waits until the API's Services and the controller's EndpointSlices say what the topology
    * says (every endpoint with its conditions), asking the lab kubelet to probe readiness first.
    */
-  async waitForTopology(topo: Topology, timeoutMs = 60_000): Promise<void> {
+  async waitForTopology(topo: Topology, timeoutMs = scaledDeadline(60_000)): Promise<void> {
     const want = proxyStateKey(computeProxyState(topo), serviceKeys(topo));
     const deadline = Date.now() + timeoutMs;
     await this.kubelet('probe-now');
@@ -104,6 +107,32 @@ export class ControlPlane {
 
   restartProxies(): Promise<SyncResult[]> {
     return this.kubelet<SyncResult[]>('restart-proxies');
+  }
+
+  /**
+   * What the real kube-proxy of one node says about itself, for dumps: its log, its metrics (read
+   * by the lab kubelet, which reaches the node IP; nothing of the lab listens in the root
+   * namespace) and the configuration svclab wrote for it. Undefined without the real kube-proxy.
+   */
+  async kubeProxyDump(
+    node: string,
+    nodeIP: string,
+  ): Promise<{ log: string; metrics: string; config: string } | undefined> {
+    if (!this.record.kubeProxy) return undefined;
+    const read = (file: string) =>
+      readFile(file, 'utf8').catch((err: Error) => `(unreadable ${file}: ${err.message})`);
+    const metrics = await this.kubelet<{ status: number; body: string }>('http-get', {
+      url: `http://${nodeIP}:${KUBE_PROXY_METRICS_PORT}/metrics`,
+      limit: 8 * 1024 * 1024,
+    }).catch((err: Error) => ({ status: 0, body: err.message }));
+    return {
+      log: await read(this.files.log(`kube-proxy-${node}`)),
+      metrics:
+        metrics.status === 200
+          ? metrics.body
+          : `(metrics unavailable: status ${metrics.status}: ${metrics.body.slice(0, 300)})`,
+      config: await read(join(this.files.dir, 'kube-proxy', `${node}.yaml`)),
+    };
   }
 }
 

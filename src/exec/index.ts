@@ -9,3 +9,4 @@ export {
   type CommandSink,
 } from './exec.js';
 export { ExecError, LabError, shellQuote, type CommandRecord } from './errors.js';
+export { deadlineScale, scaledDeadline } from './deadlines.js';

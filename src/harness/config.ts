@@ -13,7 +13,8 @@ export interface SuiteConfig {
    * The real kube-proxy runs on every node (SVCLAB_PROXY=kube-proxy, SVCLAB_PROXY_MODE=<mode>):
    * `proxy` is then its mode, so suites expect what that mode does.
    */
-  kubeProxy?: { mode: ProxyMode; binary?: string | undefined } | undefined;
+  kubeProxy?:
+    { mode: ProxyMode; binary?: string | undefined; command?: string | undefined } | undefined;
   /** The lab runs the real control plane (SVCLAB_CONTROL_PLANE=1): changes go through the API. */
   controlPlane: boolean;
   /** Short label for test titles and dumps, e.g. `iptables/partial/nft`, `nftables+cp`. */
@@ -37,6 +38,7 @@ export function suiteConfig(
     ? {
         mode: parseProxyMode(env.SVCLAB_PROXY_MODE ?? 'iptables') as ProxyMode,
         binary: env.SVCLAB_KUBE_PROXY_BINARY || undefined,
+        command: env.SVCLAB_PROXY_COMMAND || undefined,
       }
     : undefined;
   if (kubeProxy && (kubeProxy.mode as string) === 'none')
@@ -62,7 +64,7 @@ export function suiteConfig(
     kubeProxy !== undefined ||
     (choice.controlPlane ?? (cp !== undefined && cp !== '' && cp !== '0' && cp !== 'false'));
   const label = kubeProxy
-    ? `kube-proxy-${kubeProxy.mode}`
+    ? `${kubeProxy.command ? 'proxy-command' : 'kube-proxy'}-${kubeProxy.mode}`
     : (proxy === 'iptables' ? `iptables/${syncStrategy}/${iptablesBackend}` : proxy) +
       (controlPlane ? '+cp' : '');
   return {

@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import net from 'node:net';
-import { LabError } from '../exec/index.js';
+import { LabError, scaledDeadline } from '../exec/index.js';
 
 /**
  * The lab kubelet's control channel: one JSON object per line each way, on a Unix socket in the
@@ -57,7 +57,7 @@ export function serveControl(
 export function kubeletRequest<T = unknown>(
   socketPath: string,
   req: KubeletRequest,
-  timeoutMs = 120_000,
+  timeoutMs = scaledDeadline(120_000),
 ): Promise<T> {
   return new Promise((resolve, reject) => {
     const sock = net.connect(socketPath);

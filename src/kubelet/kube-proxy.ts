@@ -4,6 +4,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { stringify } from 'yaml';
+import { expandProxyCommand, type ProxyCommandPlaceholder } from './proxy-command.js';
 
 /**
  * The real kube-proxy on every node, supervised by the lab kubelet: one process per node
@@ -18,6 +19,11 @@ export type KubeProxyMode = 'iptables' | 'nftables' | 'ipvs';
 export interface KubeProxySpec {
   mode: KubeProxyMode;
   binary: string;
+  /**
+   * `--proxy-command`: a template run instead of `binary` (proxy-command.ts). The proxy must serve
+   * kube-proxy's sync metrics on {metricsAddress}: the lab waits on them as for kube-proxy.
+   */
+  command?: string | undefined;
   kubeconfig: string;
   clusterCIDR: string;
   /** Folder for the per-node configuration files. */
@@ -110,19 +116,14 @@ export async function startKubeProxy(
   await writeFile(config, stringify(kubeProxyConfiguration(spec, node)));
   const logFile = join(spec.logDir, `kube-proxy-${node.name}.log`);
   const fd = openSync(logFile, 'a');
-  const child = spawn(
-    'ip',
-    [
-      'netns',
-      'exec',
-      node.netns,
-      spec.binary,
-      `--config=${config}`,
-      `--hostname-override=${node.name}`,
-      '--v=2',
-    ],
-    { stdio: ['ignore', fd, fd] },
-  );
+  const argv = spec.command
+    ? ['/bin/sh', '-c', expandProxyCommand(spec.command, placeholderValues(spec, node, config))]
+    : [spec.binary, `--config=${config}`, `--hostname-override=${node.name}`, '--v=2'];
+  // Its own process group: stopping it stops a wrapper and whatever the wrapper started.
+  const child = spawn('ip', ['netns', 'exec', node.netns, ...argv], {
+    stdio: ['ignore', fd, fd],
+    detached: true,
+  });
   closeSync(fd);
   const running: RunningKubeProxy = { node, child, log: logFile, startedAt: Date.now() };
   child.on('exit', (code, signal) => {
@@ -143,13 +144,41 @@ export async function startKubeProxy(
 export async function stopKubeProxy(p: RunningKubeProxy, graceMs = 5000): Promise<void> {
   if (p.exit) return;
   const exited = new Promise<void>((r) => p.child.once('exit', () => r()));
-  p.child.kill('SIGTERM');
+  signalGroup(p, 'SIGTERM');
   const deadline = Date.now() + graceMs;
   while (!p.exit && Date.now() < deadline) await Promise.race([exited, sleep(50)]);
   if (!p.exit) {
-    p.child.kill('SIGKILL');
+    signalGroup(p, 'SIGKILL');
     await exited;
   }
+  // A wrapper's children may outlive it: the group goes as a whole.
+  signalGroup(p, 'SIGKILL');
+}
+
+function signalGroup(p: RunningKubeProxy, signal: NodeJS.Signals): void {
+  try {
+    if (p.child.pid) process.kill(-p.child.pid, signal);
+  } catch {
+    // the group is gone
+  }
+}
+
+function placeholderValues(
+  spec: KubeProxySpec,
+  node: KubeProxyNode,
+  config: string,
+): Record<ProxyCommandPlaceholder, string> {
+  return {
+    kubeconfig: spec.kubeconfig,
+    node: node.name,
+    nodeIP: node.ip,
+    netns: node.netns,
+    clusterCIDR: spec.clusterCIDR,
+    mode: spec.mode,
+    config,
+    metricsAddress: `${node.ip}:${KUBE_PROXY_METRICS_PORT}`,
+    healthzAddress: `${node.ip}:${KUBE_PROXY_HEALTHZ_PORT}`,
+  };
 }
 
 export async function readSyncMetrics(node: KubeProxyNode): Promise<SyncMetrics | undefined> {

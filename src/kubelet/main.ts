@@ -1,3 +1,4 @@
+import { scaledDeadline } from '../exec/index.js';
 /**
  * The lab kubelet: the one svclab process that runs for the life of a lab with a control plane,
  * inside its control-plane namespace (`--lab <name>` labels it for sweeps). It does what a kubelet
@@ -135,7 +136,11 @@ class LabKubelet {
         };
       case 'http-get':
         // A component not listening yet is an answer (status 0), not an error to log.
-        return httpGet(String(req['url']), this.cfg.caFile).catch((err: Error) => ({
+        return httpGet(
+          String(req['url']),
+          this.cfg.caFile,
+          Math.min(Number(req['limit']) || 4000, 8 * 1024 * 1024),
+        ).catch((err: Error) => ({
           status: 0,
           body: err.message,
         }));
@@ -380,7 +385,7 @@ class LabKubelet {
   private async waitKubeProxies(
     what: string,
     done: (m: SyncMetrics, node: string) => boolean,
-    timeoutMs = 60_000,
+    timeoutMs = scaledDeadline(60_000),
   ): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
@@ -471,13 +476,20 @@ class LabKubelet {
   }
 }
 
-/** GET with the lab CA (the controller manager's self-signed serving certificate is accepted). */
-function httpGet(url: string, caFile: string): Promise<{ status: number; body: string }> {
+/**
+ * GET with the lab CA (the controller manager's self-signed serving certificate is accepted). The
+ * body is cut at `limit` characters: health checks need a line, a dump the whole metrics page.
+ */
+function httpGet(
+  url: string,
+  caFile: string,
+  limit = 4000,
+): Promise<{ status: number; body: string }> {
   const u = new URL(url);
   if (u.protocol === 'http:') {
     return fetch(url, { signal: AbortSignal.timeout(5000) }).then(async (r) => ({
       status: r.status,
-      body: (await r.text()).slice(0, 4000),
+      body: (await r.text()).slice(0, limit),
     }));
   }
   return new Promise((resolve, reject) => {
@@ -488,7 +500,7 @@ function httpGet(url: string, caFile: string): Promise<{ status: number; body: s
         let body = '';
         res.setEncoding('utf8');
         res.on('data', (c: string) => (body += c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: body.slice(0, 4000) }));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: body.slice(0, limit) }));
       },
     );
     req.on('timeout', () => req.destroy(new Error(`GET ${url}: timeout`)));

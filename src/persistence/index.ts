@@ -37,11 +37,26 @@ export {
   runMatrix,
   mergeReports,
   defaultTopologyFile,
+  columnOf,
+  type KubeProxyVariant,
   type MatrixReport,
   type ModeReport,
   type MatrixOptions,
 } from './matrix.js';
-export { MATRIX_MODES, modeConfig, parseModes, matrixModeOf, type MatrixMode } from './modes.js';
+export {
+  MATRIX_MODES,
+  modeConfig,
+  needsIpvs,
+  parseModes,
+  matrixModeOf,
+  type MatrixMode,
+} from './modes.js';
+export {
+  compareVariants,
+  kubeProxyVariants,
+  renderComparison,
+  type VariantDifference,
+} from './compare.js';
 export {
   FLOW_LABELS,
   type FlowOutcome,

@@ -336,7 +336,7 @@ export async function runKnownBug(
 ): Promise<KnownBugResult> {
   const started = performance.now();
   const head = { id: bug.id, issues: bug.issues, title: bug.title };
-  const mode = lab.proxyMode;
+  const mode = lab.dataplaneMode;
   if (bug.modes && (mode === 'none' || !bug.modes.includes(mode))) {
     return {
       ...head,

@@ -7,11 +7,11 @@ import { packageRoot } from '../cli/package-root.js';
 import { missingRequirement } from '../harness/requirements.js';
 import { loadTopology } from '../model/index.js';
 import type { ProxyOptions } from '../proxy/types.js';
-import { eventSkipReason, selectEvents, type PersistenceEvent } from './events.js';
+import { eventSkipReason, isDestructive, selectEvents, type PersistenceEvent } from './events.js';
 import { DEFAULT_WATCH, fixedPorts, type WatchOptions } from './flows.js';
 import { KNOWN_BUGS, runKnownBug, type KnownBugCase, type KnownBugResult } from './known-bugs.js';
 import { baselineOf } from './lab-state.js';
-import { modeConfig, type MatrixMode } from './modes.js';
+import { MATRIX_MODES, modeConfig, type MatrixMode } from './modes.js';
 import { runEvent, type EventResult } from './scenario.js';
 
 let labCounter = 0;
@@ -23,6 +23,15 @@ function matrixLabName(): string {
 
 export interface ModeReport {
   mode: MatrixMode;
+  /**
+   * Which build of the real kube-proxy (a release, or a binary's path) when the matrix compares
+   * several; the column is then `<mode>@<variant>`. Absent for a single build.
+   */
+  variant?: string | undefined;
+  /** The real kube-proxy's release (the control plane's too) for kube-proxy modes. */
+  kubeVersion?: string | undefined;
+  /** The kube-proxy binary that ran, for kube-proxy modes. */
+  kubeProxyBinary?: string | undefined;
   proxy: string;
   proxyOptions: ProxyOptions;
   /** Kernel release the mode was measured on (the VM's for modes run through the VM). */
@@ -59,8 +68,21 @@ export interface MatrixReport {
   modes: ModeReport[];
 }
 
+/** One build of the real kube-proxy to run the kube-proxy modes with (`--kube-version`, `--kube-proxy-binary`). */
+export interface KubeProxyVariant {
+  /** Column suffix: the release or the binary's path, as given. */
+  label: string;
+  kubeVersion?: string | undefined;
+  kubeProxyBinary?: string | undefined;
+}
+
 export interface MatrixOptions {
   modes: MatrixMode[];
+  /**
+   * Builds of the real kube-proxy: each kube-proxy mode runs once per variant (two variants make
+   * the version comparison). Default: one, the pinned release.
+   */
+  variants?: KubeProxyVariant[] | undefined;
   /** Event ids; default all. */
   events?: string[] | undefined;
   /** Topology file; default topologies/persistence.yaml. */
@@ -109,22 +131,34 @@ export async function runMatrix(o: MatrixOptions): Promise<MatrixReport> {
   const events = selectEvents(o.events);
   const watch = { ...DEFAULT_WATCH, ...o.watch };
   const report = emptyReport({ topologyFile, events, watch });
-  for (const mode of o.modes)
-    report.modes.push(await runMode(mode, { ...o, topologyFile, watch }, events));
+  const variants = o.variants?.length ? o.variants : [undefined];
+  for (const mode of o.modes) {
+    const perVariant = modeConfig(mode).kubeProxy ? variants : [undefined];
+    for (const variant of perVariant)
+      report.modes.push(await runMode(mode, variant, { ...o, topologyFile, watch }, events));
+  }
   return report;
+}
+
+/** A column's name: the mode, and the kube-proxy build when the matrix compares several. */
+export function columnOf(m: Pick<ModeReport, 'mode' | 'variant'>): string {
+  return m.variant ? `${m.mode}@${m.variant}` : m.mode;
 }
 
 async function runMode(
   mode: MatrixMode,
+  variant: KubeProxyVariant | undefined,
   o: MatrixOptions & { topologyFile: string; watch: WatchOptions },
   events: PersistenceEvent[],
 ): Promise<ModeReport> {
   const started = performance.now();
-  const cfg = modeConfig(mode);
+  const { kubeProxy, ...cfg } = modeConfig(mode);
   const provider = o.provider ?? 'netns';
-  const log = (line: string) => o.onProgress?.(`${mode}: ${line}`);
+  const column = columnOf({ mode, variant: variant?.label });
+  const log = (line: string) => o.onProgress?.(`${column}: ${line}`);
   const report: ModeReport = {
     mode,
+    ...(variant ? { variant: variant.label } : {}),
     ...cfg,
     kernel: release(),
     where: process.env.SVCLAB_IN_VM ? 'vm' : 'host',
@@ -139,8 +173,9 @@ async function runMode(
     provider,
     proxy: cfg.proxy,
     proxyOptions: cfg.proxyOptions,
-    controlPlane: false,
-    label: mode,
+    controlPlane: kubeProxy !== undefined,
+    kubeProxy: kubeProxy && { ...kubeProxy, binary: variant?.kubeProxyBinary },
+    label: column,
   });
   if (skip) {
     log(`skipped: ${skip}`);
@@ -153,18 +188,33 @@ async function runMode(
       await getProvider(provider)
     ).up(structuredClone(topology), {
       name: matrixLabName(),
-      proxy: cfg.proxy,
+      proxy: kubeProxy ? 'none' : cfg.proxy,
       proxyOptions: cfg.proxyOptions,
       progress: 'silent',
       ephemeral: true,
+      // The real kube-proxy watches the lab's API server: the events go through the API.
+      ...(kubeProxy
+        ? {
+            controlPlane: true,
+            kubeProxy: { ...kubeProxy, binary: variant?.kubeProxyBinary },
+            kube: { version: variant?.kubeVersion },
+          }
+        : {}),
     });
     report.labUpMs.push(Math.round(performance.now() - t0));
+    const cp = lab.controlPlane?.record;
+    if (cp?.kubeProxy) {
+      report.kubeVersion = cp.version;
+      report.kubeProxyBinary = cp.kubeProxy.binary;
+    }
     return lab;
   };
+  // With a control plane some events cannot be undone through the API (events.ts).
+  const where = { controlPlane: kubeProxy !== undefined };
   const steps: ({ event: PersistenceEvent } | { bug: KnownBugCase })[] = [
-    ...events.filter((e) => !e.destructive).map((event) => ({ event })),
+    ...events.filter((e) => !isDestructive(e, where)).map((event) => ({ event })),
     ...(o.knownBugs === false ? [] : KNOWN_BUGS.map((bug) => ({ bug }))),
-    ...events.filter((e) => e.destructive).map((event) => ({ event })),
+    ...events.filter((e) => isDestructive(e, where)).map((event) => ({ event })),
   ];
   let lab = await up();
   const baseline = baselineOf(lab.topology);
@@ -196,7 +246,7 @@ async function runMode(
           log(`${step.event.id}: failed: ${errorText(err)}`);
           dirty = true;
         }
-        dirty ||= step.event.destructive === true;
+        dirty ||= isDestructive(step.event, where);
       } else {
         try {
           const r = await runKnownBug(lab, step.bug, { baseline, ...ports, watch: o.watch });
@@ -234,9 +284,9 @@ function errorText(err: unknown): string {
 
 /** Adds modes measured elsewhere (the VM) to a report; a mode measured twice keeps the newer. */
 export function mergeReports(into: MatrixReport, from: MatrixReport): MatrixReport {
-  const modes = new Map(into.modes.map((m) => [m.mode, m]));
-  for (const m of from.modes) modes.set(m.mode, m);
-  const order = (m: ModeReport) =>
-    ['iptables-full', 'iptables-partial', 'nftables', 'ipvs'].indexOf(m.mode);
+  const modes = new Map(into.modes.map((m) => [columnOf(m), m]));
+  for (const m of from.modes) modes.set(columnOf(m), m);
+  const order = (m: ModeReport) => (MATRIX_MODES as readonly string[]).indexOf(m.mode);
+  // Stable: variants of one mode keep the order they were given in.
   return { ...into, modes: [...modes.values()].sort((a, b) => order(a) - order(b)) };
 }

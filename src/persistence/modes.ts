@@ -1,13 +1,27 @@
 import { LabError } from '../exec/index.js';
 import type { ProxyMode, ProxyOptions } from '../proxy/types.js';
 
-/** The matrix's columns: a proxy mode, and for iptables its sync strategy. */
-export const MATRIX_MODES = ['iptables-full', 'iptables-partial', 'nftables', 'ipvs'] as const;
+/**
+ * The matrix's columns: svclab's planners (iptables with its sync strategy, nftables, IPVS) and
+ * the real kube-proxy in each of its modes, on every node of a lab with a control plane.
+ */
+export const MATRIX_MODES = [
+  'iptables-full',
+  'iptables-partial',
+  'nftables',
+  'ipvs',
+  'kube-proxy-iptables',
+  'kube-proxy-nftables',
+  'kube-proxy-ipvs',
+] as const;
 export type MatrixMode = (typeof MATRIX_MODES)[number];
 
 export interface ModeConfig {
+  /** The data-plane mode: svclab's planner, or the real kube-proxy's --proxy-mode. */
   proxy: ProxyMode;
   proxyOptions: ProxyOptions;
+  /** Set for the real kube-proxy: the lab runs a control plane and kube-proxy on every node. */
+  kubeProxy?: { mode: 'iptables' | 'nftables' | 'ipvs' } | undefined;
 }
 
 export function modeConfig(mode: MatrixMode): ModeConfig {
@@ -23,7 +37,18 @@ export function modeConfig(mode: MatrixMode): ModeConfig {
       return { proxy: 'nftables', proxyOptions: {} };
     case 'ipvs':
       return { proxy: 'ipvs', proxyOptions: { ipvsScheduler: 'rr' } };
+    case 'kube-proxy-iptables':
+    case 'kube-proxy-nftables':
+    case 'kube-proxy-ipvs': {
+      const kp = mode.slice('kube-proxy-'.length) as 'iptables' | 'nftables' | 'ipvs';
+      return { proxy: kp, proxyOptions: {}, kubeProxy: { mode: kp } };
+    }
   }
+}
+
+/** The mode needs IP_VS in the kernel (the VM on hosts without it). */
+export function needsIpvs(mode: MatrixMode): boolean {
+  return modeConfig(mode).proxy === 'ipvs';
 }
 
 export function parseModes(list: string): MatrixMode[] {
@@ -38,11 +63,13 @@ export function parseModes(list: string): MatrixMode[] {
   return [...new Set(modes)] as MatrixMode[];
 }
 
-/** The matrix mode a suite's environment stands for (SVCLAB_PROXY / SVCLAB_SYNC). */
+/** The matrix mode a suite's environment stands for (SVCLAB_PROXY / SVCLAB_SYNC / SVCLAB_PROXY_MODE). */
 export function matrixModeOf(
   proxy: ProxyMode | 'none',
   options: ProxyOptions,
+  kubeProxy?: { mode: string } | undefined,
 ): MatrixMode | undefined {
+  if (kubeProxy) return `kube-proxy-${kubeProxy.mode}` as MatrixMode;
   if (proxy === 'iptables')
     return options.syncStrategy === 'full' ? 'iptables-full' : 'iptables-partial';
   if (proxy === 'nftables' || proxy === 'ipvs') return proxy;

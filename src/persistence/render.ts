@@ -1,5 +1,6 @@
 import { basename } from 'node:path';
-import type { MatrixReport, ModeReport } from './matrix.js';
+import { columnOf, type MatrixReport, type ModeReport } from './matrix.js';
+import { renderComparison } from './compare.js';
 import type { EventResult } from './scenario.js';
 
 /** One cell: stream / idle / UDP outcomes, then the update's duration and the first new connection after it. */
@@ -31,7 +32,7 @@ function skipReason(m: ModeReport, event: string): string | undefined {
 }
 
 function modeHeader(m: ModeReport): string {
-  return m.status === 'skipped' ? `${m.mode} (skipped)` : m.mode;
+  return m.status === 'skipped' ? `${columnOf(m)} (skipped)` : columnOf(m);
 }
 
 /** The matrix as Markdown: rows events, columns modes; then known bugs, notes and where it ran. */
@@ -47,7 +48,7 @@ export function renderMarkdown(report: MatrixReport): string {
           (m) =>
             `${m.kernel} (${m.where}: ${modes
               .filter((x) => x.kernel === m.kernel && x.where === m.where && x.status === 'ran')
-              .map((x) => x.mode)
+              .map((x) => columnOf(x))
               .join(', ')})`,
         ),
     ),
@@ -91,7 +92,7 @@ export function renderMarkdown(report: MatrixReport): string {
   }
   const skipped = modes.filter((m) => m.status === 'skipped');
   if (skipped.length > 0)
-    lines.push('', ...skipped.map((m) => `- **${m.mode}** not measured: ${m.reason}`));
+    lines.push('', ...skipped.map((m) => `- **${columnOf(m)}** not measured: ${m.reason}`));
 
   const bugRuns = modes.flatMap((m) =>
     m.knownBugs.filter((b) => b.status !== 'skipped').map((b) => ({ m, b })),
@@ -123,7 +124,7 @@ export function renderMarkdown(report: MatrixReport): string {
       lines.push('', '### Evidence', '');
       for (const { m, b } of bugRuns) {
         lines.push(
-          `**${b.id}** on ${m.mode} (kernel ${m.kernel}): ${b.status}`,
+          `**${b.id}** on ${columnOf(m)} (kernel ${m.kernel}): ${b.status}`,
           '',
           '```',
           ...b.evidence,
@@ -134,10 +135,10 @@ export function renderMarkdown(report: MatrixReport): string {
     }
   }
   const notes = modes.flatMap((m) =>
-    m.events.flatMap((r) => r.notes.map((n) => `- ${m.mode}, ${r.event}: ${n}`)),
+    m.events.flatMap((r) => r.notes.map((n) => `- ${columnOf(m)}, ${r.event}: ${n}`)),
   );
   const failures = modes.flatMap((m) =>
-    m.failures.map((f) => `- ${m.mode}, ${f.event}: ${f.error}`),
+    m.failures.map((f) => `- ${columnOf(m)}, ${f.event}: ${f.error}`),
   );
   if (notes.length > 0) lines.push('', '## Sync notes', '', ...notes);
   if (failures.length > 0) lines.push('', '## Failures', '', ...failures);
@@ -145,13 +146,14 @@ export function renderMarkdown(report: MatrixReport): string {
     '',
     '## Runs',
     '',
-    '| mode | kernel | where | labs (bring-up ms) | duration |',
-    '|---|---|---|---|---|',
+    '| mode | proxy | kernel | where | labs (bring-up ms) | duration |',
+    '|---|---|---|---|---|---|',
   );
   for (const m of modes)
     lines.push(
-      `| ${m.mode} | ${m.kernel} | ${m.where} | ${m.labUpMs.join(', ') || '–'} | ${(m.durationMs / 1000).toFixed(1)} s |`,
+      `| ${columnOf(m)} | ${m.kubeProxyBinary ? `kube-proxy ${m.kubeVersion ?? ''} (\`${m.kubeProxyBinary}\`)` : `svclab ${m.proxy}`} | ${m.kernel} | ${m.where} | ${m.labUpMs.join(', ') || '–'} | ${(m.durationMs / 1000).toFixed(1)} s |`,
     );
+  if (modes.filter((m) => m.variant).length > 1) lines.push('', renderComparison(report).trimEnd());
   return lines.join('\n') + '\n';
 }
 
@@ -170,7 +172,7 @@ export function renderText(report: MatrixReport): string {
           ),
     ),
   ]);
-  const header = ['EVENT', ...modes.map((m) => m.mode.toUpperCase())];
+  const header = ['EVENT', ...modes.map((m) => columnOf(m).toUpperCase())];
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
   const fmt = (r: string[]) =>
     r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('   ');
@@ -179,7 +181,7 @@ export function renderText(report: MatrixReport): string {
       .filter((b) => b.status !== 'skipped')
       .map(
         (b) =>
-          `${m.mode}: ${b.id} (${b.issues.map((n) => `#${n}`).join(', ')}): ${b.status}: ${b.summary}`,
+          `${columnOf(m)}: ${b.id} (${b.issues.map((n) => `#${n}`).join(', ')}): ${b.status}: ${b.summary}`,
       ),
   );
   return (

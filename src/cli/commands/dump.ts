@@ -24,7 +24,7 @@ export function register(program: Command): void {
       }
       const t = lab.target(target);
       const sections: Record<string, string> = { ...(await lab.backend.networkDump(target)) };
-      if (t.kind === 'node' && lab.proxyMode !== 'none') {
+      if (t.kind === 'node' && lab.dataplaneMode !== 'none') {
         Object.assign(sections, await lab.proxyDump(target));
       }
       if (o.json) return printJson(sections);

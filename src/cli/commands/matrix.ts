@@ -5,7 +5,11 @@ import { hostHasIpvs } from '../../harness/requirements.js';
 import {
   EVENT_IDS,
   MATRIX_MODES,
+  kubeProxyVariants,
   mergeReports,
+  modeConfig,
+  needsIpvs,
+  renderComparison,
   parseModes,
   REPORT_JSON,
   REPORT_MD,
@@ -58,6 +62,15 @@ export function register(program: Command): Command {
     )
     .option('--no-known-bugs', 'skip the known-bug cases')
     .option(
+      '--kube-version <list>',
+      'kube-proxy modes: run with these releases (comma-separated; two or more compare them)',
+    )
+    .option(
+      '--kube-proxy-binary <path>',
+      'kube-proxy modes: run this build (repeat to compare builds)',
+      (v: string, prev: string[] = []) => [...prev, v],
+    )
+    .option(
       '--vm <when>',
       'run modes the host kernel lacks in the VM: auto (default) or never',
       'auto',
@@ -81,10 +94,18 @@ export function register(program: Command): Command {
       const watch = o.stallMs ? { stallMs: o.stallMs as number } : undefined;
       // Never recurse: inside the VM every mode runs (or is skipped) where it is.
       const inVm = process.env.SVCLAB_IN_VM === '1';
-      const viaVm = modes.filter((m) => m === 'ipvs' && !hostHasIpvs() && !inVm && o.vm === 'auto');
+      const viaVm = modes.filter((m) => needsIpvs(m) && !hostHasIpvs() && !inVm && o.vm === 'auto');
       const here = modes.filter((m) => !viaVm.includes(m));
+      const variants = usage(() =>
+        kubeProxyVariants(o.kubeVersion as string | undefined, o.kubeProxyBinary as string[]),
+      );
+      if (variants.length > 0 && !modes.some((m) => modeConfig(m).kubeProxy))
+        throw new UsageError(
+          `--kube-version/--kube-proxy-binary: only with a kube-proxy mode in --modes (got ${modes.join(',')})`,
+        );
       let report: MatrixReport = await runMatrix({
         modes: here,
+        variants,
         events,
         topologyFile,
         knownBugs: o.knownBugs,
@@ -98,6 +119,11 @@ export function register(program: Command): Command {
           ...(topologyFile ? ['--topology', topologyFile] : []),
           ...(o.stallMs ? ['--stall-ms', String(o.stallMs)] : []),
           ...(o.knownBugs === false ? ['--no-known-bugs'] : []),
+          ...(o.kubeVersion ? ['--kube-version', String(o.kubeVersion)] : []),
+          ...((o.kubeProxyBinary as string[] | undefined) ?? []).flatMap((b) => [
+            '--kube-proxy-binary',
+            resolve(b),
+          ]),
         ];
         const fromVm = await runMatrixInVm({
           modes: viaVm,
@@ -116,6 +142,7 @@ export function register(program: Command): Command {
         progress(`wrote ${join(dir, REPORT_JSON)} and ${join(dir, REPORT_MD)}`);
       }
       process.stdout.write(o.json ? JSON.stringify(report, null, 2) + '\n' : renderText(report));
+      if (variants.length > 1) process.stdout.write('\n' + renderComparison(report));
       if (report.modes.some((m) => m.failures.length > 0)) process.exitCode = 1;
     });
 }

@@ -42,6 +42,11 @@ export const proxyModeOption = () =>
   new Option('--proxy-mode <mode>', 'with --proxy kube-proxy: its mode')
     .choices(['iptables', 'nftables', 'ipvs'])
     .env('SVCLAB_PROXY_MODE');
+export const proxyCommandOption = () =>
+  new Option(
+    '--proxy-command <template>',
+    'run this command on every node instead of kube-proxy (any proxy that watches the API; placeholders {kubeconfig} {node} {nodeIP} {netns} {clusterCIDR} {mode} {config} {metricsAddress} {healthzAddress}; see README)',
+  ).env('SVCLAB_PROXY_COMMAND');
 export const kubeProxyBinaryOption = () =>
   new Option(
     '--kube-proxy-binary <path>',

@@ -12,6 +12,7 @@ import { packageRoot } from '../package-root.js';
 import {
   backendOption,
   kubeProxyBinaryOption,
+  proxyCommandOption,
   proxyModeOption,
   realProxyOption,
   syncOption,
@@ -41,6 +42,7 @@ export function register(program: Command): void {
     )
     .addOption(realProxyOption())
     .addOption(proxyModeOption())
+    .addOption(proxyCommandOption())
     .addOption(kubeProxyBinaryOption())
     .option('--control-plane', 'labs run the real control plane (implied by --proxy kube-proxy)')
     .addOption(syncOption())
@@ -75,6 +77,7 @@ export function register(program: Command): void {
           ? {
               SVCLAB_PROXY_MODE: o.proxyMode ?? 'iptables',
               ...(o.kubeProxyBinary ? { SVCLAB_KUBE_PROXY_BINARY: o.kubeProxyBinary } : {}),
+              ...(o.proxyCommand ? { SVCLAB_PROXY_COMMAND: o.proxyCommand } : {}),
             }
           : {}),
         ...(o.controlPlane ? { SVCLAB_CONTROL_PLANE: '1' } : {}),

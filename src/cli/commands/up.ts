@@ -11,6 +11,7 @@ import {
   kubeBinDirOption,
   kubeVersionOption,
   kubeProxyBinaryOption,
+  proxyCommandOption,
   proxyModeOption,
   realProxyOption,
   schedulerOption,
@@ -18,6 +19,7 @@ import {
 } from './options.js';
 import { UsageError } from '../errors.js';
 import { loadTopology } from './topology-file.js';
+import { validateProxyCommand } from '../../kubelet/proxy-command.js';
 
 export function register(program: Command): void {
   program
@@ -27,6 +29,7 @@ export function register(program: Command): void {
     .option('--name <name>', 'lab name (default: the topology name)')
     .addOption(realProxyOption())
     .addOption(proxyModeOption())
+    .addOption(proxyCommandOption())
     .addOption(kubeProxyBinaryOption())
     .addOption(syncOption())
     .addOption(backendOption())
@@ -93,10 +96,13 @@ export function register(program: Command): void {
       process.once('SIGTERM', abort);
       const t0 = performance.now();
       const realProxy = o.proxy === 'kube-proxy';
-      if (!realProxy && (o.proxyMode || o.kubeProxyBinary))
+      if (!realProxy && (o.proxyMode || o.kubeProxyBinary || o.proxyCommand))
         throw new UsageError(
-          `${o.proxyMode ? '--proxy-mode' : '--kube-proxy-binary'}: only with --proxy kube-proxy (got --proxy ${o.proxy})`,
+          `${o.proxyMode ? '--proxy-mode' : o.kubeProxyBinary ? '--kube-proxy-binary' : '--proxy-command'}: only with --proxy kube-proxy (got --proxy ${o.proxy})`,
         );
+      if (o.proxyCommand && o.kubeProxyBinary)
+        throw new UsageError('--proxy-command: not together with --kube-proxy-binary');
+      if (o.proxyCommand) validateProxyCommand(String(o.proxyCommand));
       // The real kube-proxy watches an API server: it implies the control plane.
       const controlPlane =
         realProxy || Boolean(o.controlPlane) || isTruthy(process.env.SVCLAB_CONTROL_PLANE);
@@ -111,7 +117,11 @@ export function register(program: Command): void {
           kube: { version: o.kubeVersion, binDir: o.kubeBinDir },
           proxy: realProxy ? 'none' : parseProxyMode(o.proxy),
           kubeProxy: realProxy
-            ? { mode: o.proxyMode ?? 'iptables', binary: o.kubeProxyBinary }
+            ? {
+                mode: o.proxyMode ?? 'iptables',
+                binary: o.kubeProxyBinary,
+                command: o.proxyCommand,
+              }
             : undefined,
           proxyOptions: {
             syncStrategy: o.sync,

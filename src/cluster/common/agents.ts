@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { LabError, mapLimit } from '../../exec/index.js';
+import { LabError, mapLimit, scaledDeadline } from '../../exec/index.js';
 import type { ContainerPort, Topology } from '../../model/types.js';
 import type { AgentRecord } from '../state.js';
 import { waitForAgentReady } from '../../traffic/agent-client.js';
@@ -106,7 +106,7 @@ export function agentArgs(lab: string, spec: AgentSpec, socket: string): string[
 /** Waits until every started agent answers on its control socket (or its process died). */
 export async function waitForAgents(
   records: readonly AgentRecord[],
-  timeoutMs = 30_000,
+  timeoutMs = scaledDeadline(30_000),
 ): Promise<void> {
   await mapLimit(records, 16, async (r) => {
     try {

@@ -1,6 +1,6 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { LabError, mapLimit } from '../../exec/index.js';
+import { LabError } from '../../exec/index.js';
 import type { Topology } from '../../model/types.js';
 import type { ProxyMode, SyncResult } from '../../proxy/types.js';
 import { writeDump, type DumpOptions } from '../dump.js';
@@ -200,7 +200,7 @@ export class ClusterLab extends Lab {
   }
 
   override async dump(opts: DumpOptions = {}): Promise<string> {
-    const dir = await writeDump(this, new Map(), opts);
+    const dir = await writeDump(this, opts);
     const write = async (sub: string, sections: Record<string, string>) => {
       await mkdir(join(dir, sub), { recursive: true });
       for (const [name, text] of Object.entries(sections))
@@ -210,9 +210,6 @@ export class ClusterLab extends Lab {
     await write(
       'cluster',
       await clusterDiagnostics(this.cluster.env.api, this.opts.workloads.namespace),
-    );
-    await mapLimit(this.topology.nodes, 4, async (n) =>
-      write(n.name, await this.proxyDump(n.name)),
     );
     return dir;
   }
