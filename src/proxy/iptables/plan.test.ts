@@ -5,7 +5,7 @@ import type { Endpoint, ProxyState } from '../types.js';
 import { NODE, endpoint, service, servicePorts } from './fixtures.test-helper.js';
 import { planIptables, type IptablesPlan } from './plan.js';
 import { normalizeRule, type Table } from './ruleset.js';
-import { tracePacket, type Packet } from './tracer.js';
+import { tracePacket, undeclaredJumps, type Packet } from './tracer.js';
 
 const LOCAL = ['172.18.0.2'];
 
@@ -14,7 +14,10 @@ function plan(
   previous: IptablesPlan | null = null,
   strategy: 'full' | 'partial' = 'full',
 ) {
-  return planIptables({ node: NODE, state, previous, strategy });
+  const p = planIptables({ node: NODE, state, previous, strategy });
+  // What iptables-restore would refuse (svclab issue 15), for every plan of these tests.
+  expect(undeclaredJumps(p.desired)).toEqual([]);
+  return p;
 }
 
 function stateOf(...services: [ServiceSpec, Endpoint[]][]): ProxyState {

@@ -3,7 +3,7 @@ import type { ServicePortState } from '../types.js';
 import { NODE_CONFIG, endpoint, service, servicePorts, tcpPort } from './fixtures.js';
 import { endpointChainName, servicePortChainNames } from './names.js';
 import { NftablesPlanner, planRuleset } from './plan.js';
-import type { Ruleset } from './ruleset.js';
+import { undeclaredJumps, type Ruleset } from './ruleset.js';
 import { planTransactions } from './transaction.js';
 
 /** Hashes make names unreadable in expectations; kube-proxy's own vectors are checked once below. */
@@ -35,7 +35,10 @@ const A = 'node-a';
 const B = 'node-b';
 
 function plan(...sps: ServicePortState[][]): Ruleset {
-  return planRuleset({ servicePorts: sps.flat() }, NODE_CONFIG);
+  const rs = planRuleset({ servicePorts: sps.flat() }, NODE_CONFIG);
+  // What `nft -f` would refuse, for every plan of these tests.
+  expect(undeclaredJumps(rs)).toEqual([]);
+  return rs;
 }
 
 describe('chain names', () => {
