@@ -185,6 +185,43 @@ describe.each(['nft', 'legacy'] as const)('iptables proxy on the %s backend', (b
     await expectKernelToMatch(STATE_2);
   });
 
+  it('a Service reachable from outside with both traffic policies Local loads (svclab issue 15)', async () => {
+    // The plan once jumped from KUBE-EXT to a KUBE-SVC chain it never declared, and
+    // iptables-restore rejected the whole transaction: no Service of the node was programmed.
+    const both = service({
+      name: 'both',
+      clusterIP: '10.96.0.60',
+      type: 'NodePort',
+      externalIPs: ['192.0.2.60'],
+      internalTrafficPolicy: 'Local',
+      externalTrafficPolicy: 'Local',
+      ports: [{ name: 'http', protocol: 'TCP', port: 80, targetPort: 8080, nodePort: 30060 }],
+    });
+    const remote = service({
+      name: 'both-remote',
+      clusterIP: '10.96.0.61',
+      externalIPs: ['192.0.2.61'],
+      internalTrafficPolicy: 'Local',
+      externalTrafficPolicy: 'Local',
+    });
+    const state = stateOf(
+      [both, [endpoint('10.244.0.6', 'node-a'), endpoint('10.244.1.6', 'node-b')]],
+      [remote, [endpoint('10.244.1.7', 'node-b')]],
+      [api, API_ENDPOINTS],
+    );
+    const proxy = createIptablesProxy(ctx, { iptablesBackend: backend, syncStrategy: 'full' });
+    await proxy.install();
+    await proxy.sync(state);
+    await expectKernelToMatch(state);
+    // The kernel holds the short-circuit jumps, into chains it has.
+    const nat = (await saved()).get('nat')!;
+    for (const name of ['default/both:http', 'default/both-remote:http']) {
+      const chains = servicePortChains(name, 'TCP');
+      expect(nat.get(chains.external)?.filter((r) => r.includes(`-j ${chains.cluster}`)), name).toHaveLength(2); // prettier-ignore
+      expect(nat.has(chains.cluster), name).toBe(true);
+    }
+  });
+
   it('dump shows both tables and the conntrack table', async () => {
     const proxy = createIptablesProxy(ctx, { iptablesBackend: backend });
     const dump = await proxy.dump();

@@ -5,7 +5,7 @@ import type { Endpoint, ProxyState } from '../types.js';
 import { NODE, endpoint, service, servicePorts } from './fixtures.test-helper.js';
 import { planIptables, type IptablesPlan } from './plan.js';
 import { normalizeRule, type Table } from './ruleset.js';
-import { tracePacket, type Packet } from './tracer.js';
+import { tracePacket, undeclaredJumps, type Packet } from './tracer.js';
 
 const LOCAL = ['172.18.0.2'];
 
@@ -14,7 +14,10 @@ function plan(
   previous: IptablesPlan | null = null,
   strategy: 'full' | 'partial' = 'full',
 ) {
-  return planIptables({ node: NODE, state, previous, strategy });
+  const p = planIptables({ node: NODE, state, previous, strategy });
+  // What iptables-restore would refuse (svclab issue 15), for every plan of these tests.
+  expect(undeclaredJumps(p.desired)).toEqual([]);
+  return p;
 }
 
 function stateOf(...services: [ServiceSpec, Endpoint[]][]): ProxyState {
@@ -269,6 +272,86 @@ describe('planIptables: Service shapes', () => {
         (o) => o.verdict,
       ),
     ).toEqual(['DROP']);
+  });
+
+  // svclab issue 15: an externally reachable Service with both policies Local used to jump from
+  // its KUBE-EXT chain to a KUBE-SVC chain it never declared, and iptables-restore rejected the
+  // whole transaction. kube-proxy's UsesClusterEndpoints holds for every externally accessible
+  // port: the short circuits for pods and the node need the cluster endpoints.
+  describe.each([
+    ['NodePort', { type: 'NodePort' as const, ports: [{ name: 'http', protocol: 'TCP' as const, port: 80, targetPort: 8080, nodePort: 30080 }] }, { dst: '172.18.0.2', dport: 30080 }], // prettier-ignore
+    ['LoadBalancer', { type: 'LoadBalancer' as const, loadBalancerIPs: ['198.51.100.7'], ports: [{ name: 'http', protocol: 'TCP' as const, port: 80, targetPort: 8080, nodePort: 30080 }] }, { dst: '198.51.100.7', dport: 80 }], // prettier-ignore
+    [
+      'ClusterIP with externalIPs',
+      { externalIPs: ['192.0.2.10'] },
+      { dst: '192.0.2.10', dport: 80 },
+    ],
+  ])('%s with internalTrafficPolicy=Local and externalTrafficPolicy=Local', (_, shape, to) => {
+    const svc = service({
+      ...shape,
+      internalTrafficPolicy: 'Local',
+      externalTrafficPolicy: 'Local',
+    });
+    const external = { src: '172.18.0.100', protocol: 'TCP' as const, ...to };
+
+    it('with a local endpoint: the KUBE-SVC chain the short circuits jump to exists; Local honoured for both', () => {
+      const p = plan(
+        stateOf([svc, [endpoint('10.244.0.5', 'node-a'), endpoint('10.244.1.2', 'node-b')]]),
+      );
+      expect(rules(p, 'nat', WEB.external)).toEqual(
+        expected(
+          `-s 10.244.0.0/16 ${C('pod traffic for default/web:http external destinations')} -j ${WEB.cluster}`,
+          `${C('masquerade LOCAL traffic for default/web:http external destinations')} -m addrtype --src-type LOCAL -j KUBE-MARK-MASQ`,
+          `${C('route LOCAL traffic for default/web:http external destinations')} -m addrtype --src-type LOCAL -j ${WEB.cluster}`,
+          `-j ${WEB.local}`,
+        ),
+      );
+      // Every endpoint, for the short circuits; the ClusterIP itself goes to KUBE-SVL.
+      expect(rules(p, 'nat', WEB.cluster)).toEqual(
+        expected(
+          `${C('default/web:http -> 10.244.0.5:8080')} -m statistic --mode random --probability 0.5000000000 -j ${sep('10.244.0.5')}`,
+          `${C('default/web:http -> 10.244.1.2:8080')} -j ${sep('10.244.1.2')}`,
+        ),
+      );
+      expect(rules(p, 'nat', 'KUBE-SERVICES')?.[0]).toContain(`-j ${WEB.local}`);
+      // An external client reaches only the local endpoint, with its source kept...
+      expect(trace(p, external).map((o) => [o.dnat, o.masquerade])).toEqual([
+        ['10.244.0.5:8080', false],
+      ]);
+      // ...a pod of any node going to the external address reaches every endpoint...
+      expect(
+        trace(p, { ...external, src: '10.244.1.7' })
+          .map((o) => o.dnat)
+          .sort(),
+      ).toEqual(['10.244.0.5:8080', '10.244.1.2:8080']);
+      // ...and the ClusterIP only the local one.
+      const internal = trace(p, {
+        src: '10.244.1.7',
+        dst: '10.96.0.10',
+        protocol: 'TCP',
+        dport: 80,
+      });
+      expect(internal.map((o) => o.dnat)).toEqual(['10.244.0.5:8080']);
+    });
+
+    it('without a local endpoint: external clients and the ClusterIP are dropped, pods short-circuit', () => {
+      const p = plan(stateOf([svc, [endpoint('10.244.1.2', 'node-b')]]));
+      expect(p.desired.nat.has(WEB.local)).toBe(false);
+      expect(rules(p, 'nat', WEB.cluster)).toEqual(
+        expected(`${C('default/web:http -> 10.244.1.2:8080')} -j ${sep('10.244.1.2')}`),
+      );
+      expect(trace(p, external).map((o) => [o.dnat, o.verdict])).toEqual([[undefined, 'DROP']]);
+      expect(trace(p, { ...external, src: '10.244.0.9' }).map((o) => [o.dnat, o.verdict])).toEqual([
+        ['10.244.1.2:8080', 'ACCEPT'],
+      ]);
+      const internal = trace(p, {
+        src: '10.244.0.9',
+        dst: '10.96.0.10',
+        protocol: 'TCP',
+        dport: 80,
+      });
+      expect(internal.map((o) => o.verdict)).toEqual(['DROP']);
+    });
   });
 
   it('no endpoints: REJECT in filter for the ClusterIP, external IPs and the NodePort; no nat chains', () => {

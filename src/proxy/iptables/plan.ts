@@ -6,7 +6,7 @@
  */
 
 import { serviceKey } from '../../model/types.js';
-import { categorizeEndpoints } from '../endpoints.js';
+import { categorizeEndpoints, servicePortInfo, trafficHasEndpoints } from '../service-port.js';
 import { endpointChainSuffix, servicePortChainSuffix } from '../shared/hash.js';
 import type { Endpoint, NodeContext, ProxyState, ServicePortState } from '../types.js';
 import {
@@ -711,22 +711,13 @@ function planServicePort(
   const destTail = ` --dport ${sp.port.port}`;
 
   const nodePort = sp.port.nodePort ?? 0;
-  const externallyAccessible =
-    nodePort !== 0 || svc.externalIPs.length > 0 || svc.loadBalancerIPs.length > 0;
-  const externalPolicyLocal = externallyAccessible && svc.externalTrafficPolicy === 'Local';
-  const internalPolicyLocal = svc.internalTrafficPolicy === 'Local';
-  const usesClusterEndpoints =
-    !internalPolicyLocal || (externallyAccessible && !externalPolicyLocal);
-  const usesLocalEndpoints = internalPolicyLocal || externalPolicyLocal;
-
-  const categorized = categorizeEndpoints(sp, node.nodeName);
-  const hasEndpoints = categorized.hasEndpoints;
-  const [clusterEndpoints, clusterKeys] = usesClusterEndpoints
-    ? sortEndpoints(categorized.clusterEndpoints)
-    : [[], []];
-  const [localEndpoints, localKeys] = usesLocalEndpoints
-    ? sortEndpoints(categorized.localEndpoints)
-    : [[], []];
+  // kube-proxy's svcInfo and CategorizeEndpoints, as every planner asks them.
+  const info = servicePortInfo(sp);
+  const { externallyAccessible, externalPolicyLocal, internalPolicyLocal } = info;
+  const categorized = categorizeEndpoints(sp, info, node.nodeName);
+  const hasEndpoints = categorized.hasAnyEndpoints;
+  const [clusterEndpoints, clusterKeys] = sortEndpoints(categorized.clusterEndpoints);
+  const [localEndpoints, localKeys] = sortEndpoints(categorized.localEndpoints);
   let reachable: readonly Endpoint[];
   let reachableKeys: string[];
   if (localEndpoints.length === 0 && !hasDuplicates(clusterKeys)) {
@@ -743,10 +734,9 @@ function planServicePort(
   const usesClusterPolicyChain = clusterEndpoints.length > 0;
   const usesLocalPolicyChain = localEndpoints.length > 0;
 
+  const { hasInternalEndpoints, hasExternalEndpoints } = trafficHasEndpoints(info, categorized);
   const internalTrafficChain = internalPolicyLocal ? chains.local : chains.cluster;
-  const hasInternalEndpoints = hasEndpoints && (!internalPolicyLocal || localEndpoints.length > 0);
   const externalPolicyChain = externalPolicyLocal ? chains.local : chains.cluster;
-  const hasExternalEndpoints = hasEndpoints && (!externalPolicyLocal || localEndpoints.length > 0);
   const externalTrafficChain = chains.external;
   // The EXT chain exists even without usable external endpoints: its short-circuit rules for
   // pod and host traffic still apply.

@@ -4,6 +4,11 @@
  * filter hooks, and returns every possible outcome. `-m statistic` splits a trace in two
  * (with the rule's probability), so a Service with three endpoints yields three outcomes of
  * probability 1/3 each. Only the matches and targets kube-proxy uses are understood.
+ *
+ * Like iptables-restore, it refuses a ruleset with a jump or goto to a chain that does not exist
+ * (the kernel rejects the whole transaction, and the node then programs no Service at all), even
+ * when no traced packet would take that jump: svclab issue 15 was such a jump, which an earlier
+ * tracer took for an empty chain.
  */
 
 import { JUMP_HOOKS, KUBE_SERVICES } from './chains.js';
@@ -47,6 +52,37 @@ interface State {
 
 type Rules = Record<Table, Map<string, string[]>>;
 
+/** The targets that are not chains: the ones the tracer follows, and those only KUBE-POSTROUTING uses. */
+const TRACED_TARGETS = new Set(['MARK', 'RETURN', 'DNAT', 'ACCEPT', 'DROP', 'REJECT']);
+const TARGET_EXTENSIONS = new Set([...TRACED_TARGETS, 'MASQUERADE', 'SNAT']);
+
+/**
+ * Every jump or goto of `rules` to a chain that is not in `rules` (built-in chains cannot be
+ * jumped to either), as `table/chain rule N: -j TARGET`. Empty when iptables-restore would load it.
+ */
+export function undeclaredJumps(rules: Rules): string[] {
+  const out: string[] = [];
+  for (const table of Object.keys(rules) as Table[]) {
+    for (const [chain, chainRules] of rules[table]) {
+      chainRules.forEach((text, i) => {
+        const target = parseRule(tokenize(text)).target;
+        if (!target || TARGET_EXTENSIONS.has(target.name) || rules[table].has(target.name)) return;
+        out.push(`${table}/${chain} rule ${i + 1}: ${target.kind} ${target.name}`);
+      });
+    }
+  }
+  return out;
+}
+
+/** Throws, naming each one, when `rules` jumps to a chain it does not have. */
+export function checkJumpTargets(rules: Rules): void {
+  const bad = undeclaredJumps(rules);
+  if (bad.length > 0)
+    throw new Error(
+      `jump to a chain that does not exist (iptables-restore rejects the ruleset): ${bad.join('; ')}`,
+    );
+}
+
 function ipToInt(ip: string): number {
   return ip.split('.').reduce((acc, o) => acc * 256 + Number(o), 0);
 }
@@ -59,6 +95,7 @@ function inCidr(ip: string, cidr: string): boolean {
 }
 
 export function tracePacket(rules: Rules, packet: Packet, opts: TraceOptions): TraceOutcome[] {
+  checkJumpTargets(rules);
   const isLocal = (ip: string) => inCidr(ip, '127.0.0.0/8') || opts.localAddresses.includes(ip);
   const recent = new Set(opts.recentHits ?? []);
 
@@ -126,10 +163,12 @@ export function tracePacket(rules: Rules, packet: Packet, opts: TraceOptions): T
     pkt: Packet,
     input: State[],
   ): { cont: State[]; term: State[] } => {
+    const chainRules = rules[table].get(chain);
+    if (!chainRules) throw new Error(`no chain ${table}/${chain}`);
     let live = input.map((s) => ({ ...s, path: [...s.path, chain] }));
     const term: State[] = [];
     const returned: State[] = [];
-    for (const text of rules[table].get(chain) ?? []) {
+    for (const text of chainRules) {
       const args = tokenize(text);
       const target = parseRule(args).target;
       const opt = (name: string) => target?.options[target.options.indexOf(name) + 1] ?? '';
@@ -163,9 +202,14 @@ export function tracePacket(rules: Rules, packet: Packet, opts: TraceOptions): T
             term.push({ ...hit, verdict: target.name });
             break;
           default: {
-            // A jump: what comes back without a verdict continues with the next rule.
-            const sub = walk(table, target?.name ?? '', pkt, [hit]);
-            next.push(...sub.cont);
+            const { kind, name } = target!;
+            if (TARGET_EXTENSIONS.has(name))
+              throw new Error(`target ${name} in ${table}/${chain} is not traced`);
+            // What comes back without a verdict continues with the next rule after a jump, and
+            // after a goto with the rule after the one that called this chain.
+            const sub = walk(table, name, pkt, [hit]);
+            if (kind === '-g') returned.push(...sub.cont);
+            else next.push(...sub.cont);
             term.push(...sub.term);
           }
         }

@@ -144,6 +144,44 @@ describe('planIpvs', () => {
     expect(rs(remoteOnly, 'TCP/10.96.0.15:80')).toEqual([]);
   });
 
+  // svclab issue 15: with both policies Local, the planner's own UsesClusterEndpoints was false
+  // (kube-proxy's holds for every externally accessible port), so it had no cluster endpoints
+  // for kube-proxy's fallback and left the virtual servers without real servers.
+  it('both traffic policies Local: local endpoints when there are some, else the fallback to cluster ones on every virtual server', () => {
+    const svc = service({
+      name: 'both',
+      type: 'NodePort',
+      clusterIP: '10.96.0.17',
+      externalIPs: ['192.0.2.20'],
+      internalTrafficPolicy: 'Local',
+      externalTrafficPolicy: 'Local',
+    });
+    const keys = ['TCP/10.96.0.17:80', 'TCP/192.0.2.20:80', 'TCP/192.168.100.2:30085'];
+    const withLocal = plan(servicePorts(svc, [{ port: 80, nodePort: 30085 }], three));
+    for (const key of keys)
+      expect(rs(withLocal, key), key).toEqual(['10.244.1.2:8080/1', '10.244.1.3:8080/1']);
+    const remoteOnly = plan(
+      servicePorts(svc, [{ port: 80, nodePort: 30085 }], [endpoint('10.244.2.2', 'node-b')]),
+    );
+    for (const key of keys) expect(rs(remoteOnly, key), key).toEqual(['10.244.2.2:8080/1']);
+    expect(members(remoteOnly, 'externalIPLocal')).toEqual(['192.0.2.20,tcp:80']);
+    expect(members(remoteOnly, 'nodePortLocalTCP')).toEqual(['30085']);
+  });
+
+  it('ClusterIP Service with externalIPs and externalTrafficPolicy=Local: the external IP is Local, the ClusterIP is not', () => {
+    const svc = service({
+      name: 'eip',
+      clusterIP: '10.96.0.18',
+      externalIPs: ['192.0.2.21'],
+      externalTrafficPolicy: 'Local',
+    });
+    const p = plan(servicePorts(svc, [{ port: 80 }], three));
+    expect(rs(p, 'TCP/192.0.2.21:80')).toEqual(['10.244.1.2:8080/1', '10.244.1.3:8080/1']);
+    expect(rs(p, 'TCP/10.96.0.18:80')).toHaveLength(3);
+    expect(members(p, 'externalIPLocal')).toEqual(['192.0.2.21,tcp:80']);
+    expect(members(p, 'externalIP')).toEqual([]);
+  });
+
   it('no endpoints: the virtual server exists without real servers (IPVS answers ICMP port unreachable), VIP still bound', () => {
     const p = plan(
       servicePorts(service({ name: 'empty', clusterIP: '10.96.0.16' }), [{ port: 80 }], []),

@@ -1,5 +1,10 @@
-import { categorizeEndpoints } from '../endpoints.js';
-import type { Endpoint, ProxyState, ServicePortState } from '../types.js';
+import {
+  categorizeEndpoints,
+  ipvsDestinations,
+  servicePortInfo,
+  type ServicePortInfo,
+} from '../service-port.js';
+import type { ProxyState, ServicePortState } from '../types.js';
 import { iptablesRules } from './iptables.js';
 import { IPSET_KEYS, ipPortEntry, ipPortIpEntry, type IpsetKey } from './ipset.js';
 import { vsKey, type RealServer, type VirtualServer } from './ipvsadm.js';
@@ -53,29 +58,16 @@ export interface PlanChanges {
 }
 
 /**
- * kube-proxy's UsesClusterEndpoints: cluster-wide endpoints are used when internal traffic is
- * Cluster, or when the Service is reachable from outside with externalTrafficPolicy=Cluster.
- * Otherwise (internalTrafficPolicy=Local and nothing external that is Cluster) only local ones.
+ * The real servers of one virtual server: kube-proxy's syncEndpoint, whose endpoint choice
+ * (local ones under a Local policy, else the cluster ones) is ipvsDestinations.
  */
-function usesClusterEndpoints(sp: ServicePortState): boolean {
-  const s = sp.service;
-  const external =
-    sp.port.nodePort !== undefined || s.externalIPs.length > 0 || s.loadBalancerIPs.length > 0;
-  return (
-    s.internalTrafficPolicy === 'Cluster' || (external && s.externalTrafficPolicy === 'Cluster')
-  );
-}
-
-/**
- * The real servers of one virtual server, as kube-proxy's syncEndpoint picks them. With a Local
- * policy it takes the node's local endpoints; if there are none it falls back to the cluster
- * ones (kubernetes PR 97081: pods on this node can still reach the Service; traffic from
- * outside is forwarded unmasqueraded and its reply is lost, which a lab can show).
- */
-function realServersFor(sp: ServicePortState, nodeName: string, onlyLocal: boolean): RealServer[] {
-  const { clusterEndpoints, localEndpoints } = categorizeEndpoints(sp, nodeName);
-  const cluster = usesClusterEndpoints(sp) ? clusterEndpoints : [];
-  const chosen: Endpoint[] = onlyLocal && localEndpoints.length > 0 ? localEndpoints : cluster;
+function realServersFor(
+  sp: ServicePortState,
+  info: ServicePortInfo,
+  nodeName: string,
+  onlyLocal: boolean,
+): RealServer[] {
+  const chosen = ipvsDestinations(categorizeEndpoints(sp, info, nodeName), onlyLocal);
   // One real server per address:port, in first-seen order before the (stable) sort. A scan
   // rather than a Map for the usual handful: this runs for every Service port of a full plan.
   const out: RealServer[] = [];
@@ -120,15 +112,18 @@ function contribution(
   const { protocol, port } = sp.port;
   const persistence =
     s.sessionAffinity === 'ClientIP' ? s.sessionAffinityTimeoutSeconds : undefined;
-  const extLocal = s.externalTrafficPolicy === 'Local';
+  // kube-proxy's onlyNodeLocalEndpoints: InternalPolicyLocal for the ClusterIP,
+  // ExternalPolicyLocal for every external address.
+  const info = servicePortInfo(sp);
+  const extLocal = info.externalPolicyLocal;
   // At most two distinct real server lists per port (all, or local when a policy is Local);
   // the virtual servers share them and nobody mutates them.
   let all: RealServer[] | undefined;
   let local: RealServer[] | undefined;
   const vs = (address: string, vport: number, onlyLocal: boolean) => {
     const realServers = onlyLocal
-      ? (local ??= realServersFor(sp, nodeName, true))
-      : (all ??= realServersFor(sp, nodeName, false));
+      ? (local ??= realServersFor(sp, info, nodeName, true))
+      : (all ??= realServersFor(sp, info, nodeName, false));
     virtualServers.push({
       protocol,
       address,
@@ -147,7 +142,7 @@ function contribution(
   }
 
   entries.push('clusterIP', ipPortEntry(s.clusterIP, protocol, port));
-  vs(s.clusterIP, port, s.internalTrafficPolicy === 'Local');
+  vs(s.clusterIP, port, info.internalPolicyLocal);
   entries.push(BOUND, s.clusterIP);
 
   for (const ip of s.externalIPs) {

@@ -1,14 +1,22 @@
-import { categorizeEndpoints } from '../endpoints.js';
-import type { Endpoint, ServicePortState } from '../types.js';
+import {
+  categorizeEndpoints,
+  ipvsDestinations,
+  servicePortInfo,
+  type ServicePortInfo,
+} from '../service-port.js';
+import type { ServicePortState } from '../types.js';
 import { iptablesRules } from './iptables.js';
 import { IPSET_KEYS, ipPortEntry, ipPortIpEntry, type IpsetKey } from './ipset.js';
 import { vsKey, type RealServer } from './ipvsadm.js';
 import type { IpvsPlan, PlanInput } from './plan.js';
 
 /**
- * The one-shot planner as it was before IpvsPlanner kept its plan between syncs, kept verbatim
- * as the oracle the incremental planner's tests compare against (for a state sorted by name,
- * where its "last one wins" for a contested virtual server is IpvsPlanner's rule too).
+ * The one-shot planner as it was before IpvsPlanner kept its plan between syncs, kept as the
+ * oracle the incremental planner's tests compare against (for a state sorted by name, where its
+ * "last one wins" for a contested virtual server is IpvsPlanner's rule too). It is an oracle for
+ * the bookkeeping, not for kube-proxy's semantics: which endpoints a virtual server gets comes
+ * from ../service-port.ts, as in the planner (it once had its own copy of the planner's wrong
+ * UsesClusterEndpoints, svclab issue 15).
  */
 export function referencePlanIpvs(input: PlanInput): IpvsPlan {
   const virtualServers: IpvsPlan['virtualServers'] = new Map();
@@ -23,7 +31,8 @@ export function referencePlanIpvs(input: PlanInput): IpvsPlan {
     const { protocol, port } = sp.port;
     const persistence =
       s.sessionAffinity === 'ClientIP' ? s.sessionAffinityTimeoutSeconds : undefined;
-    const extLocal = s.externalTrafficPolicy === 'Local';
+    const info = servicePortInfo(sp);
+    const extLocal = info.externalPolicyLocal;
     const vs = (address: string, vport: number, onlyLocal: boolean) => {
       const v = {
         protocol,
@@ -31,7 +40,7 @@ export function referencePlanIpvs(input: PlanInput): IpvsPlan {
         port: vport,
         scheduler: input.scheduler,
         persistence,
-        realServers: realServersFor(sp, input.nodeName, onlyLocal),
+        realServers: realServersFor(sp, info, input.nodeName, onlyLocal),
         servicePort: sp.name,
       };
       virtualServers.set(vsKey(v), v);
@@ -43,7 +52,7 @@ export function referencePlanIpvs(input: PlanInput): IpvsPlan {
     }
 
     add('clusterIP', ipPortEntry(s.clusterIP, protocol, port));
-    vs(s.clusterIP, port, s.internalTrafficPolicy === 'Local');
+    vs(s.clusterIP, port, info.internalPolicyLocal);
     boundAddresses.add(s.clusterIP);
 
     for (const ip of s.externalIPs) {
@@ -78,19 +87,13 @@ export function referencePlanIpvs(input: PlanInput): IpvsPlan {
   };
 }
 
-function usesClusterEndpoints(sp: ServicePortState): boolean {
-  const s = sp.service;
-  const external =
-    sp.port.nodePort !== undefined || s.externalIPs.length > 0 || s.loadBalancerIPs.length > 0;
-  return (
-    s.internalTrafficPolicy === 'Cluster' || (external && s.externalTrafficPolicy === 'Cluster')
-  );
-}
-
-function realServersFor(sp: ServicePortState, nodeName: string, onlyLocal: boolean): RealServer[] {
-  const { clusterEndpoints, localEndpoints } = categorizeEndpoints(sp, nodeName);
-  const cluster = usesClusterEndpoints(sp) ? clusterEndpoints : [];
-  const chosen: Endpoint[] = onlyLocal && localEndpoints.length > 0 ? localEndpoints : cluster;
+function realServersFor(
+  sp: ServicePortState,
+  info: ServicePortInfo,
+  nodeName: string,
+  onlyLocal: boolean,
+): RealServer[] {
+  const chosen = ipvsDestinations(categorizeEndpoints(sp, info, nodeName), onlyLocal);
   const seen = new Map<string, RealServer>();
   for (const e of chosen) seen.set(`${e.ip}:${e.port}`, { address: e.ip, port: e.port, weight: 1 });
   return [...seen.values()].sort((a, b) => compareAddr(a.address, b.address) || a.port - b.port);

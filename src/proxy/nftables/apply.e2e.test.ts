@@ -204,6 +204,42 @@ describe('nftables proxy on a kernel', () => {
   });
 });
 
+describe('nftables proxy on a kernel, external policies (svclab issue 15)', () => {
+  it('programs a ClusterIP Service with externalIPs under externalTrafficPolicy=Local, and one with both policies Local', async () => {
+    const eip = service({
+      name: 'eip',
+      clusterIP: '10.96.0.60',
+      ports: [tcpPort(80)],
+      externalIPs: ['192.168.200.110'],
+      externalTrafficPolicy: 'Local',
+    });
+    const both = service({
+      name: 'both',
+      type: 'NodePort',
+      clusterIP: '10.96.0.61',
+      ports: [tcpPort(80, { nodePort: 30061 })],
+      internalTrafficPolicy: 'Local',
+      externalTrafficPolicy: 'Local',
+    });
+    const proxy = createNftablesProxy(ctx, {});
+    await proxy.install();
+    const state = {
+      servicePorts: [
+        ...servicePorts(eip, [endpoint('10.244.1.60', A), endpoint('10.244.2.60', B)]),
+        ...servicePorts(both, [endpoint('10.244.2.61', B)]),
+      ],
+    };
+    await proxy.sync(state, { full: true });
+    const plan = planRuleset(state, NODE_CONFIG);
+    await expectKernelMatches(plan);
+    // The external IP goes through the local chain, without the masquerade mark.
+    const { rules } = await kernelState();
+    const external = [...rules.keys()].find((c) => c.startsWith('external-') && c.endsWith('/eip/tcp/p80'))!; // prettier-ignore
+    expect(rules.get(external)?.at(-1)).toMatch(/^goto local-[A-Z2-7]{8}-default\/eip\/tcp\/p80$/);
+    expect(rules.get(external)).not.toContain('jump mark-for-masquerade');
+  });
+});
+
 describe('nftables proxy on a kernel, numgen-rules endpoint selection', () => {
   const cfg = { ...NODE_CONFIG, endpointSelection: 'numgen-rules' as const };
   const proxy = createNftablesProxy(ctx, {}, { endpointSelection: 'numgen-rules' });

@@ -3,7 +3,7 @@ import type { ServicePortState } from '../types.js';
 import { NODE_CONFIG, endpoint, service, servicePorts, tcpPort } from './fixtures.js';
 import { endpointChainName, servicePortChainNames } from './names.js';
 import { NftablesPlanner, planRuleset } from './plan.js';
-import type { Ruleset } from './ruleset.js';
+import { undeclaredJumps, type Ruleset } from './ruleset.js';
 import { planTransactions } from './transaction.js';
 
 /** Hashes make names unreadable in expectations; kube-proxy's own vectors are checked once below. */
@@ -35,7 +35,10 @@ const A = 'node-a';
 const B = 'node-b';
 
 function plan(...sps: ServicePortState[][]): Ruleset {
-  return planRuleset({ servicePorts: sps.flat() }, NODE_CONFIG);
+  const rs = planRuleset({ servicePorts: sps.flat() }, NODE_CONFIG);
+  // What `nft -f` would refuse, for every plan of these tests.
+  expect(undeclaredJumps(rs)).toEqual([]);
+  return rs;
 }
 
 describe('chain names', () => {
@@ -320,6 +323,70 @@ describe('planRuleset: Service ports', () => {
       // The ClusterIP element belongs to the first port that claimed it.
       'service-ips: 10.96.0.18 . tcp . 53 : goto service-default/dns/tcp/dns-tcp',
       'chain service-default/dns/tcp/dns-tcp',
+    ]);
+  });
+
+  // svclab issue 15: a ClusterIP Service with externalIPs is externally accessible, so its
+  // externalTrafficPolicy applies (kube-proxy's apiservice.ExternalPolicyLocal). svclab's
+  // planner honoured Local only for NodePort and LoadBalancer types and masqueraded this one.
+  describe('ClusterIP with externalIPs and externalTrafficPolicy=Local', () => {
+    const svc = service({
+      name: 'eip',
+      clusterIP: '10.96.0.20',
+      ports: [tcpPort(80)],
+      externalIPs: ['192.168.200.90'],
+      externalTrafficPolicy: 'Local',
+    });
+
+    it('with a local endpoint: the external IP keeps the client address and uses it only', () => {
+      const rs = plan(servicePorts(svc, [endpoint('10.244.1.2', A), endpoint('10.244.2.2', B)]));
+      expect(unhashed(rs, 'external-default/eip/tcp/p80')).toEqual([
+        'ip saddr 10.244.0.0/16 goto service-default/eip/tcp/p80 comment "short-circuit pod traffic"',
+        'fib saddr type local jump mark-for-masquerade comment "masquerade local traffic"',
+        'fib saddr type local goto service-default/eip/tcp/p80 comment "short-circuit local traffic"',
+        'goto local-default/eip/tcp/p80',
+      ]);
+      expect(unhashed(rs, 'local-default/eip/tcp/p80')).toEqual([
+        'numgen random mod 1 vmap { 0 : goto endpoint-default/eip/tcp/p80__10.244.1.2/8080 }',
+      ]);
+      expect(unhashed(rs, 'service-default/eip/tcp/p80')[1]).toMatch(/^numgen random mod 2 /);
+    });
+
+    it('without a local endpoint: traffic from outside to the external IP is dropped', () => {
+      const rs = plan(servicePorts(svc, [endpoint('10.244.2.2', B)]));
+      expect(
+        owned(rs, 'default/eip:p80').filter((l) => !l.startsWith(' ') && !l.startsWith('chain')),
+      ).toEqual([
+        'cluster-ips: 10.96.0.20',
+        'no-endpoint-services: 192.168.200.90 . tcp . 80 comment "default/eip:p80" : drop',
+        'service-ips: 10.96.0.20 . tcp . 80 : goto service-default/eip/tcp/p80',
+        'service-ips: 192.168.200.90 . tcp . 80 : goto external-default/eip/tcp/p80',
+      ]);
+      expect(unhashed(rs, 'external-default/eip/tcp/p80')).toHaveLength(3);
+    });
+  });
+
+  it('both traffic policies Local on a NodePort: the short circuits have their cluster chain', () => {
+    const svc = service({
+      name: 'both',
+      type: 'NodePort',
+      clusterIP: '10.96.0.21',
+      ports: [tcpPort(80, { nodePort: 30084 })],
+      internalTrafficPolicy: 'Local',
+      externalTrafficPolicy: 'Local',
+    });
+    const rs = plan(servicePorts(svc, [endpoint('10.244.2.2', B)]));
+    expect(unhashed(rs, 'external-default/both/tcp/p80')).toEqual([
+      'ip saddr 10.244.0.0/16 goto service-default/both/tcp/p80 comment "short-circuit pod traffic"',
+      'fib saddr type local jump mark-for-masquerade comment "masquerade local traffic"',
+      'fib saddr type local goto service-default/both/tcp/p80 comment "short-circuit local traffic"',
+    ]);
+    expect(unhashed(rs, 'service-default/both/tcp/p80')).toEqual([
+      'numgen random mod 1 vmap { 0 : goto endpoint-default/both/tcp/p80__10.244.2.2/8080 }',
+    ]);
+    expect(owned(rs, 'default/both:p80').filter((l) => l.startsWith('no-endpoint'))).toEqual([
+      'no-endpoint-services: 10.96.0.21 . tcp . 80 comment "default/both:p80" : drop',
+      'no-endpoint-nodeports: tcp . 30084 comment "default/both:p80" : drop',
     ]);
   });
 

@@ -1,4 +1,4 @@
-import { categorizeEndpoints } from '../endpoints.js';
+import { categorizeEndpoints, servicePortInfo, trafficHasEndpoints } from '../service-port.js';
 import type { Endpoint, ProxyState, ServicePortState } from '../types.js';
 import {
   TABLE_FAMILY,
@@ -463,30 +463,20 @@ function planServicePort(sp: ServicePortState, cfg: NftablesPlanConfig): Service
   const nodePort = sp.port.nodePort ?? 0;
   const affinity = svc.sessionAffinity === 'ClientIP';
 
-  // kube-proxy's BaseServicePortInfo predicates.
-  const externallyAccessible =
-    nodePort !== 0 || svc.externalIPs.length > 0 || svc.loadBalancerIPs.length > 0;
-  const externalPolicyLocal =
-    externallyAccessible &&
-    svc.externalTrafficPolicy === 'Local' &&
-    (svc.type === 'NodePort' || svc.type === 'LoadBalancer');
-  const internalPolicyLocal = svc.internalTrafficPolicy === 'Local';
-  // Even with externalTrafficPolicy=Local, cluster-wide endpoints implement the short circuits.
-  const usesClusterEndpoints = !internalPolicyLocal || externallyAccessible;
-  const usesLocalEndpoints = internalPolicyLocal || externalPolicyLocal;
-
-  const cat = categorizeEndpoints(sp, cfg.nodeName);
-  const clusterEndpoints = usesClusterEndpoints ? [...cat.clusterEndpoints].sort(byAddress) : [];
-  const localEndpoints = usesLocalEndpoints ? [...cat.localEndpoints].sort(byAddress) : [];
-  const hasEndpoints = cat.hasEndpoints;
+  // kube-proxy's svcInfo and CategorizeEndpoints, as every planner asks them.
+  const info = servicePortInfo(sp);
+  const { externallyAccessible, externalPolicyLocal, internalPolicyLocal } = info;
+  const cat = categorizeEndpoints(sp, info, cfg.nodeName);
+  const clusterEndpoints = [...cat.clusterEndpoints].sort(byAddress);
+  const localEndpoints = [...cat.localEndpoints].sort(byAddress);
+  const hasEndpoints = cat.hasAnyEndpoints;
   const reachable = new Map<string, Endpoint>();
   for (const ep of [...clusterEndpoints, ...localEndpoints])
     reachable.set(`${ep.ip}:${ep.port}`, ep);
 
   const usesClusterChain = clusterEndpoints.length > 0;
   const usesLocalChain = localEndpoints.length > 0;
-  const hasInternalEndpoints = internalPolicyLocal ? localEndpoints.length > 0 : hasEndpoints;
-  const hasExternalEndpoints = externalPolicyLocal ? localEndpoints.length > 0 : hasEndpoints;
+  const { hasInternalEndpoints, hasExternalEndpoints } = trafficHasEndpoints(info, cat);
   const internalChain = internalPolicyLocal ? chains.local : chains.cluster;
   const externalPolicyChain = externalPolicyLocal ? chains.local : chains.cluster;
   const usesExternalChain = hasEndpoints && externallyAccessible;

@@ -124,3 +124,20 @@ export function owners(rs: Ruleset): string[] {
   }
   return [...all].sort();
 }
+
+/**
+ * Every `jump` or `goto` to a chain the ruleset does not have, in rules and in verdict-map
+ * elements, as `chain C: goto X` or `map M: goto X`. `nft -f` refuses such a transaction whole
+ * (svclab issue 15 was one in iptables mode); empty when it would load.
+ */
+export function undeclaredJumps(rs: Ruleset): string[] {
+  const out: string[] = [];
+  const check = (where: string, text: string | undefined) => {
+    for (const [, verb, chain] of (text ?? '').matchAll(/\b(jump|goto) ([^\s,{}]+)/g))
+      if (!rs.chains.has(chain!)) out.push(`${where}: ${verb} ${chain}`);
+  };
+  for (const c of rs.chains.values()) for (const r of c.rules) check(`chain ${c.name}`, r);
+  for (const s of rs.sets.values())
+    for (const e of s.elements.values()) check(`map ${s.name}`, e.value);
+  return out;
+}
