@@ -5,11 +5,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # tool:package pairs. qemu, busybox and kmod are for the VM runner (IPVS on hosts without IP_VS);
-# strace times the kernel's part of nft transactions (bench scale's nftables cost breakdown).
+# strace times the kernel's part of nft transactions (bench scale's nftables cost breakdown);
+# chromium opens `svclab report`'s page in its browser test (src/report/report.e2e.test.ts).
 NEEDED="ip:iproute2 iptables:iptables iptables-legacy-restore:iptables nft:nftables ipset:ipset
 conntrack:conntrack ipvsadm:ipvsadm sysctl:procps iperf3:iperf3 qemu-system-x86_64:qemu-system-x86
 busybox:busybox-static depmod:kmod cpio:cpio dpkg-deb:dpkg apt-get:apt /usr/bin/time:time
-strace:strace"
+strace:strace chromium:chromium"
 missing=()
 for pair in $NEEDED; do
   tool=${pair%%:*} pkg=${pair##*:}

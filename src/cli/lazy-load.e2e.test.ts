@@ -71,6 +71,12 @@ describe('what short commands load', () => {
   it('status without a lab loads no package', async () => {
     expect(await packagesImported(['status'])).toEqual(['(svclab)']);
   });
+
+  it('report loads no package (zod is in the bundle)', async () => {
+    const out = join(dir, 'report.html');
+    expect(await packagesImported(['report', '--out', out])).toEqual(['(svclab)']);
+    expect(existsSync(out)).toBe(true);
+  });
 });
 
 describe.skipIf(skipWhen('root', process.getuid?.() !== 0 && 'needs root'))(

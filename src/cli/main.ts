@@ -27,6 +27,7 @@ const COMMANDS: Record<string, () => Promise<CommandModule>> = {
   bench: () => import('./commands/bench.js'),
   vm: () => import('./commands/vm.js'),
   matrix: () => import('./commands/matrix.js'),
+  report: () => import('./commands/report.js'),
   doctor: () => import('./commands/doctor.js'),
   'select-lab': () => import('./commands/select-lab.js'),
   // One module for the control-plane verbs (registers all four, once).
