@@ -88,6 +88,19 @@ describe('topology <-> API objects', () => {
     } as typeof back);
   });
 
+  it('keeps externalTrafficPolicy on a ClusterIP Service with externalIPs (externally accessible)', () => {
+    const clusterIP = {
+      ...web,
+      type: 'ClusterIP' as const,
+      externalTrafficPolicy: 'Local' as const,
+    };
+    expect(serviceObject('l', { ...clusterIP, externalIPs: [] }).spec.externalTrafficPolicy).toBe(
+      undefined,
+    );
+    const withExternal = serviceObject('l', { ...clusterIP, externalIPs: ['172.18.100.10'] });
+    expect(withExternal.spec.externalTrafficPolicy).toBe('Local');
+  });
+
   it('a PUT keeps allocated NodePorts and drops them when the Service becomes ClusterIP', () => {
     const existing = serviceObject('l', web);
     existing.spec.ports[0].nodePort = 31234;

@@ -169,7 +169,12 @@ export function serviceObject(lab: string, s: ServiceSpec): KubeObject {
       : {}),
     externalIPs: s.externalIPs.length > 0 ? [...s.externalIPs] : undefined,
     internalTrafficPolicy: s.internalTrafficPolicy,
-    ...(s.type !== 'ClusterIP' ? { externalTrafficPolicy: s.externalTrafficPolicy } : {}),
+    // The API takes externalTrafficPolicy on externally accessible Services only, and a
+    // ClusterIP Service with externalIPs is one (pkg/api/v1/service/util.go ExternallyAccessible):
+    // leaving it out there would silently turn Local into Cluster.
+    ...(s.type !== 'ClusterIP' || s.externalIPs.length > 0
+      ? { externalTrafficPolicy: s.externalTrafficPolicy }
+      : {}),
     ...(!s.clusterIPAllocated && s.clusterIP ? { clusterIP: s.clusterIP } : {}),
   };
   return {
