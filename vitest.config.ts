@@ -1,4 +1,9 @@
 import { defineConfig } from 'vitest/config';
+import { deadlineScale } from './src/exec/deadlines.js';
+
+// Inside the VM runner (software emulation) everything runs several times slower: the same
+// tests, with their deadlines scaled (src/exec/deadlines.ts).
+const scale = deadlineScale();
 
 // Two projects: unit tests sit beside the code they test and never touch the kernel;
 // e2e suites build real labs and run serially (labs are cheap, but two cores are not).
@@ -19,8 +24,8 @@ export default defineConfig({
           // Labs are cheap but this machine has two cores: one suite file at a time keeps e2e
           // results about the dataplane, not about CPU starvation.
           poolOptions: { forks: { singleFork: true } },
-          testTimeout: 60_000,
-          hookTimeout: 120_000,
+          testTimeout: 60_000 * scale,
+          hookTimeout: 120_000 * scale,
           globalSetup: ['src/harness/global-setup.ts'],
         },
       },

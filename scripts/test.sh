@@ -75,6 +75,7 @@ fi
 
 step "persistence matrix, reduced (3 events, every mode; IPVS in the VM where needed)"
 node bin/svclab.js matrix --events scale-in,endpoint-removed,proxy-restart --no-known-bugs \
+  --modes iptables-full,iptables-partial,nftables,ipvs,kube-proxy-iptables,kube-proxy-nftables \
   --out "$RESULTS/matrix" || { echo "svclab: the reduced persistence matrix failed" >&2; status=1; }
 
 step "summary"

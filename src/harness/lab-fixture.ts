@@ -19,6 +19,7 @@ let counter = 0;
 export function labSetupTimeoutMs(provider: string): number | undefined {
   if (provider === 'kind') return 600_000;
   if (provider === 'kubeconfig') return 300_000;
+  // netns: vitest's hookTimeout (scaled in the VM by vitest.config.ts).
   return undefined;
 }
 
