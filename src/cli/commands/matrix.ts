@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { hostHasIpvs } from '../../harness/requirements.js';
 import {
@@ -76,6 +76,10 @@ export function register(program: Command): Command {
       'auto',
     )
     .option('--out <dir>', `write ${REPORT_JSON} and ${REPORT_MD} here`)
+    .option(
+      '--merge-into <dir>',
+      `add the modes measured now to the ${REPORT_JSON} in this folder (a mode measured again replaces its column) and rewrite both files there`,
+    )
     .option('--json', 'print the JSON report instead of the table')
     .action(async (o) => {
       const modes = usage(() => parseModes(String(o.modes)));
@@ -90,6 +94,25 @@ export function register(program: Command): Command {
         throw new UsageError(`--vm must be auto or never, got "${o.vm}"`);
       const topologyFile = o.topology ? resolve(String(o.topology)) : undefined;
       if (topologyFile) await loadTopology(topologyFile);
+      // Read before measuring: a bad --merge-into must not cost a run.
+      let mergeBase: MatrixReport | undefined;
+      if (o.mergeInto) {
+        const file = join(resolve(String(o.mergeInto)), REPORT_JSON);
+        const text = await readFile(file, 'utf8').catch(() => undefined);
+        if (text === undefined)
+          throw new UsageError(
+            `--merge-into: Not found: no ${REPORT_JSON} in ${String(o.mergeInto)}`,
+          );
+        try {
+          mergeBase = JSON.parse(text) as MatrixReport;
+        } catch (err) {
+          throw new UsageError(`--merge-into: Invalid value: ${file}: ${(err as Error).message}`);
+        }
+        if (mergeBase.kind !== 'PersistenceMatrix' || !Array.isArray(mergeBase.modes))
+          throw new UsageError(
+            `--merge-into: Invalid value: ${file} is not a persistence matrix report`,
+          );
+      }
       const progress = (line: string) => process.stderr.write(`svclab: ${line}\n`);
       const watch = o.stallMs ? { stallMs: o.stallMs as number } : undefined;
       // Never recurse: inside the VM every mode runs (or is skipped) where it is.
@@ -134,8 +157,9 @@ export function register(program: Command): Command {
         });
         report = mergeReports(report, fromVm);
       }
-      if (o.out) {
-        const dir = resolve(String(o.out));
+      if (mergeBase) report = mergeReports(mergeBase, report);
+      for (const out of [o.out, o.mergeInto].filter(Boolean)) {
+        const dir = resolve(String(out));
         await mkdir(dir, { recursive: true });
         await writeFile(join(dir, REPORT_JSON), JSON.stringify(report, null, 2) + '\n');
         await writeFile(join(dir, REPORT_MD), renderMarkdown(report));
