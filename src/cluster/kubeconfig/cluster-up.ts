@@ -74,8 +74,8 @@ function internalIP(n: V1Node | undefined): string {
   return n?.status?.addresses?.find((a) => a.type === 'InternalIP')?.address ?? '';
 }
 
-/** Replaces the topology's planned addresses with the cluster's (node IPs, pod CIDRs, pod IPs). */
-function observedTopology(
+/** Pure: replaces the topology's planned addresses with the cluster's (node IPs, pod CIDRs, pod IPs). */
+export function observedTopology(
   topo: Topology,
   placement: Placement,
   nodes: V1Node[],

@@ -33,10 +33,18 @@ function usable(n: V1Node): boolean {
 
 const HOSTNAME = 'kubernetes.io/hostname';
 
+/**
+ * The nodeSelector that pins a pod to this Node: its `kubernetes.io/hostname` label, which is the
+ * kubelet's hostname and not always the Node's name (--hostname-override, cloud providers that
+ * name Nodes), so selecting by the name would select nothing there.
+ */
+export function hostnameSelector(n: V1Node): Record<string, string> {
+  return { [HOSTNAME]: n.metadata?.labels?.[HOSTNAME] ?? n.metadata?.name ?? '' };
+}
+
 /** Pure: maps topology nodes onto the listed cluster nodes; throws naming every problem. */
 export function placeNodes(topo: Topology, clusterNodes: V1Node[], spec: PlacementSpec): Placement {
   const byName = new Map(clusterNodes.map((n) => [n.metadata?.name ?? '', n]));
-  const hostnameOf = (n: V1Node) => n.metadata?.labels?.[HOSTNAME] ?? n.metadata?.name ?? '';
   const nodes: Record<string, string> = {};
   const problems: string[] = [];
   const notes: string[] = [];
@@ -81,7 +89,7 @@ export function placeNodes(topo: Topology, clusterNodes: V1Node[], spec: Placeme
   for (const [t, name] of Object.entries(nodes)) {
     const n = byName.get(name);
     selectors[t] =
-      spec.kind === 'label' ? { [spec.label]: t } : { [HOSTNAME]: n ? hostnameOf(n) : name };
+      spec.kind === 'label' ? { [spec.label]: t } : n ? hostnameSelector(n) : { [HOSTNAME]: name };
   }
   return { nodes, selectors, notes };
 }

@@ -17,7 +17,12 @@ import {
 } from './cluster-up.js';
 import { AGENT_CONTAINER, externalAgentPod, labNamespace, nodeAgentPod } from './names.js';
 import { listLabNamespaces, sweepCandidates } from './namespace.js';
-import { parsePlacement, type Placement, type PlacementSpec } from './placement.js';
+import {
+  hostnameSelector,
+  parsePlacement,
+  type Placement,
+  type PlacementSpec,
+} from './placement.js';
 import { debugPodExec } from './debug-pod.js';
 import { checkPinnedClusterIPs, clusterDnsAddresses } from './cluster-addresses.js';
 import { restartKubeProxyPods } from './kube-proxy.js';
@@ -77,22 +82,22 @@ export function kubeconfigOptionsFromEnv(
   };
 }
 
-/** Nodes that run none of the topology's pods: where an external host can stand without being an endpoint. */
+/** Nodes that run none of the topology's pods (by name): where an external host can stand without being an endpoint. */
 export function nodesWithoutEndpoints(
   topo: Topology,
   placement: Placement,
   clusterNodes: V1Node[],
-): string[] {
+): V1Node[] {
   const used = new Set(topo.pods.map((p) => placement.nodes[p.node]));
+  const name = (n: V1Node) => n.metadata?.name ?? '';
   return clusterNodes
-    .map((n) => n.metadata?.name ?? '')
-    .filter((n) => n && !used.has(n))
-    .sort();
+    .filter((n) => name(n) && !used.has(name(n)))
+    .sort((a, b) => name(a).localeCompare(name(b)));
 }
 
 export function externalHostsOnCluster(
   mode: ExternalHostMode,
-  free: string[] | undefined,
+  free: V1Node[] | undefined,
   topo: Pick<Topology, 'externalHosts'>,
 ): ExternalHosts {
   const unavailable = (ext: string): never => {
@@ -105,10 +110,7 @@ export function externalHostsOnCluster(
   const podPlacement =
     mode === 'pod' && free && free.length > 0
       ? Object.fromEntries(
-          topo.externalHosts.map((e, i) => [
-            e.name,
-            { 'kubernetes.io/hostname': free[i % free.length]! },
-          ]),
+          topo.externalHosts.map((e, i) => [e.name, hostnameSelector(free[i % free.length]!)]),
         )
       : undefined;
   return {

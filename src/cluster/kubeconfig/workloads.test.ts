@@ -182,16 +182,31 @@ describe('placement', () => {
     const t = await topo();
     const nodes = [node('w1'), node('w2'), node('w3'), node('w4')];
     const p = placeNodes(t, nodes, { kind: 'spread' });
-    expect(nodesWithoutEndpoints(t, p, nodes)).toEqual(['w4']);
-    expect(externalHostsOnCluster('pod', ['w4'], t).location('client')).toEqual({
+    const free = nodesWithoutEndpoints(t, p, nodes);
+    expect(free.map((n) => n.metadata?.name)).toEqual(['w4']);
+    expect(externalHostsOnCluster('pod', free, t).location('client')).toEqual({
       kind: 'pod',
       pod: 'svclab-ext-client',
     });
     expect(() => externalHostsOnCluster('pod', [], t).location('client')).toThrow(
       /every cluster node runs a lab pod/,
     );
-    expect(() => externalHostsOnCluster('none', ['w4'], t).location('client')).toThrow(
+    expect(() => externalHostsOnCluster('none', free, t).location('client')).toThrow(
       /SVCLAB_EXTERNAL_HOSTS=pod/,
     );
+  });
+
+  it('pods are pinned by the kubernetes.io/hostname label, which need not be the Node name', async () => {
+    const t = await topo();
+    // As on clusters whose kubelets run with --hostname-override: the Node is named otherwise.
+    const nodes = ['w1', 'w2', 'w3', 'w4'].map((n) =>
+      node(n, { labels: { 'kubernetes.io/hostname': `${n}.example` } }),
+    );
+    const p = placeNodes(t, nodes, { kind: 'spread' });
+    expect(p.selectors['node-a']).toEqual({ 'kubernetes.io/hostname': 'w1.example' });
+    const free = nodesWithoutEndpoints(t, p, nodes);
+    expect(externalHostsOnCluster('pod', free, t).podPlacement).toEqual({
+      client: { 'kubernetes.io/hostname': 'w4.example' },
+    });
   });
 });
