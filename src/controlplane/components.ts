@@ -71,6 +71,10 @@ export function apiserverArgs(c: ControlPlaneConfig): string[] {
     // As kubeadm and kind run it: privileged pods (kube-proxy's DaemonSet, svclab's debug pods on
     // cluster providers) are allowed; the API server's default refuses them.
     '--allow-privileged=true',
+    // As kubeadm sets it: node-proxy requests (`/api/v1/nodes/<n>/proxy`, how the kubeconfig
+    // provider reads kube-proxy's metrics) dial the Node's InternalIP; the default order tries
+    // Hostname first, which nothing resolves here (a 10 s DNS wait per request).
+    '--kubelet-preferred-address-types=InternalIP,ExternalIP,Hostname',
     // Pods are registered by the lab kubelet without ServiceAccount tokens (there is no kubelet
     // to mount them); everything else stays at the default admission chain.
     '--disable-admission-plugins=ServiceAccount',
