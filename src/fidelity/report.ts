@@ -53,6 +53,9 @@ export interface FullFidelityReport extends FidelityReport {
   undeclared: number;
 }
 
+export const FENCE_NOTE =
+  "svclab's sync fence (svclab-system/svclab-sync-fence, an ExternalName Service, and its EndpointSlice) is in the API both proxies read; neither programs it (kube-proxy skips ExternalName Services, as svclab's API reader does), and a rule for it would show as a difference of no Service port.";
+
 export const IPVS_NOTE =
   'IPVS is not compared by this command yet (issue 15 part 3 wants ipvsadm -Sn and ipset save, in the VM where the host lacks IP_VS).';
 
@@ -100,7 +103,7 @@ export function buildReport(opts: {
       configuration: r.configuration,
       notes: r.notes,
     })),
-    notes: [IPVS_NOTE, ...(opts.notes ?? [])],
+    notes: [IPVS_NOTE, FENCE_NOTE, ...(opts.notes ?? [])],
     declarations: DECLARED_DIFFERENCES.map((d) => ({
       id: d.id,
       mode: d.mode,

@@ -154,9 +154,6 @@ async function compareMode(
         `${set.label}: lines of no Service port in the state (for example svclab's sync fence, an ExternalName Service, which neither proxy programs) were found`,
       );
   }
-  run.notes.push(
-    "svclab's sync fence (svclab-system/svclab-sync-fence, an ExternalName Service, and its EndpointSlice) is in the API both proxies read; neither programs it (kube-proxy skips ExternalName Services, as svclab's API reader does), and a rule for it would show as a difference of no Service port",
-  );
   return run;
 }
 
