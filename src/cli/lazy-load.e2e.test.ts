@@ -72,6 +72,10 @@ describe('what short commands load', () => {
     expect(await packagesImported(['status'])).toEqual(['(svclab)']);
   });
 
+  it('fidelity --help loads no package (the comparison loads when it runs)', async () => {
+    expect(await packagesImported(['fidelity', '--help'])).toEqual(['(svclab)']);
+  });
+
   it('report loads no package (zod is in the bundle)', async () => {
     const out = join(dir, 'report.html');
     expect(await packagesImported(['report', '--out', out])).toEqual(['(svclab)']);

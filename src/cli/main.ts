@@ -28,6 +28,7 @@ const COMMANDS: Record<string, () => Promise<CommandModule>> = {
   vm: () => import('./commands/vm.js'),
   matrix: () => import('./commands/matrix.js'),
   report: () => import('./commands/report.js'),
+  fidelity: () => import('./commands/fidelity.js'),
   doctor: () => import('./commands/doctor.js'),
   'select-lab': () => import('./commands/select-lab.js'),
   // One module for the control-plane verbs (registers all four, once).

@@ -8,8 +8,12 @@ export { ifName, podVethName } from '../cluster/common/names.js';
  */
 export const NETNS_PREFIX = 'svclab.';
 
-/** `control-plane`: etcd, kube-apiserver, kube-controller-manager and the lab kubelet (one per lab). */
-export type NamespaceRole = 'fabric' | 'control-plane' | 'node' | 'pod' | 'ext';
+/**
+ * `control-plane`: etcd, kube-apiserver, kube-controller-manager and the lab kubelet (one per lab).
+ * `twin`: a bare namespace standing in for one node, where `svclab fidelity` programs svclab's
+ * planner beside the node kube-proxy programs (no interfaces, nothing routes to it).
+ */
+export type NamespaceRole = 'fabric' | 'control-plane' | 'node' | 'pod' | 'ext' | 'twin';
 
 export function netnsName(lab: string, role: NamespaceRole, name?: string): string {
   return role === 'fabric' || role === 'control-plane'

@@ -56,6 +56,11 @@ export interface ProxyOptions {
   iptablesBackend?: 'nft' | 'legacy';
   /** iptables mode: rewrite everything each sync, or only changed Services (kube-proxy 1.26+). */
   syncStrategy?: 'full' | 'partial';
+  /**
+   * iptables mode: kube-proxy's iptables.localhostNodePorts (default true): NodePorts answer on
+   * 127.0.0.1, which needs route_localnet=1 and the KUBE-FIREWALL rule that limits it.
+   */
+  iptablesLocalhostNodePorts?: boolean;
   /** ipvs mode: scheduler for virtual servers. */
   ipvsScheduler?: 'rr' | 'wrr' | 'lc' | 'sh';
   /** ipvs mode: connection timeouts in seconds (kube-proxy's --ipvs-*-timeout); 0 or unset keeps the kernel's. */

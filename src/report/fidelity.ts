@@ -2,11 +2,11 @@ import * as z from 'zod';
 
 /**
  * What `svclab report` reads from a fidelity report (issue 15 part 2: svclab's planners against
- * the real kube-proxy on the same state). `svclab fidelity` does not exist yet, so this is the
- * contract it is expected to write, kept to what the page shows: one result per mode, source
- * (a topology file or a generated set) and Service port, either identical or with the first
- * differing lines, and differences listed as deliberate carry the reason. Extra fields are
- * ignored; when the real report settles on other names, this file is the one place to adapt.
+ * the real kube-proxy on the same state), kept to what the page shows: one result per mode,
+ * source (a topology file or a generated set) and Service port (or `(constant chains)`), either
+ * identical or with the first differing lines, and differences listed as deliberate carry the
+ * reason. `svclab fidelity` writes this shape (src/fidelity/report.ts) with more fields, which
+ * the page ignores.
  */
 export const FIDELITY_STATUSES = ['identical', 'declared', 'different'] as const;
 

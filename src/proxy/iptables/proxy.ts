@@ -21,6 +21,7 @@ export function iptablesCommands(backend: 'nft' | 'legacy'): { restore: string; 
 export function createIptablesProxy(ctx: NodeContext, options: ProxyOptions): NodeProxy {
   const backend = options.iptablesBackend ?? 'nft';
   const strategy: SyncStrategy = options.syncStrategy ?? 'partial';
+  const localhostNodePorts = options.iptablesLocalhostNodePorts ?? true;
   const cmd = iptablesCommands(backend);
   let previous: IptablesPlan | null = null;
   let previousState: ProxyState | null = null;
@@ -57,7 +58,8 @@ export function createIptablesProxy(ctx: NodeContext, options: ProxyOptions): No
         // NodePorts on 127.0.0.1 need martian-looking packets to be routed (kube-proxy's
         // --iptables-localhost-nodeports, on by default); the KUBE-FIREWALL rule limits the
         // exposure (kubernetes#90259). net.ipv4.ip_forward is the provider's job.
-        await ctx.exec('sysctl', ['-w', 'net.ipv4.conf.all.route_localnet=1']);
+        if (localhostNodePorts)
+          await ctx.exec('sysctl', ['-w', 'net.ipv4.conf.all.route_localnet=1']);
         // kube-proxy reads this to decide whether to DROP conntrack-INVALID packets.
         const liberal = await ctx
           .readFile('/proc/sys/net/netfilter/nf_conntrack_tcp_be_liberal')
@@ -91,6 +93,7 @@ export function createIptablesProxy(ctx: NodeContext, options: ProxyOptions): No
           strategy: full ? 'full' : 'partial',
           existingNatChains,
           conntrackTCPLiberal,
+          localhostNodePorts,
         });
         await restore(plan.restoreInput);
         commands++;

@@ -19,8 +19,8 @@ import {
 
 /**
  * Plans `table ip kube-proxy` the way kube-proxy's nftables mode lays it out
- * (pkg/proxy/nftables/proxier.go: setupNFTables and syncProxyRules). Pure: same input, same
- * ruleset, no kernel.
+ * (pkg/proxy/nftables/proxier.go: setupNFTables and syncProxyRules, as of v1.37; `svclab
+ * fidelity` compares the two on a kernel). Pure: same input, same ruleset, no kernel.
  */
 
 export interface NftablesPlanConfig {
@@ -62,8 +62,8 @@ const REJECT_CHAIN = 'reject-chain';
 const CLUSTER_IPS_CHECK = 'cluster-ips-check';
 const FIREWALL_IPS = 'firewall-ips';
 const FIREWALL_CHECK = 'firewall-check';
-const MARK_MASQ = 'mark-for-masquerade';
 const MASQUERADING = 'masquerading';
+const HAIRPIN_CONNECTIONS = 'hairpin-connections';
 
 const IP_PROTO_PORT = 'ipv4_addr . inet_proto . inet_service : verdict';
 const PROTO_PORT = 'inet_proto . inet_service : verdict';
@@ -296,21 +296,19 @@ function planTableLevel(cfg: NftablesPlanConfig): ServicePortFragment {
   const mark = hex32(1 << (cfg.masqueradeBit ?? 14));
   const nodePortsOnAll = (cfg.nodePortAddresses ?? 'all') === 'all';
 
-  // Filter chains run before DNAT (dstnat - 10) so they see the Service IP, not the endpoint.
+  // kube-proxy's nftablesBaseChains. The pre-DNAT filter chains (dstnat - 10) see the Service
+  // IP, not the endpoint, for LoadBalancerSourceRanges; the others run at filter priority.
   b.chain({
-    name: 'filter-prerouting',
+    name: 'filter-prerouting-pre-dnat',
     base: { type: 'filter', hook: 'prerouting', priority: -110 },
   });
-  b.chain({ name: 'filter-input', base: { type: 'filter', hook: 'input', priority: -110 } });
   b.chain({
-    name: 'filter-forward',
-    base: { type: 'filter', hook: 'forward', priority: -110 },
+    name: 'filter-output-pre-dnat',
+    base: { type: 'filter', hook: 'output', priority: -110 },
   });
-  b.chain({ name: 'filter-output', base: { type: 'filter', hook: 'output', priority: -110 } });
-  b.chain({
-    name: 'filter-output-post-dnat',
-    base: { type: 'filter', hook: 'output', priority: -90 },
-  });
+  b.chain({ name: 'filter-input', base: { type: 'filter', hook: 'input', priority: 0 } });
+  b.chain({ name: 'filter-forward', base: { type: 'filter', hook: 'forward', priority: 0 } });
+  b.chain({ name: 'filter-output', base: { type: 'filter', hook: 'output', priority: 0 } });
   b.chain({
     name: 'nat-prerouting',
     base: { type: 'nat', hook: 'prerouting', priority: -100 },
@@ -321,16 +319,28 @@ function planTableLevel(cfg: NftablesPlanConfig): ServicePortFragment {
     base: { type: 'nat', hook: 'postrouting', priority: 100 },
   });
 
-  for (const name of [
-    NODEPORT_ENDPOINTS_CHECK,
-    SERVICE_ENDPOINTS_CHECK,
-    FIREWALL_CHECK,
-    SERVICES,
-    MASQUERADING,
-    CLUSTER_IPS_CHECK,
-    MARK_MASQ,
-  ]) {
-    b.chain({ name });
+  // kube-proxy's nftablesJumpChains, in its order (each adds its target chain, then the jump).
+  // Rejecting is only valid in input/forward/output hooks on kernels before 5.9, hence no
+  // endpoints check in filter-prerouting-pre-dnat.
+  const jumps: [string, string, string][] = [
+    [NODEPORT_ENDPOINTS_CHECK, 'filter-input', 'ct state new '],
+    [SERVICE_ENDPOINTS_CHECK, 'filter-input', 'ct state new '],
+    [SERVICE_ENDPOINTS_CHECK, 'filter-forward', 'ct state new '],
+    [SERVICE_ENDPOINTS_CHECK, 'filter-output', 'ct state new '],
+    [FIREWALL_CHECK, 'filter-prerouting-pre-dnat', 'ct state new '],
+    [FIREWALL_CHECK, 'filter-output-pre-dnat', 'ct state new '],
+    [SERVICES, 'nat-output', ''],
+    [SERVICES, 'nat-prerouting', ''],
+    [MASQUERADING, 'nat-postrouting', ''],
+    // After DNAT: traffic still addressed to a ClusterIP matched no Service port.
+    [CLUSTER_IPS_CHECK, 'filter-forward', 'ct state new '],
+    [CLUSTER_IPS_CHECK, 'filter-output', 'ct state new '],
+  ];
+  const created = new Set<string>();
+  for (const [to, from, match] of jumps) {
+    if (!created.has(to)) b.chain({ name: to });
+    created.add(to);
+    b.rule(from, `${match}jump ${to}`);
   }
   b.chain({
     name: REJECT_CHAIN,
@@ -338,25 +348,26 @@ function planTableLevel(cfg: NftablesPlanConfig): ServicePortFragment {
     rules: ['reject'],
   });
 
-  // Rejecting is only valid in input/forward/output hooks on kernels before 5.9, hence no
-  // endpoints check in filter-prerouting.
-  b.rule('filter-input', `ct state new jump ${NODEPORT_ENDPOINTS_CHECK}`);
-  b.rule('filter-input', `ct state new jump ${SERVICE_ENDPOINTS_CHECK}`);
-  b.rule('filter-forward', `ct state new jump ${SERVICE_ENDPOINTS_CHECK}`);
-  b.rule('filter-output', `ct state new jump ${SERVICE_ENDPOINTS_CHECK}`);
-  b.rule('filter-prerouting', `ct state new jump ${FIREWALL_CHECK}`);
-  b.rule('filter-output', `ct state new jump ${FIREWALL_CHECK}`);
-  b.rule('nat-output', `jump ${SERVICES}`);
-  b.rule('nat-prerouting', `jump ${SERVICES}`);
-  b.rule('nat-postrouting', `jump ${MASQUERADING}`);
-  // After DNAT: traffic still addressed to a ClusterIP matched no Service port.
-  b.rule('filter-forward', `ct state new jump ${CLUSTER_IPS_CHECK}`);
-  b.rule('filter-output-post-dnat', `ct state new jump ${CLUSTER_IPS_CHECK}`);
-
-  b.rule(MARK_MASQ, `meta mark set meta mark | ${mark}`);
-  b.rule(MASQUERADING, `meta mark & ${mark} == ${hex32(0)} return`);
-  b.rule(MASQUERADING, `meta mark set meta mark ^ ${mark}`);
-  b.rule(MASQUERADING, 'masquerade fully-random');
+  // Masquerading: packets some rule marked, and hairpin connections (a pod reaching itself
+  // through a Service: without SNAT it would answer itself directly). kube-proxy 1.37 writes
+  // both here instead of jumping to a mark-for-masquerade chain and marking in every endpoint
+  // chain: fewer jumps, which cost CPU at load time (kubernetes#135639, #135800, #136499).
+  b.set({
+    name: HAIRPIN_CONNECTIONS,
+    kind: 'set',
+    type: 'ipv4_addr . ipv4_addr . inet_proto . inet_service',
+    comment: 'service hairpin connections',
+  });
+  // The XOR clears the mark, so a packet that re-traverses the stack (VXLAN reuses the skb) is
+  // not masqueraded twice (kubernetes#92035).
+  b.rule(
+    MASQUERADING,
+    `meta mark & ${mark} != ${hex32(0)} meta mark set meta mark ^ ${mark} masquerade fully-random`,
+  );
+  b.rule(
+    MASQUERADING,
+    `ct status dnat ip saddr . ip daddr . meta l4proto . th dport @${HAIRPIN_CONNECTIONS} masquerade fully-random`,
+  );
 
   b.set({ name: CLUSTER_IPS, kind: 'set', type: 'ipv4_addr', comment: 'Active ClusterIPs' });
   b.rule(
@@ -422,6 +433,15 @@ function planTableLevel(cfg: NftablesPlanConfig): ServicePortFragment {
     type: PROTO_PORT,
     comment: 'NodePort traffic',
   });
+  if (cfg.clusterCIDR) {
+    // Off-cluster clients of a ClusterIP (a static route for the Service range to any node)
+    // may be sent to another node: masquerade them so replies come back through this one. One
+    // rule for every ClusterIP, where kube-proxy before 1.37 wrote one per Service chain.
+    b.rule(
+      SERVICES,
+      `ip daddr @${CLUSTER_IPS} ip saddr != ${cfg.clusterCIDR} meta mark set meta mark | ${mark} comment "masquerade clusterIP traffic from outside cluster"`,
+    );
+  }
   b.rule(SERVICES, `ip daddr . meta l4proto . th dport vmap @${SERVICE_IPS}`);
   b.rule(
     SERVICES,
@@ -512,6 +532,12 @@ function planServicePort(sp: ServicePortState, cfg: NftablesPlanConfig): Service
       b.element(NO_ENDPOINT_NODEPORTS, key, { value: externalFilterVerdict, comment });
   }
 
+  // Hairpin: a pod of this node reaching itself through the Service must be masqueraded, or
+  // it would answer itself directly; the masquerading chain matches these (kube-proxy 1.37).
+  for (const ep of reachable.values())
+    if (ep.nodeName === cfg.nodeName)
+      b.element(HAIRPIN_CONNECTIONS, `${ep.ip} . ${ep.ip} . ${protocol} . ${ep.port}`);
+
   // Affinity sets before the chains whose rules name them.
   if (affinity) {
     for (const ep of reachable.values()) {
@@ -531,18 +557,11 @@ function planServicePort(sp: ServicePortState, cfg: NftablesPlanConfig): Service
   if (usesLocalChain) b.chain({ name: chains.local });
   if (usesExternalChain) b.chain({ name: chains.external });
 
-  if (hasInternalEndpoints) {
-    // Off-cluster traffic to a ClusterIP (a static route to any node) may bounce to another node.
-    b.rule(
-      internalChain,
-      `ip daddr ${svc.clusterIP} ${protocol} dport ${port} ip saddr != ${cfg.clusterCIDR} jump ${MARK_MASQ}`,
-    );
-  }
-
+  const masquerade = `meta mark set meta mark | ${hex32(1 << (cfg.masqueradeBit ?? 14))}`;
   if (usesExternalChain) {
     if (!externalPolicyLocal) {
       // Endpoints may be on another node: masquerade so replies come back through this one.
-      b.rule(chains.external, `jump ${MARK_MASQ}`);
+      b.rule(chains.external, `${masquerade} comment "masquerade"`);
     } else {
       // Pod → external IP of its own cluster behaves as if it went out to the load balancer
       // and came back: neither traffic policy applies.
@@ -553,7 +572,7 @@ function planServicePort(sp: ServicePortState, cfg: NftablesPlanConfig): Service
       // The node itself picks the VIP or node IP as source, so it must be masqueraded.
       b.rule(
         chains.external,
-        `fib saddr type local jump ${MARK_MASQ} comment "masquerade local traffic"`,
+        `fib saddr type local ${masquerade} comment "masquerade local traffic"`,
       );
       b.rule(
         chains.external,
@@ -563,6 +582,13 @@ function planServicePort(sp: ServicePortState, cfg: NftablesPlanConfig): Service
     if (hasExternalEndpoints) b.rule(chains.external, `goto ${externalPolicyChain}`);
   }
 
+  const dnat = (ep: Endpoint) => `meta l4proto ${protocol} dnat to ${ep.ip}:${ep.port}`;
+  /**
+   * Without affinity the policy chain DNATs itself (kube-proxy's writeServiceToEndpointDNATs):
+   * one endpoint directly (inserting a map costs O(n) in the kernel), several through a numgen
+   * map of address . port. With affinity, a goto per endpoint's affinity set, then a numgen
+   * vmap of endpoint chains (writeServiceToEndpointJumps), which record the client and DNAT.
+   */
   const writeDispatch = (chain: string, eps: Endpoint[]) => {
     if (affinity) {
       for (const ep of eps) b.rule(chain, `ip saddr @${affinitySet(ep)} goto ${endpointChain(ep)}`);
@@ -572,13 +598,20 @@ function planServicePort(sp: ServicePortState, cfg: NftablesPlanConfig): Service
       // every endpoint gets 1/k without an anonymous map per Service.
       eps.forEach((ep, i) => {
         const left = eps.length - i;
+        const verdict = affinity ? `goto ${endpointChain(ep)}` : dnat(ep);
+        b.rule(chain, left > 1 ? `numgen random mod ${left} 0 ${verdict}` : verdict);
+      });
+      return;
+    }
+    if (!affinity) {
+      if (eps.length === 1) b.rule(chain, dnat(eps[0]!));
+      else {
+        const arms = eps.map((ep, i) => `${i} : ${ep.ip} . ${ep.port}`).join(', ');
         b.rule(
           chain,
-          left > 1
-            ? `numgen random mod ${left} 0 goto ${endpointChain(ep)}`
-            : `goto ${endpointChain(ep)}`,
+          `meta l4proto ${protocol} dnat ip to numgen random mod ${eps.length} map { ${arms} }`,
         );
-      });
+      }
       return;
     }
     const arms = eps.map((ep, i) => `${i} : goto ${endpointChain(ep)}`).join(', ');
@@ -587,13 +620,13 @@ function planServicePort(sp: ServicePortState, cfg: NftablesPlanConfig): Service
   if (usesClusterChain) writeDispatch(chains.cluster, clusterEndpoints);
   if (usesLocalChain) writeDispatch(chains.local, localEndpoints);
 
-  for (const ep of reachable.values()) {
-    const name = endpointChain(ep);
-    b.chain({ name });
-    // Hairpin: a pod reaching itself through the Service must not see its own address as source.
-    b.rule(name, `ip saddr ${ep.ip} jump ${MARK_MASQ}`);
-    if (affinity) b.rule(name, `update @${affinitySet(ep)} { ip saddr }`);
-    b.rule(name, `meta l4proto ${protocol} dnat to ${ep.ip}:${ep.port}`);
+  if (affinity) {
+    for (const ep of reachable.values()) {
+      const name = endpointChain(ep);
+      b.chain({ name });
+      b.rule(name, `update @${affinitySet(ep)} { ip saddr }`);
+      b.rule(name, dnat(ep));
+    }
   }
   return b.fragment;
 }

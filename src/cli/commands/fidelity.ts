@@ -1,0 +1,115 @@
+import type { Command } from 'commander';
+import { existsSync } from 'node:fs';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join, relative, resolve } from 'node:path';
+import { UsageError } from '../errors.js';
+import { packageRoot } from '../package-root.js';
+import { loadTopology } from './topology-file.js';
+
+const MODES = ['iptables', 'nftables'];
+
+const integer = (name: string, min: number) => (v: string) => {
+  const n = Number(v);
+  if (!/^\d+$/.test(v) || !Number.isSafeInteger(n) || n < min)
+    throw new UsageError(`${name} must be an integer of at least ${min}, got "${v}"`);
+  return n;
+};
+
+function parseModes(v: string): ('iptables' | 'nftables')[] {
+  const modes = v
+    .split(',')
+    .map((m) => m.trim())
+    .filter(Boolean);
+  if (modes.length === 0) throw new UsageError('--mode: empty list');
+  for (const m of modes) {
+    if (m === 'ipvs')
+      throw new UsageError(
+        '--mode: ipvs is not compared by svclab fidelity yet (iptables and nftables are; IPVS needs ipvsadm -Sn and ipset save, in the VM where the host lacks IP_VS)',
+      );
+    if (!MODES.includes(m))
+      throw new UsageError(`--mode: unknown mode "${m}" (valid: ${MODES.join(', ')})`);
+  }
+  return [...new Set(modes)] as ('iptables' | 'nftables')[];
+}
+
+/**
+ * `svclab fidelity`: svclab's planners against the real kube-proxy, rule by rule (issue 15). Exit
+ * 1 on any difference src/fidelity/declared.ts does not declare.
+ */
+export function register(program: Command): Command {
+  const root = packageRoot();
+  return program
+    .command('fidelity')
+    .description(
+      "compare what svclab's planners write with what the real kube-proxy writes on the same Services and EndpointSlices, per Service port (iptables, nftables; IPVS not yet)",
+    )
+    .argument('[topology]', 'topology file (default topologies/three-node.yaml)')
+    .option('--mode <list>', `comma-separated: ${MODES.join(', ')}`, MODES.join(','))
+    .option('--node <name>', 'the node compared', 'node-a')
+    .option('--quick', 'CI: one mode (iptables) on the shipped three-node topology')
+    .option(
+      '--random <seed>',
+      'compare generated Service sets made from this seed',
+      integer('--random', 0),
+    )
+    .option('--count <k>', 'with --random: how many sets', integer('--count', 1))
+    .option('--json', 'print the JSON report instead of the table')
+    .option(
+      '--out <dir>',
+      "write fidelity.json and fidelity.md here (and refresh README.md's declarations there)",
+    )
+    .action(async (file: string | undefined, o) => {
+      if (o.quick && (file || o.random !== undefined))
+        throw new UsageError(
+          '--quick compares the shipped topology: leave out the topology file and --random',
+        );
+      if ((o.random === undefined) !== (o.count === undefined))
+        throw new UsageError('--random and --count go together');
+      const modes =
+        o.quick && o.mode === MODES.join(',') ? ['iptables' as const] : parseModes(String(o.mode));
+      const topologyFile = resolve(file ?? join(root, 'topologies', 'three-node.yaml'));
+      const topo = await loadTopology(topologyFile);
+      if (!topo.nodes.some((n) => n.name === o.node))
+        throw new UsageError(
+          `--node: no node "${o.node}" in ${topologyFile} (have: ${topo.nodes.map((n) => n.name).join(', ')})`,
+        );
+      const { runFidelity } = await import('../../fidelity/run.js');
+      const { buildReport, renderMarkdown, renderText, REPORT_JSON, REPORT_MD } =
+        await import('../../fidelity/report.js');
+      const progress = (line: string) => process.stderr.write(`svclab: ${line}\n`);
+      const run = await runFidelity({
+        topologyFile,
+        modes,
+        node: String(o.node),
+        random:
+          o.random !== undefined
+            ? { seed: o.random as number, count: o.count as number }
+            : undefined,
+        onProgress: progress,
+      });
+      const shown = relative(root, topologyFile).startsWith('..')
+        ? topologyFile
+        : relative(root, topologyFile);
+      const report = buildReport({
+        command: ['svclab', ...process.argv.slice(2)].join(' '),
+        node: String(o.node),
+        topology: shown,
+        kubeVersion: run.kubeVersion,
+        runs: run.runs,
+      });
+      if (o.out) {
+        const dir = resolve(String(o.out));
+        await mkdir(dir, { recursive: true });
+        await writeFile(join(dir, REPORT_JSON), JSON.stringify(report, null, 2) + '\n');
+        await writeFile(join(dir, REPORT_MD), renderMarkdown(report));
+        const readme = join(dir, 'README.md');
+        if (existsSync(readme)) {
+          const { refreshDeclarations } = await import('../../fidelity/readme.js');
+          await writeFile(readme, refreshDeclarations(await readFile(readme, 'utf8')));
+        }
+        progress(`wrote ${join(dir, REPORT_JSON)} and ${join(dir, REPORT_MD)}`);
+      }
+      process.stdout.write(o.json ? JSON.stringify(report, null, 2) + '\n' : renderText(report));
+      if (report.undeclared > 0) process.exitCode = 1;
+    });
+}

@@ -1,0 +1,116 @@
+/**
+ * Every difference between what the real kube-proxy writes and what svclab's planners write that
+ * is deliberate, in one place. `svclab fidelity` sets the lines a declaration matches aside (on
+ * the side it names) and reports the Service port as `declared` when nothing else differs; any
+ * other difference is undeclared and fails the command. docs/fidelity/README.md renders this
+ * list (renderDeclarations; a unit test keeps the two equal).
+ *
+ * A declaration matches normalised lines (src/fidelity/iptables-save.ts, nft-list.ts), as
+ * narrowly as it can: a declaration that matched more than it means would hide a real difference.
+ */
+export type Side = 'kube-proxy' | 'svclab';
+
+export interface DeclaredDifference {
+  id: string;
+  mode: 'iptables' | 'nftables';
+  /** The side whose lines the declaration accounts for. */
+  side: Side;
+  /** What differs. */
+  what: string;
+  /** Why svclab does not do what kube-proxy does. */
+  why: string;
+  /** The kube-proxy release (and change) the difference dates from. */
+  since: string;
+  line: RegExp;
+  /** A line it matches, as the comparison saw it (tested against `line`). */
+  example: string;
+}
+
+const NFACCT_WHY =
+  "The counter only feeds kube-proxy's metric kubeproxy_iptables_ct_state_invalid_dropped_packets_total. svclab exports no kube-proxy metrics, and creating an nfacct object needs the nfnetlink_acct API, for which this host has no tool (no `nfacct`); the rule drops the same packets without it.";
+
+export const DECLARED_DIFFERENCES: readonly DeclaredDifference[] = [
+  {
+    id: 'iptables-canary',
+    mode: 'iptables',
+    side: 'kube-proxy',
+    what: 'Empty `KUBE-PROXY-CANARY` chains in the mangle, nat and filter tables.',
+    why: "kube-proxy's iptables Monitor polls them and forces a full resync when they are gone (someone flushed the tables). svclab has no monitor: a lab's syncs are driven by the lab, and an empty chain nothing watches would only imitate the monitor.",
+    since: 'v1.17 (kubernetes#81517)',
+    line: /^(ip6 )?(mangle|nat|filter) :KUBE-PROXY-CANARY$/,
+    example: 'mangle :KUBE-PROXY-CANARY',
+  },
+  {
+    id: 'iptables-nfacct-invalid',
+    mode: 'iptables',
+    side: 'kube-proxy',
+    what: 'The conntrack-INVALID DROP rule in `KUBE-FORWARD` carries `-m nfacct --nfacct-name ct_state_invalid_dropped_pkts`.',
+    why: NFACCT_WHY,
+    since: 'v1.30 (kubernetes#122812)',
+    line: /^(ip6 )?filter -A KUBE-FORWARD -m conntrack --ctstate INVALID -m nfacct --nfacct-name ct_state_invalid_dropped_pkts -j DROP$/,
+    example:
+      'filter -A KUBE-FORWARD -m conntrack --ctstate INVALID -m nfacct --nfacct-name ct_state_invalid_dropped_pkts -j DROP',
+  },
+  {
+    id: 'iptables-nfacct-invalid',
+    mode: 'iptables',
+    side: 'svclab',
+    what: 'The same rule without the nfacct match.',
+    why: NFACCT_WHY,
+    since: 'v1.30 (kubernetes#122812)',
+    line: /^filter -A KUBE-FORWARD -m conntrack --ctstate INVALID -j DROP$/,
+    example: 'filter -A KUBE-FORWARD -m conntrack --ctstate INVALID -j DROP',
+  },
+  {
+    id: 'iptables-health-check-node-port',
+    mode: 'iptables',
+    side: 'kube-proxy',
+    what: 'A filter `KUBE-NODEPORTS` rule accepting TCP to the `healthCheckNodePort` of an `externalTrafficPolicy: Local` Service (per port).',
+    why: "svclab's topology model has no healthCheckNodePort and svclab runs no health-check server, so it opens no port for one (issue 15 part 4 adds both).",
+    since: 'v1.21 (kubernetes#97824)',
+    line: /^filter -A KUBE-NODEPORTS -p tcp -m comment --comment "\S+ health check node port" -m tcp --dport \d+ -j ACCEPT$/,
+    example:
+      'filter -A KUBE-NODEPORTS -p tcp -m comment --comment "default/web-local:http health check node port" -m tcp --dport 32175 -j ACCEPT',
+  },
+  {
+    id: 'ipv6-family',
+    mode: 'iptables',
+    side: 'kube-proxy',
+    what: "IPv6 rules (`ip6tables-save`): the constant chains of kube-proxy's IPv6 proxier, written even on a node without IPv6 addresses.",
+    why: "svclab's model, labs and planners are IPv4-only; kube-proxy runs a proxier per IP family the host supports (its dual-stack MetaProxier).",
+    since: 'v1.23 (dual-stack GA, KEP-563)',
+    line: /^ip6 /,
+    example: 'ip6 nat :KUBE-SERVICES',
+  },
+  {
+    id: 'ipv6-family',
+    mode: 'nftables',
+    side: 'kube-proxy',
+    what: "`table ip6 kube-proxy`: the constant objects of kube-proxy's IPv6 proxier, written even on a node without IPv6 addresses.",
+    why: "svclab's model, labs and planners are IPv4-only; kube-proxy runs a proxier per IP family the host supports (its dual-stack MetaProxier).",
+    since: 'v1.29 (nftables mode, alpha)',
+    line: /^ip6 /,
+    example: 'ip6 chain services: ip6 daddr . meta l4proto . th dport vmap @service-ips',
+  },
+];
+
+export function declarationsFor(mode: 'iptables' | 'nftables'): DeclaredDifference[] {
+  return DECLARED_DIFFERENCES.filter((d) => d.mode === mode);
+}
+
+/** The declarations as a Markdown table (one row per id and mode; the sides' lines joined). */
+export function renderDeclarations(): string {
+  const rows = new Map<string, DeclaredDifference[]>();
+  for (const d of DECLARED_DIFFERENCES) {
+    const k = `${d.mode} ${d.id}`;
+    rows.set(k, [...(rows.get(k) ?? []), d]);
+  }
+  const esc = (s: string) => s.replace(/\|/g, '\\|').replace(/\n/g, ' ');
+  const out = ['| mode | id | what differs | why | since |', '| --- | --- | --- | --- | --- |'];
+  for (const ds of rows.values()) {
+    const [d] = ds as [DeclaredDifference];
+    const what = ds.map((x) => `${x.side}: ${x.what}`).join(' ');
+    out.push(`| ${d.mode} | \`${d.id}\` | ${esc(what)} | ${esc(d.why)} | ${esc(d.since)} |`);
+  }
+  return out.join('\n') + '\n';
+}

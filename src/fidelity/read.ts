@@ -1,0 +1,41 @@
+import type { ExecOptions, ExecResult } from '../exec/index.js';
+import { LabError } from '../exec/index.js';
+import { iptablesCommands } from '../proxy/iptables/index.js';
+import { normaliseIptablesSave } from './iptables-save.js';
+import type { NormalisedRuleset } from './lines.js';
+import { normaliseNftTable } from './nft-list.js';
+
+type Exec = (file: string, args: readonly string[], opts?: ExecOptions) => Promise<ExecResult>;
+
+/**
+ * What one namespace's kernel holds of kube-proxy's, normalised: `iptables-save` and
+ * `ip6tables-save` in iptables mode, `nft list table ip kube-proxy` and `... ip6 kube-proxy` in
+ * nftables mode (a table that does not exist is an empty ruleset). Both sides are read with the
+ * same commands, so the comparison is about what the kernels hold, not about who printed it.
+ */
+export async function readRulesets(
+  exec: Exec,
+  mode: 'iptables' | 'nftables',
+  iptablesBackend: 'nft' | 'legacy',
+): Promise<NormalisedRuleset[]> {
+  if (mode === 'iptables') {
+    const v4 = iptablesCommands(iptablesBackend).save;
+    const v6 = v4.replace(/^iptables/, 'ip6tables');
+    const [a, b] = await Promise.all([exec(v4, []), exec(v6, [])]);
+    return [normaliseIptablesSave(a.stdout, 'ip'), normaliseIptablesSave(b.stdout, 'ip6')];
+  }
+  const out: NormalisedRuleset[] = [];
+  for (const family of ['ip', 'ip6']) {
+    const r = await exec('nft', ['list', 'table', family, 'kube-proxy'], { allowFailure: true });
+    if (r.ok) out.push(normaliseNftTable(r.stdout));
+    else if (!/No such file or directory/.test(r.stderr))
+      throw new LabError(`nft list table ${family} kube-proxy failed: ${r.stderr.trim()}`);
+  }
+  return out;
+}
+
+/** The iptables backend the host's `iptables` is (the one kube-proxy execs). */
+export async function hostIptablesBackend(exec: Exec): Promise<'nft' | 'legacy'> {
+  const r = await exec('iptables', ['--version'], { allowFailure: true });
+  return /nf_tables/.test(r.stdout) ? 'nft' : 'legacy';
+}

@@ -1,0 +1,188 @@
+import { readFile } from 'node:fs/promises';
+import { basename, join } from 'node:path';
+import { parse } from 'yaml';
+import type { Lab } from '../cluster/lab.js';
+import type { ControlPlane } from '../controlplane/handle.js';
+import { proxyStateFromApi, proxyStateKey } from '../controlplane/objects.js';
+import { LabError } from '../exec/index.js';
+import { kubeOptionsFromEnv, type KubeBinariesOptions } from '../kube/binaries.js';
+import { topologyFromObject } from '../model/load.js';
+import type { Topology } from '../model/types.js';
+import { NetnsProvider } from '../netns/provider.js';
+import { createIptablesProxy } from '../proxy/iptables/index.js';
+import { createNftablesProxy } from '../proxy/nftables/index.js';
+import type { NodeProxy, ProxyState } from '../proxy/types.js';
+import { indexServicePorts, UNATTRIBUTED } from './attribute.js';
+import { plannerSettings } from './config.js';
+import { compareRulesets, type FidelityMode } from './diff.js';
+import { generateServiceSets } from './generate.js';
+import { hostIptablesBackend, readRulesets } from './read.js';
+import type { ModeRun } from './report.js';
+import { createTwin } from './twin.js';
+
+export const FIDELITY_MODES = ['iptables', 'nftables'] as const;
+
+export interface FidelityOptions {
+  /** Absolute path of the topology file. */
+  topologyFile: string;
+  modes: readonly FidelityMode[];
+  /** The node compared (its kube-proxy against svclab's planner in its twin). */
+  node: string;
+  /** Generated Service sets instead of the topology's own Services. */
+  random?: { seed: number; count: number } | undefined;
+  kube?: KubeBinariesOptions | undefined;
+  onProgress?: ((line: string) => void) | undefined;
+}
+
+export interface FidelityRun {
+  kubeVersion: string;
+  runs: ModeRun[];
+}
+
+/** The Service sets to compare: the topology's own, or generated ones over its pods. */
+async function sources(opts: FidelityOptions): Promise<{ label: string; topology: Topology }[]> {
+  const doc = parse(await readFile(opts.topologyFile, 'utf8')) as {
+    spec?: Record<string, unknown>;
+  };
+  if (!opts.random)
+    return [{ label: basename(opts.topologyFile), topology: topologyFromObject(doc) }];
+  const base = topologyFromObject(doc);
+  return generateServiceSets({
+    seed: opts.random.seed,
+    count: opts.random.count,
+    serviceSubnet: base.networking.serviceSubnet,
+    pods: base.pods,
+  }).map((set) => ({
+    label: set.label,
+    topology: topologyFromObject({ ...doc, spec: { ...doc.spec, services: set.services } }),
+  }));
+}
+
+/**
+ * For each mode: a netns lab of the topology with the control plane and the real kube-proxy in
+ * that mode on every node, and a twin namespace of one node. For each Service set (the
+ * topology's, or each generated one applied through the API), once kube-proxy has synced it:
+ * the Services and EndpointSlices kube-proxy read, from the API, go to svclab's planner in the
+ * twin, and both kernels' rules are compared. The lab (and with it the twin) is always removed.
+ */
+export async function runFidelity(opts: FidelityOptions): Promise<FidelityRun> {
+  const progress = opts.onProgress ?? (() => undefined);
+  const sets = await sources(opts);
+  const first = sets[0]!.topology;
+  if (!first.nodes.some((n) => n.name === opts.node))
+    throw new LabError(
+      `--node: no node "${opts.node}" in ${opts.topologyFile} (have: ${first.nodes.map((n) => n.name).join(', ')})`,
+    );
+  const provider = new NetnsProvider();
+  const runs: ModeRun[] = [];
+  let kubeVersion = '';
+  for (const mode of opts.modes) {
+    progress(`${mode}: bringing up ${first.name} with the control plane and kube-proxy (${mode})`);
+    const lab = await provider.up(structuredClone(first), {
+      name: `fid-${mode.slice(0, 3)}-${process.pid.toString(36)}`,
+      proxy: 'none',
+      controlPlane: true,
+      kubeProxy: { mode },
+      kube: opts.kube ?? kubeOptionsFromEnv(),
+      progress: 'silent',
+      ephemeral: true,
+      topologyFile: opts.topologyFile,
+    });
+    try {
+      const cp = lab.controlPlane!;
+      kubeVersion = cp.record.version;
+      runs.push(await compareMode(lab, cp, mode, opts.node, sets, progress));
+    } finally {
+      const down = await lab.down();
+      if (down.errors.length > 0)
+        progress(`${mode}: removing lab ${lab.name}: ${down.errors.join('; ')}`);
+    }
+  }
+  return { kubeVersion, runs };
+}
+
+async function compareMode(
+  lab: Lab,
+  cp: ControlPlane,
+  mode: FidelityMode,
+  node: string,
+  sets: { label: string; topology: Topology }[],
+  progress: (line: string) => void,
+): Promise<ModeRun> {
+  const backend = await hostIptablesBackend((f, a, o) => lab.backend.exec(node, f, a, o));
+  const config = await readFile(join(cp.files.dir, 'kube-proxy', `${node}.yaml`), 'utf8');
+  const ctx = lab.backend.nodeContext(node);
+  const settings = plannerSettings(config, mode, ctx);
+  const run: ModeRun = {
+    mode,
+    lab: lab.name,
+    configuration: [
+      ...settings.described,
+      ...(mode === 'iptables' ? [`iptables backend ${backend}`] : []),
+    ],
+    sources: [],
+    notes: [],
+  };
+  await using twin = await createTwin(lab, node);
+  const proxy: NodeProxy =
+    mode === 'iptables'
+      ? createIptablesProxy(twin.ctx, { ...settings.proxyOptions, iptablesBackend: backend })
+      : createNftablesProxy(twin.ctx, settings.proxyOptions, settings.nftables);
+  await proxy.install();
+
+  for (const [i, set] of sets.entries()) {
+    if (i > 0) {
+      progress(
+        `${mode}: ${set.label}: applying ${set.topology.services.length} Services through the API`,
+      );
+      await lab.update((t) => void (t.services = set.topology.services));
+    }
+    const { state, kubeProxy } = await settled(lab, cp, () =>
+      readRulesets((f, a, o) => lab.backend.exec(node, f, a, o), mode, backend),
+    );
+    await proxy.sync(state, { full: i === 0 });
+    const svclab = await readRulesets(twin.ctx.exec, mode, backend);
+    const index = indexServicePorts(state);
+    const comparisons = compareRulesets({ mode, index, kubeProxy, svclab });
+    run.sources.push({ source: set.label, comparisons });
+    const bad = comparisons.filter((c) => c.status === 'different').length;
+    progress(
+      `${mode}: ${set.label}: ${comparisons.length} compared, ${bad} with undeclared differences`,
+    );
+    if (comparisons.some((c) => c.servicePort === UNATTRIBUTED))
+      run.notes.push(
+        `${set.label}: lines of no Service port in the state (for example svclab's sync fence, an ExternalName Service, which neither proxy programs) were found`,
+      );
+  }
+  return run;
+}
+
+/**
+ * The API's Services and EndpointSlices, once kube-proxy has synced them, and what the node's
+ * kernel holds then: the state is read, kube-proxy's sync after it is waited for (svclab's fence),
+ * the kernel is read, and the state is read again; if it moved in between (the EndpointSlice
+ * controller was still at work), again.
+ */
+async function settled<T>(
+  lab: Lab,
+  cp: ControlPlane,
+  readKernel: () => Promise<T>,
+): Promise<{ state: ProxyState; kubeProxy: T }> {
+  const apiState = async () => {
+    const [services, slices] = await Promise.all([
+      cp.api().list('/api/v1/services'),
+      cp.api().list('/apis/discovery.k8s.io/v1/endpointslices'),
+    ]);
+    return proxyStateFromApi(services.items, slices.items);
+  };
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const before = await apiState();
+    await lab.sync();
+    const kubeProxy = await readKernel();
+    const after = await apiState();
+    if (proxyStateKey(before) === proxyStateKey(after)) return { state: after, kubeProxy };
+  }
+  throw new LabError(
+    'the Services and EndpointSlices in the API kept changing; nothing was compared',
+  );
+}
