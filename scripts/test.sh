@@ -55,6 +55,10 @@ for kpmode in iptables nftables; do
   SVCLAB_PROXY=kube-proxy SVCLAB_PROXY_MODE=$kpmode vitest_run "suites-kube-proxy-$kpmode" --project e2e suites
 done
 
+step "fidelity: svclab's planners against the real kube-proxy (iptables, nftables)" && {
+  node bin/svclab.js fidelity --out "$RESULTS/fidelity" || status=1
+}
+
 for proxy in iptables nftables; do
   if [ -n "$docker_ok" ]; then
     step "e2e suites: --provider docker --proxy $proxy"
@@ -93,5 +97,6 @@ node bin/svclab.js matrix --events scale-in,endpoint-removed,proxy-restart --no-
 step "summary"
 node scripts/summarize-results.mjs "$RESULTS" || status=1
 # One page to look at: this run's results beside the committed matrix, fidelity and bench reports.
-node bin/svclab.js report --results "$RESULTS" --out "$RESULTS/report.html" || status=1
+node bin/svclab.js report --results "$RESULTS" --fidelity "$RESULTS/fidelity/fidelity.json" \
+  --out "$RESULTS/report.html" || status=1
 exit $status

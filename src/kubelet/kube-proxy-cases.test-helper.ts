@@ -63,7 +63,17 @@ export function running(pid: number): boolean {
   }
 }
 
-export function realKubeProxyCases(mode: 'iptables' | 'nftables' | 'ipvs'): void {
+export function realKubeProxyCases(
+  mode: 'iptables' | 'nftables' | 'ipvs',
+  /** A shipped topology with Service `web`, backends `web-*`, a `client-a` pod and two+ nodes. */
+  topologyFile = 'three-node.yaml',
+): void {
+  /** The web backends of the topology, and the one the readiness case flips. */
+  const webPods = () =>
+    lab.topology.pods.filter((p) => p.name.startsWith('web-')).map((p) => p.name);
+  const flipped = () => webPods().at(-1)!;
+  /** The node whose dump is read (not the first: every node's kube-proxy is written down). */
+  const dumped = () => lab.topology.nodes.at(-1)!.name;
   let lab: Lab;
   const copyDir = mkdtempSync(join(tmpdir(), 'svclab-kube-proxy-'));
   const binary = join(copyDir, 'kube-proxy');
@@ -71,7 +81,7 @@ export function realKubeProxyCases(mode: 'iptables' | 'nftables' | 'ipvs'): void
     // A user's build, given by path: a copy of the built one.
     copyFileSync(join(cachedBinDir(DEFAULT_KUBE_VERSION), 'kube-proxy'), binary);
     chmodSync(binary, 0o755);
-    const topo = await loadTopology(join(root, 'topologies', 'three-node.yaml'));
+    const topo = await loadTopology(join(root, 'topologies', topologyFile));
     lab = await provider.up(topo, {
       name: uniqueLabName(`kp-${mode.slice(0, 3)}`),
       proxy: 'none',
@@ -108,16 +118,16 @@ export function realKubeProxyCases(mode: 'iptables' | 'nftables' | 'ipvs'): void
     );
     const seen = await lab.probe('client-a', 'web:http', { count: 30 });
     expect(new Set(seen.attempts.filter((a) => a.ok).map((a) => a.backend))).toEqual(
-      new Set(['web-a', 'web-b', 'web-c']),
+      new Set(webPods()),
     );
   });
 
   it('a readiness change is in the rules once the update returns (the sync after it was waited for)', async () => {
-    await lab.update((t) => void (t.pods.find((p) => p.name === 'web-c')!.ready = false));
+    await lab.update((t) => void (t.pods.find((p) => p.name === flipped())!.ready = false));
     const seen = await lab.probe('client-a', 'web:http', { count: 30 });
     expect(seen.attempts.every((a) => a.ok)).toBe(true);
-    expect(seen.attempts.some((a) => a.backend === 'web-c')).toBe(false);
-    await lab.update((t) => void (t.pods.find((p) => p.name === 'web-c')!.ready = true));
+    expect(seen.attempts.some((a) => a.backend === flipped())).toBe(false);
+    await lab.update((t) => void (t.pods.find((p) => p.name === flipped())!.ready = true));
   });
 
   it('restart is a lab operation: new processes, rules rebuilt, traffic flows', async () => {
@@ -131,7 +141,7 @@ export function realKubeProxyCases(mode: 'iptables' | 'nftables' | 'ipvs'): void
   });
 
   it('the node dump shows what kube-proxy wrote, its log, metrics and configuration', async () => {
-    const d = await lab.proxyDump('node-b');
+    const d = await lab.proxyDump(dumped());
     const rules = { nftables: d['nft'], iptables: d['iptables-save'], ipvs: d['ipvsadm'] }[mode];
     expect(rules).toContain(
       {
@@ -145,12 +155,12 @@ export function realKubeProxyCases(mode: 'iptables' | 'nftables' | 'ipvs'): void
     expect(d['kube-proxy.metrics']).toMatch(
       /^kubeproxy_sync_proxy_rules_last_timestamp_seconds\{ip_family="IPv4"\} \d/m,
     );
-    expect(d['kube-proxy.config']).toContain('hostnameOverride: node-b');
+    expect(d['kube-proxy.config']).toContain(`hostnameOverride: ${dumped()}`);
     const dir = await lab.dump({ dir: copyDir, reason: 'test' });
-    expect(readFileSync(join(dir, 'node-b', 'kube-proxy.log.txt'), 'utf8')).toMatch(
+    expect(readFileSync(join(dir, dumped(), 'kube-proxy.log.txt'), 'utf8')).toMatch(
       new RegExp(`Using ${mode} Proxier`),
     );
-    expect(readFileSync(join(dir, 'node-b', 'kube-proxy.metrics.txt'), 'utf8')).toContain(
+    expect(readFileSync(join(dir, dumped(), 'kube-proxy.metrics.txt'), 'utf8')).toContain(
       'kubeproxy_sync_proxy_rules_duration_seconds',
     );
   });
