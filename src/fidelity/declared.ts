@@ -72,26 +72,6 @@ export const DECLARED_DIFFERENCES: readonly DeclaredDifference[] = [
     example:
       'filter -A KUBE-NODEPORTS -p tcp -m comment --comment "default/web-local:http health check node port" -m tcp --dport 32175 -j ACCEPT',
   },
-  {
-    id: 'ipv6-family',
-    mode: 'iptables',
-    side: 'kube-proxy',
-    what: "IPv6 rules (`ip6tables-save`): the constant chains of kube-proxy's IPv6 proxier, written even on a node without IPv6 addresses.",
-    why: "svclab's model, labs and planners are IPv4-only; kube-proxy runs a proxier per IP family the host supports (its dual-stack MetaProxier).",
-    since: 'v1.23 (dual-stack GA, KEP-563)',
-    line: /^ip6 /,
-    example: 'ip6 nat :KUBE-SERVICES',
-  },
-  {
-    id: 'ipv6-family',
-    mode: 'nftables',
-    side: 'kube-proxy',
-    what: "`table ip6 kube-proxy`: the constant objects of kube-proxy's IPv6 proxier, written even on a node without IPv6 addresses.",
-    why: "svclab's model, labs and planners are IPv4-only; kube-proxy runs a proxier per IP family the host supports (its dual-stack MetaProxier).",
-    since: 'v1.29 (nftables mode, alpha)',
-    line: /^ip6 /,
-    example: 'ip6 chain services: ip6 daddr . meta l4proto . th dport vmap @service-ips',
-  },
 ];
 
 export function declarationsFor(mode: 'iptables' | 'nftables'): DeclaredDifference[] {

@@ -1,12 +1,4 @@
-import {
-  chmodSync,
-  statSync,
-  writeFileSync,
-  mkdtempSync,
-  readFileSync,
-  readlinkSync,
-  rmSync,
-} from 'node:fs';
+import { chmodSync, statSync, writeFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -18,7 +10,7 @@ import { DEFAULT_KUBE_VERSION } from '../kube/versions.js';
 import { loadTopology } from '../model/index.js';
 import { netnsName } from '../netns/names.js';
 import { NetnsProvider } from '../netns/provider.js';
-import { realKubeProxyCases, running } from './kube-proxy-cases.test-helper.js';
+import { realKubeProxyCases, running, sameFile } from './kube-proxy-cases.test-helper.js';
 
 /**
  * The real kube-proxy (built from source) on every node of a netns lab, in iptables and
@@ -84,7 +76,7 @@ describe.skipIf(skip)('--proxy-command: any proxy that watches the API', () => {
         `${node.ip}:10249`,
         node.ip,
       ]);
-      expect(readlinkSync(`/proc/${pid}/exe`)).toBe(kubeProxy);
+      expect(sameFile(`/proc/${pid}/exe`, kubeProxy)).toBe(true);
       expect(statSync(`/proc/${pid}/ns/net`).ino).toBe(
         statSync(`/run/netns/${netnsName(lab.name, 'node', node.name)}`).ino,
       );

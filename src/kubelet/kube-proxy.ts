@@ -1,4 +1,5 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { promisify } from 'node:util';
 import { closeSync, openSync, readFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -14,6 +15,8 @@ import { expandProxyCommand, type ProxyCommandPlaceholder } from './proxy-comman
  * conntrack timeouts left alone (0s), oomScoreAdj 0, and hostnameOverride, because `ip netns
  * exec` keeps the host's UTS namespace.
  */
+const execFileP = promisify(execFile);
+
 export type KubeProxyMode = 'iptables' | 'nftables' | 'ipvs';
 
 export interface KubeProxySpec {
@@ -112,6 +115,20 @@ export async function startKubeProxy(
   log: (line: string) => void,
 ): Promise<RunningKubeProxy> {
   await mkdir(spec.dir, { recursive: true });
+  // The lab is IPv4-only. kube-proxy runs a second, IPv6 proxier wherever the kernel has IPv6
+  // enabled (cmd/kube-proxy/app/server_linux.go platformCheckSupported reads
+  // net.ipv6.conf.all.disable_ipv6), and both proxiers share the *_changes_pending gauges: one
+  // family's checkout zeroes them while the other has not synced, which breaks the fenced wait
+  // below. Disabling IPv6 in the node's own namespace (a per-namespace sysctl) makes kube-proxy
+  // single-stack, as on an IPv4-only node.
+  await execFileP('ip', [
+    'netns',
+    'exec',
+    node.netns,
+    'sysctl',
+    '-qw',
+    'net.ipv6.conf.all.disable_ipv6=1',
+  ]);
   const config = join(spec.dir, `${node.name}.yaml`);
   await writeFile(config, stringify(kubeProxyConfiguration(spec, node)));
   const logFile = join(spec.logDir, `kube-proxy-${node.name}.log`);
