@@ -56,6 +56,25 @@ describe('bad input', () => {
     expect(r.stderr).toMatch(/iptables.*nftables.*ipvs/);
   });
 
+  it('refuses a bad --proxy-command before anything is created, naming the placeholder', async () => {
+    const before = isRoot ? labNamespaces() : [];
+    const two = join(root, 'topologies', 'two-node.yaml');
+    const bad = await svclab([
+      'up',
+      two,
+      '--proxy',
+      'kube-proxy',
+      '--proxy-command',
+      'p {nodeName}',
+    ]);
+    expect(bad.exitCode).toBe(2);
+    expect(bad.stderr).toContain('--proxy-command: Invalid value: unknown placeholder {nodeName}');
+    const wrong = await svclab(['test', '--proxy', 'nftables', '--proxy-command', 'p {node}']);
+    expect(wrong.exitCode).toBe(2);
+    expect(wrong.stderr).toContain('--proxy-command: only with --proxy kube-proxy');
+    if (isRoot) expect(labNamespaces()).toEqual(before);
+  });
+
   it('refuses an unknown flag and shows the valid ones', async () => {
     const r = await svclab(['up', join(root, 'topologies', 'two-node.yaml'), '--frobnicate']);
     expect(r.exitCode).toBe(2);
