@@ -407,32 +407,46 @@ class LabKubelet {
   }
 
   /**
-   * Waits for the sync that follows every change made so far. A fence makes "so far" observable:
-   * an ExternalName Service and an EndpointSlice of svclab's own (kube-proxy counts every event
-   * in *_changes_total, pkg/proxy/servicechangetracker.go and endpointschangetracker.go) are
-   * bumped after the change; once both totals moved, everything before them was received (a
-   * watch delivers one resource type in order), and a sync that started after the last queued
-   * change with nothing pending has programmed it.
+   * Waits for the sync that follows every change made so far, with two fences: an ExternalName
+   * Service and an EndpointSlice of svclab's own, bumped after the change (kube-proxy counts every
+   * event in *_changes_total, pkg/proxy/servicechangetracker.go and endpointschangetracker.go).
+   *
+   * 1. Bump; wait until both totals moved (everything before the fence was received: a watch
+   *    delivers one resource type in order) and nothing is pending: the change has been checked
+   *    out by some sync S.
+   * 2. Bump again; wait until that was received and a sync ended after it was queued
+   *    (last_timestamp >= last_queued_timestamp). Syncs run one at a time, so S has ended.
+   *
+   * One fence is not enough: with nothing pending and the last sync newer than the last queued
+   * one, S may have checked the change out and still be running (seen with IPVS in the VM).
    */
   private async kubeProxySynced(): Promise<SyncResult[]> {
     const t0 = Date.now();
-    const before = new Map<string, SyncMetrics>();
-    for (const p of this.kubeProxies.values()) {
-      const m = await readSyncMetrics(p.node);
-      if (m) before.set(p.node.name, m);
-    }
+    const scrape = async () => {
+      const m = new Map<string, SyncMetrics>();
+      for (const p of this.kubeProxies.values()) {
+        const x = await readSyncMetrics(p.node);
+        if (x) m.set(p.node.name, x);
+      }
+      return m;
+    };
+    const received = (b: SyncMetrics | undefined, m: SyncMetrics) =>
+      b !== undefined &&
+      m.serviceChanges > b.serviceChanges &&
+      m.endpointChanges > b.endpointChanges;
+    const before = await scrape();
     await this.bumpFence();
-    await this.waitKubeProxies('the sync after the last change', (m, node) => {
-      const b = before.get(node);
-      return (
-        b !== undefined &&
-        m.serviceChanges > b.serviceChanges &&
-        m.endpointChanges > b.endpointChanges &&
-        m.servicePending === 0 &&
-        m.endpointPending === 0 &&
-        m.lastSync >= m.lastQueued
-      );
-    });
+    await this.waitKubeProxies(
+      'the sync that took the last change',
+      (m, node) =>
+        received(before.get(node), m) && m.servicePending === 0 && m.endpointPending === 0,
+    );
+    const checkedOut = await scrape();
+    await this.bumpFence();
+    await this.waitKubeProxies(
+      'the end of that sync',
+      (m, node) => received(checkedOut.get(node), m) && m.lastSync >= m.lastQueued,
+    );
     return this.kubeProxyResults(t0);
   }
 
