@@ -4,7 +4,8 @@ import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { computeProxyState } from '../cluster/endpoints.js';
 import { topologyFromObject } from '../model/load.js';
-import { generateServiceSets, nodePort, prng, selectorsOf } from './generate.js';
+import { prng } from '../model/prng.js';
+import { generateServiceSets, nodePort, selectorsOf } from './generate.js';
 
 const doc = parse(
   readFileSync(join(import.meta.dirname, '..', '..', 'topologies', 'three-node.yaml'), 'utf8'),

@@ -1,3 +1,4 @@
+import { prng } from '../model/prng.js';
 import { ipam } from '../model/index.js';
 import type { PodSpec } from '../model/types.js';
 
@@ -54,18 +55,6 @@ function selects(sel: Record<string, string>, pod: GeneratorPod): boolean {
  */
 export function nodePort(n: number): number {
   return 30000 + (n % 84);
-}
-
-/** mulberry32: a small deterministic PRNG (uniform in [0, 1)). */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 export interface GenerateOptions {

@@ -1,3 +1,4 @@
+import { prng } from '../../model/prng.js';
 import type { Protocol, ServiceSpec } from '../../model/types.js';
 import type { Endpoint, ServicePortState } from '../types.js';
 import { endpoint, service, servicePorts } from './testing.js';
@@ -5,18 +6,6 @@ import { endpoint, service, servicePorts } from './testing.js';
 /** Random Services for the IPVS proxy's incremental-vs-full tests. */
 
 export const NODE = 'node-a';
-
-/** Small deterministic PRNG (mulberry32): a failing seed replays. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const PODS: [string, string][] = [
   ['10.244.1.2', NODE],
@@ -157,7 +146,7 @@ export class RandomCluster {
   nodeIPs = NODE_IPS_A;
 
   constructor(seed: number, initial = 12, subnet?: string, udp?: number) {
-    this.g = new Gen(rng(seed), subnet, udp);
+    this.g = new Gen(prng(seed), subnet, udp);
     for (; this.nextId < initial; this.nextId++)
       this.services.set(this.nextId, this.g.service(this.nextId));
   }
