@@ -7,7 +7,7 @@ import { join, relative, resolve } from 'node:path';
 import { getProvider } from '../../cluster/providers.js';
 import { runInVm, shouldUseVm } from '../../vm/index.js';
 import { UsageError } from '../errors.js';
-import { validateProxyCommand } from '../../kubelet/proxy-command.js';
+import { checkRealProxyOptions } from './real-proxy.js';
 import { printJson, table } from '../format.js';
 import { packageRoot } from '../package-root.js';
 import {
@@ -69,13 +69,7 @@ export function register(program: Command): void {
       'append a Markdown summary (results, failures, every skip with its reason), e.g. "$GITHUB_STEP_SUMMARY"',
     )
     .action(async (targets: string[], o) => {
-      if (o.proxy !== 'kube-proxy' && (o.proxyMode || o.kubeProxyBinary || o.proxyCommand))
-        throw new UsageError(
-          `${o.proxyMode ? '--proxy-mode' : o.kubeProxyBinary ? '--kube-proxy-binary' : '--proxy-command'}: only with --proxy kube-proxy (got --proxy ${o.proxy})`,
-        );
-      if (o.proxyCommand && o.kubeProxyBinary)
-        throw new UsageError('--proxy-command: not together with --kube-proxy-binary');
-      if (o.proxyCommand) validateProxyCommand(String(o.proxyCommand));
+      checkRealProxyOptions(o);
       const root = packageRoot();
       const target = resolveTestTarget(targets, { cwd: process.cwd(), packageRoot: root });
       const env = {

@@ -19,7 +19,7 @@ import {
 } from './options.js';
 import { UsageError } from '../errors.js';
 import { loadTopology } from './topology-file.js';
-import { validateProxyCommand } from '../../kubelet/proxy-command.js';
+import { checkRealProxyOptions } from './real-proxy.js';
 
 export function register(program: Command): void {
   program
@@ -96,13 +96,7 @@ export function register(program: Command): void {
       process.once('SIGTERM', abort);
       const t0 = performance.now();
       const realProxy = o.proxy === 'kube-proxy';
-      if (!realProxy && (o.proxyMode || o.kubeProxyBinary || o.proxyCommand))
-        throw new UsageError(
-          `${o.proxyMode ? '--proxy-mode' : o.kubeProxyBinary ? '--kube-proxy-binary' : '--proxy-command'}: only with --proxy kube-proxy (got --proxy ${o.proxy})`,
-        );
-      if (o.proxyCommand && o.kubeProxyBinary)
-        throw new UsageError('--proxy-command: not together with --kube-proxy-binary');
-      if (o.proxyCommand) validateProxyCommand(String(o.proxyCommand));
+      checkRealProxyOptions(o);
       // The real kube-proxy watches an API server: it implies the control plane.
       const controlPlane =
         realProxy || Boolean(o.controlPlane) || isTruthy(process.env.SVCLAB_CONTROL_PLANE);
