@@ -200,7 +200,7 @@ export function controlPlanePhases(ctx: ControlPlaneContext): Phase[] {
                 command: ctx.kubeProxy.command,
                 kubeconfig: files.kubeconfig('kube-proxy'),
                 clusterCIDR: topo.networking.podSubnet,
-                dir: join(files.dir, 'kube-proxy'),
+                dir: files.kubeProxyDir,
                 logDir: join(labDir(ctx.lab), 'logs'),
                 nodes: topo.nodes.map((n) => ({
                   name: n.name,

@@ -131,7 +131,7 @@ export class ControlPlane {
         metrics.status === 200
           ? metrics.body
           : `(metrics unavailable: status ${metrics.status}: ${metrics.body.slice(0, 300)})`,
-      config: await read(join(this.files.dir, 'kube-proxy', `${node}.yaml`)),
+      config: await read(join(this.files.kubeProxyDir, `${node}.yaml`)),
     };
   }
 }

@@ -47,6 +47,8 @@ export interface ControlPlaneFiles {
   /** The lab kubelet's JSON-line control socket. */
   kubeletSocket: string;
   adminKubeconfig: string;
+  /** The real kube-proxy's per-node KubeProxyConfiguration files (`<node>.yaml`). */
+  kubeProxyDir: string;
   kubeconfig(user: ControlPlaneUser): string;
   log(component: string): string;
 }
@@ -64,6 +66,7 @@ export function controlPlaneFiles(lab: string): ControlPlaneFiles {
     apiserverSocket: join(dir, 'apiserver.sock'),
     kubeletSocket: join(dir, 'kubelet.sock'),
     adminKubeconfig: kubeconfig('admin'),
+    kubeProxyDir: join(dir, 'kube-proxy'),
     kubeconfig,
     log: (component) => join(labDir(lab), 'logs', `${component}.log`),
   };
