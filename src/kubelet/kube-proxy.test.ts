@@ -20,6 +20,10 @@ describe('kube-proxy per node', () => {
     expect(c.metricsBindAddress).toBe('172.18.0.2:10249');
     expect(c.healthzBindAddress).toBe('172.18.0.2:10256');
     expect(c.mode).toBe('nftables');
+    // 0s would be defaulted to 1s (pkg/proxy/apis/config/v1alpha1/defaults.go).
+    expect(c.nftables.minSyncPeriod).toBe('1ms');
+    expect(c.iptables.minSyncPeriod).toBe('1ms');
+    expect(c.nftables.syncPeriod).toBe('30s');
   });
 
   it('reads the sync metrics, with and without labels, and ignores longer names', () => {

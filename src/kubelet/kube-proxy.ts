@@ -32,6 +32,11 @@ export interface KubeProxySpec {
   /** Folder for the per-node configuration files. */
   dir: string;
   logDir: string;
+  /**
+   * kube-proxy's periodic resync (default 30s). The scale bench sets it long, so no periodic sync
+   * runs while it times one change (pkg/proxy/runner: the periodic sync is the runner's maxInterval).
+   */
+  syncPeriod?: string | undefined;
 }
 
 export interface KubeProxyNode {
@@ -43,7 +48,10 @@ export interface KubeProxyNode {
 export const KUBE_PROXY_METRICS_PORT = 10249;
 export const KUBE_PROXY_HEALTHZ_PORT = 10256;
 
+export const MIN_SYNC_PERIOD = '1ms';
+
 export function kubeProxyConfiguration(spec: KubeProxySpec, node: KubeProxyNode): unknown {
+  const syncPeriod = spec.syncPeriod ?? '30s';
   return {
     apiVersion: 'kubeproxy.config.k8s.io/v1alpha1',
     kind: 'KubeProxyConfiguration',
@@ -58,11 +66,13 @@ export function kubeProxyConfiguration(spec: KubeProxySpec, node: KubeProxyNode)
     clusterCIDR: spec.clusterCIDR,
     oomScoreAdj: 0,
     conntrack: { maxPerCore: 0, min: 0, tcpEstablishedTimeout: '0s', tcpCloseWaitTimeout: '0s' },
-    // minSyncPeriod 0: every change is synced at once (a lab waits for each one; kube-proxy's
-    // default 1 s would only add latency to every step).
-    iptables: { syncPeriod: '30s', minSyncPeriod: '0s', localhostNodePorts: false },
-    nftables: { syncPeriod: '30s', minSyncPeriod: '0s' },
-    ipvs: { syncPeriod: '30s', minSyncPeriod: '0s', scheduler: 'rr' },
+    // A lab waits for every change; kube-proxy's default minimum of 1 s between syncs would add up
+    // to a second to each one (and to each of the sync wait's fences). Not 0s: the v1alpha1
+    // defaulting turns a zero iptables/nftables minSyncPeriod into 1s
+    // (pkg/proxy/apis/config/v1alpha1/defaults.go), so 1ms is the smallest value that sticks.
+    iptables: { syncPeriod, minSyncPeriod: MIN_SYNC_PERIOD, localhostNodePorts: false },
+    nftables: { syncPeriod, minSyncPeriod: MIN_SYNC_PERIOD },
+    ipvs: { syncPeriod, minSyncPeriod: MIN_SYNC_PERIOD, scheduler: 'rr' },
     configSyncPeriod: '15m',
   };
 }
@@ -77,20 +87,26 @@ export interface SyncMetrics {
   lastQueued: number;
 }
 
+/**
+ * One metric of a Prometheus text page, summed over its label sets (or their max, for
+ * timestamps); 0 when absent. A longer metric name that starts with `name` is not it.
+ */
+export function metricValue(text: string, name: string, agg: 'sum' | 'max'): number {
+  let v = 0;
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(name)) continue;
+    let rest = line.slice(name.length);
+    if (rest.startsWith('{')) rest = rest.slice(rest.lastIndexOf('}') + 1);
+    else if (!rest.startsWith(' ')) continue; // a longer metric name with this prefix
+    const x = Number(rest.trim().split(/\s+/)[0]);
+    if (!Number.isFinite(x)) continue;
+    v = agg === 'sum' ? v + x : Math.max(v, x);
+  }
+  return v;
+}
+
 export function parseSyncMetrics(text: string): SyncMetrics {
-  const val = (name: string, agg: 'sum' | 'max') => {
-    let v = 0;
-    for (const line of text.split('\n')) {
-      if (!line.startsWith(name)) continue;
-      let rest = line.slice(name.length);
-      if (rest.startsWith('{')) rest = rest.slice(rest.lastIndexOf('}') + 1);
-      else if (!rest.startsWith(' ')) continue; // a longer metric name with this prefix
-      const x = Number(rest.trim().split(/\s+/)[0]);
-      if (!Number.isFinite(x)) continue;
-      v = agg === 'sum' ? v + x : Math.max(v, x);
-    }
-    return v;
-  };
+  const val = (name: string, agg: 'sum' | 'max') => metricValue(text, name, agg);
   return {
     serviceChanges: val('kubeproxy_sync_proxy_rules_service_changes_total', 'sum'),
     endpointChanges: val('kubeproxy_sync_proxy_rules_endpoint_changes_total', 'sum'),
