@@ -22,6 +22,8 @@ export interface RealProxyOptions {
   mode: 'iptables' | 'nftables' | 'ipvs';
   binary?: string | undefined;
   command?: string | undefined;
+  /** kube-proxy's periodic resync (KubeProxyConfiguration syncPeriod; default 30s). */
+  syncPeriod?: string | undefined;
 }
 
 export interface UpOptions {
@@ -39,6 +41,11 @@ export interface UpOptions {
   controlPlane?: boolean | undefined;
   /** Which Kubernetes binaries a control plane uses (release, or a folder of the user's). */
   kube?: KubeBinariesOptions | undefined;
+  /**
+   * kube-apiserver --service-node-port-range (default the model's 30000-32767). The scale bench
+   * widens it: one NodePort in ten Services is 5,000 NodePorts at 50,000 Services.
+   */
+  nodePortRange?: { min: number; max: number } | undefined;
   /**
    * Runs the real kube-proxy on every node (needs the control plane) instead of svclab's planners:
    * the pinned build, a user's `binary`, or any proxy through a `command` template

@@ -117,6 +117,22 @@ export class ApiClient {
     return this.request<T>('GET', path);
   }
 
+  /**
+   * The API Priority and Fairness priority level this client's requests are served at: the API
+   * server names it in every response (X-Kubernetes-PF-PriorityLevel-UID), resolved to its name.
+   * `exempt` means no queueing or rate limit applies (the system:masters group's FlowSchema).
+   */
+  async priorityLevel(): Promise<string> {
+    const res = await this.send('GET', '/api/v1/namespaces/default', undefined, {});
+    await readAll(res);
+    const uid = res.headers['x-kubernetes-pf-prioritylevel-uid'];
+    if (typeof uid !== 'string') return '(no priority level header)';
+    const levels = await this.list(
+      '/apis/flowcontrol.apiserver.k8s.io/v1/prioritylevelconfigurations',
+    );
+    return levels.items.find((l) => l.metadata.uid === uid)?.metadata.name ?? `(uid ${uid})`;
+  }
+
   /** GET that answers undefined for 404. */
   async find<T = KubeObject>(path: string): Promise<T | undefined> {
     try {

@@ -56,6 +56,7 @@ export interface ControlPlaneContext {
   adoptTopology: (t: Topology) => Promise<void>;
   kube: KubeBinariesOptions;
   kubeProxy?: UpOptions['kubeProxy'];
+  nodePortRange?: UpOptions['nodePortRange'];
 }
 
 /** How long a component may take to answer its health endpoint before the lab fails. */
@@ -77,7 +78,7 @@ export function controlPlanePhases(ctx: ControlPlaneContext): Phase[] {
     lab: ctx.lab,
     ip,
     serviceCIDR: topo.networking.serviceSubnet,
-    nodePortRange: `${NODE_PORT_RANGE.min}-${NODE_PORT_RANGE.max}`,
+    nodePortRange: (({ min, max }) => `${min}-${max}`)(ctx.nodePortRange ?? NODE_PORT_RANGE),
     files,
   };
   const record: ControlPlaneRecord = {
@@ -198,6 +199,7 @@ export function controlPlanePhases(ctx: ControlPlaneContext): Phase[] {
                 mode: ctx.kubeProxy.mode,
                 binary: kubeProxyBinary,
                 command: ctx.kubeProxy.command,
+                syncPeriod: ctx.kubeProxy.syncPeriod,
                 kubeconfig: files.kubeconfig('kube-proxy'),
                 clusterCIDR: topo.networking.podSubnet,
                 dir: files.kubeProxyDir,

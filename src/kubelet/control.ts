@@ -7,7 +7,8 @@ import { LabError, scaledDeadline } from '../exec/index.js';
  * lab folder (root only, like the agents' sockets). Requests carry `op`; answers `ok` and
  * `result` or `error`.
  */
-export type KubeletOp = 'status' | 'http-get' | 'probe-now' | 'sync' | 'restart-proxies';
+export type KubeletOp =
+  'status' | 'http-get' | 'probe-now' | 'sync' | 'restart-proxies' | 'stop-proxies';
 
 export interface KubeletRequest {
   op: KubeletOp;

@@ -150,7 +150,16 @@ class LabKubelet {
       case 'sync':
         return this.cfg.kubeProxy ? this.kubeProxySynced() : this.syncProxies(req['full'] === true);
       case 'restart-proxies':
-        return this.cfg.kubeProxy ? this.restartKubeProxies() : this.restartProxies();
+        return this.cfg.kubeProxy
+          ? this.restartKubeProxies(Number(req['timeoutMs']) || undefined)
+          : this.restartProxies();
+      case 'stop-proxies':
+        // The scale bench loads N Services with no kube-proxy running, then starts it: the
+        // first sync is then a cold start with everything in place (kubernetes#130119).
+        if (!this.cfg.kubeProxy) throw new Error('stop-proxies: this lab runs no kube-proxy');
+        await Promise.all([...this.kubeProxies.values()].map((p) => stopKubeProxy(p)));
+        this.kubeProxies.clear();
+        return { stopped: true };
     }
     throw new Error(`unknown op ${JSON.stringify(req.op)}`);
   }
@@ -359,14 +368,14 @@ class LabKubelet {
   private fence = 0;
 
   /** Stops every kube-proxy (if running), starts new ones, and waits for each one's first sync. */
-  private async restartKubeProxies(): Promise<SyncResult[]> {
+  private async restartKubeProxies(timeoutMs?: number): Promise<SyncResult[]> {
     const kp = this.cfg.kubeProxy!;
     await Promise.all([...this.kubeProxies.values()].map((p) => stopKubeProxy(p)));
     this.kubeProxies.clear();
     const t0 = Date.now();
     for (const node of kp.nodes)
       this.kubeProxies.set(node.name, await startKubeProxy(kp, node, log));
-    await this.waitKubeProxies('its first sync', (m) => m.lastSync > 0);
+    await this.waitKubeProxies('its first sync', (m) => m.lastSync > 0, timeoutMs);
     return this.kubeProxyResults(t0);
   }
 

@@ -107,6 +107,7 @@ export class NetnsProvider implements Provider {
                 },
                 kube: opts.kube ?? {},
                 kubeProxy: opts.kubeProxy,
+                nodePortRange: opts.nodePortRange,
               }),
             ]
           : []),

@@ -6,7 +6,8 @@ import { parseTopology } from '../../model/index.js';
 import { netnsName } from '../../netns/names.js';
 import { NetnsProvider } from '../../netns/provider.js';
 import type { NodeContext } from '../../proxy/types.js';
-import { HTTP_TARGET_PORT, IPERF_PORT, type ScaleBackend } from './state.js';
+import type { KubeProxyMode } from '../../kubelet/kube-proxy.js';
+import { FIRST_NODE_PORT, HTTP_TARGET_PORT, IPERF_PORT, type ScaleBackend } from './state.js';
 
 export const BENCH_NODE = 'node';
 export const BENCH_CLIENT = 'client';
@@ -53,15 +54,38 @@ export function benchLabName(): string {
   return `bench-scale-${process.pid % 100_000}`;
 }
 
-export async function upBenchLab(opts: { backends: number; name?: string }): Promise<BenchLab> {
+/** The real kube-proxy on the bench node, with the lab's control plane. */
+export interface BenchKubeProxy {
+  mode: KubeProxyMode;
+  version: string;
+}
+
+/** As kube-apiserver --service-node-port-range: room for one NodePort in ten at 60,000 Services. */
+export const BENCH_NODE_PORT_RANGE = { min: FIRST_NODE_PORT, max: FIRST_NODE_PORT + 9999 };
+
+export async function upBenchLab(opts: {
+  backends: number;
+  name?: string;
+  kubeProxy?: BenchKubeProxy | undefined;
+}): Promise<BenchLab> {
   const name = opts.name ?? benchLabName();
   const topo = parseTopology(benchTopologyYaml(name, opts.backends), { file: 'bench-scale' });
-  // proxy 'none': the bench creates and drives the proxy itself, with a timed NodeContext.
+  // proxy 'none': the bench creates and drives svclab's proxy itself, with a timed NodeContext;
+  // or the lab kubelet runs kube-proxy, which the bench drives through the API.
   const lab = await new NetnsProvider().up(topo, {
     name,
     proxy: 'none',
     progress: 'silent',
     ephemeral: true,
+    ...(opts.kubeProxy
+      ? {
+          controlPlane: true,
+          kube: { version: opts.kubeProxy.version },
+          // No periodic resync while a change is timed: every sync the bench sees is one it caused.
+          kubeProxy: { mode: opts.kubeProxy.mode, syncPeriod: '1h' },
+          nodePortRange: BENCH_NODE_PORT_RANGE,
+        }
+      : {}),
   });
   const backends = lab.topology.pods
     .filter((p) => p.name.startsWith('backend-'))

@@ -1,45 +1,24 @@
-import { METRICS, type ScaleCell, type ScaleReport } from './report.js';
+import { METRICS, seriesOf, type ScaleCell, type ScaleReport } from './report.js';
 import { TALK_ADD_RULE, TALK_IPERF, TALK_MEMORY } from './talk.js';
 import { SCALE_MODES } from './modes.js';
+import { fmtKiB, fmtMs, fmtNum, mdTable } from './markdown-format.js';
+import { kubeProxySections } from './markdown-kube-proxy.js';
 
-export function fmtMs(ms: number | null | undefined): string {
-  if (ms === null || ms === undefined || !Number.isFinite(ms)) return '—';
-  if (ms < 1) return `${(ms * 1000).toFixed(0)} us`;
-  if (ms < 10) return `${ms.toFixed(2)} ms`;
-  if (ms < 1000) return `${ms.toFixed(0)} ms`;
-  if (ms < 60_000) return `${(ms / 1000).toFixed(1)} s`;
-  if (ms < 3_600_000) return `${(ms / 60_000).toFixed(1)} min`;
-  return `${(ms / 3_600_000).toFixed(1)} h`;
-}
-
-function fmtKiB(k: number | null | undefined): string {
-  if (k === null || k === undefined || !Number.isFinite(k)) return '—';
-  if (Math.abs(k) < 1024) return `${k.toFixed(0)} KiB`;
-  if (Math.abs(k) < 1024 * 1024) return `${(k / 1024).toFixed(1)} MiB`;
-  return `${(k / 1024 / 1024).toFixed(2)} GiB`;
-}
-
-function fmtNum(v: number | null | undefined, digits = 2): string {
-  return v === null || v === undefined || !Number.isFinite(v) ? '—' : v.toFixed(digits);
-}
-
-/** Markdown table cells cannot hold `|` or line breaks. */
-export function mdCell(s: string): string {
-  return s.replaceAll('|', '\\|').replace(/\r?\n/g, ' ');
-}
-
-export function mdTable(head: string[], rows: string[][]): string {
-  const line = (cells: string[]) => `| ${cells.map(mdCell).join(' | ')} |`;
-  return [line(head), `|${head.map(() => '---').join('|')}|`, ...rows.map(line)].join('\n');
-}
+export { fmtMs, mdCell, mdTable } from './markdown-format.js';
 
 const okCells = (r: ScaleReport) => r.cells.filter((c) => c.status === 'ok');
 const byMode = (a: ScaleCell, b: ScaleCell) =>
-  r0(a.mode).localeCompare(r0(b.mode)) || a.services - b.services;
-const r0 = (s: string) => s;
+  SCALE_MODES.indexOf(a.mode) - SCALE_MODES.indexOf(b.mode) ||
+  (a.kubeVersion ?? '').localeCompare(b.kubeVersion ?? '') ||
+  a.services - b.services;
 
-function cellAt(r: ScaleReport, mode: string, n: number): ScaleCell | undefined {
-  return r.cells.find((c) => c.mode === mode && c.services === n && c.status === 'ok');
+function cellAt(r: ScaleReport, series: string, n: number): ScaleCell | undefined {
+  return r.cells.find((c) => seriesOf(c) === series && c.services === n && c.status === 'ok');
+}
+
+/** The report's lines (mode, and release for kube-proxy), in report order. */
+export function seriesList(r: ScaleReport): string[] {
+  return [...new Set([...r.cells].sort(byMode).map(seriesOf))];
 }
 
 /** The report as Markdown: environment, the three tables of the talk, planner cost, the talk side by side, nftables cost breakdown. */
@@ -78,7 +57,7 @@ export function toMarkdown(r: ScaleReport, o: { charts?: string[] } = {}): strin
   const notOk = r.cells.filter((c) => c.status !== 'ok');
   for (const c of notOk)
     out.push(
-      `- ${c.mode} at ${c.services} Services: ${c.status}${c.reason ? `: ${c.reason}` : ''}`,
+      `- ${seriesOf(c)} at ${c.services} Services: ${c.status}${c.reason ? `: ${c.reason}` : ''}`,
     );
   if (notes.length + notOk.length > 0) out.push('');
 
@@ -106,7 +85,7 @@ export function toMarkdown(r: ScaleReport, o: { charts?: string[] } = {}): strin
         const mm = (s: { median: number; max: number } | undefined) =>
           s ? `${fmtMs(s.median)} / ${fmtMs(s.max)}` : '—';
         return [
-          c.mode,
+          seriesOf(c),
           String(c.services),
           fmtMs(p?.full.ms),
           mm(p?.addOne.ms),
@@ -144,7 +123,7 @@ export function toMarkdown(r: ScaleReport, o: { charts?: string[] } = {}): strin
           const f = c.dataPath!.find((d) => d.position === 'first');
           const l = c.dataPath!.find((d) => d.position === 'last');
           return [
-            c.mode,
+            seriesOf(c),
             String(c.services),
             `${fmtMs(f?.connectMs.median)} / ${fmtMs(f?.connectMs.p99)}`,
             `${fmtMs(l?.connectMs.median)} / ${fmtMs(l?.connectMs.p99)}`,
@@ -166,7 +145,7 @@ export function toMarkdown(r: ScaleReport, o: { charts?: string[] } = {}): strin
     mdTable(
       ['mode', 'N', 'Slab Δ', 'VmallocUsed Δ', 'peak RSS (full)', 'peak RSS (change)'],
       cells.map((c) => [
-        c.mode,
+        seriesOf(c),
         String(c.services),
         fmtKiB(c.programming?.kernelMemory.slabKiB),
         fmtKiB(c.programming?.kernelMemory.vmallocUsedKiB),
@@ -182,7 +161,7 @@ export function toMarkdown(r: ScaleReport, o: { charts?: string[] } = {}): strin
     mdTable(
       ['mode', 'N', 'whole ruleset', 'after one change', 'bench CPU in full sync'],
       cells.map((c) => [
-        c.mode,
+        seriesOf(c),
         String(c.services),
         fmtMs(c.planner?.fullMs),
         fmtMs(c.planner?.changeMs),
@@ -192,16 +171,17 @@ export function toMarkdown(r: ScaleReport, o: { charts?: string[] } = {}): strin
     '',
   );
 
+  const series = seriesList(r);
   out.push('## 5. The talk side by side', '');
   out.push('Adding one Service (talk: "adding one rule") with N Services present:', '');
   out.push(
     mdTable(
-      ['N', 'talk iptables', 'talk IPVS', ...SCALE_MODES],
+      ['N', 'talk iptables', 'talk IPVS', ...series],
       TALK_ADD_RULE.map((t) => [
         String(t.services),
         t.iptables,
         t.ipvs,
-        ...SCALE_MODES.map((m) => fmtMs(cellAt(r, m, t.services)?.programming?.addOne.ms.median)),
+        ...series.map((m) => fmtMs(cellAt(r, m, t.services)?.programming?.addOne.ms.median)),
       ]),
     ),
     '',
@@ -212,12 +192,12 @@ export function toMarkdown(r: ScaleReport, o: { charts?: string[] } = {}): strin
   );
   out.push(
     mdTable(
-      ['N', 'talk iptables', 'talk IPVS', ...SCALE_MODES],
+      ['N', 'talk iptables', 'talk IPVS', ...series],
       TALK_IPERF.map((t) => [
         String(t.services),
         `${t.iptablesFirst} / ${t.iptablesLast}`,
         `${t.ipvsFirst} / ${t.ipvsLast}`,
-        ...SCALE_MODES.map((m) => {
+        ...series.map((m) => {
           const c = cellAt(r, m, t.services);
           const f = c?.dataPath?.find((d) => d.position === 'first')?.throughputGbps;
           const l = c?.dataPath?.find((d) => d.position === 'last')?.throughputGbps;
@@ -228,28 +208,22 @@ export function toMarkdown(r: ScaleReport, o: { charts?: string[] } = {}): strin
     '',
   );
   out.push(
-    'Memory (talk: node memory, method not stated; here kernel Slab+Vmalloc growth + peak RSS of the programming process) and CPU:',
+    "Memory (talk: node memory, method not stated; here for svclab's modes kernel Slab+Vmalloc growth + peak RSS of the programming process; for kube-proxy its own RSS after the first sync, its peak after the changes, and the kernel growth of its first sync) and CPU. The talk measured kube-proxy: its iptables and IPVS columns are the kube-proxy-iptables and kube-proxy-ipvs columns' peers:",
     '',
   );
   out.push(
     mdTable(
-      [
-        'N',
-        'talk iptables',
-        'talk IPVS',
-        'talk CPU iptables / IPVS',
-        'iptables-full',
-        'nftables',
-        'nftables-rules',
-        'ipvs',
-      ],
+      ['N', 'talk iptables', 'talk IPVS', 'talk CPU iptables / IPVS', ...series],
       TALK_MEMORY.map((t) => [
         String(t.services),
         t.iptables,
         t.ipvs,
         `${t.cpuIptables} / ${t.cpuIpvs}`,
-        ...(['iptables-full', 'nftables', 'nftables-rules', 'ipvs'] as const).map((m) => {
-          const p = cellAt(r, m, t.services)?.programming;
+        ...series.map((m) => {
+          const c = cellAt(r, m, t.services);
+          const p = c?.programming;
+          if (c?.kubeProxy)
+            return `${fmtKiB(c.kubeProxy.firstSyncUsage.rssKiB)} RSS (peak ${fmtKiB(c.kubeProxy.finalUsage.hwmKiB)}); kernel ${fmtKiB(c.kubeProxy.kernelMemory.slabKiB + c.kubeProxy.kernelMemory.vmallocUsedKiB)}`;
           return p
             ? `${fmtKiB(p.kernelMemory.slabKiB + p.kernelMemory.vmallocUsedKiB)} + ${fmtKiB(p.full.cost.maxRssKiB)}`
             : '—';
@@ -275,8 +249,8 @@ export function toMarkdown(r: ScaleReport, o: { charts?: string[] } = {}): strin
   out.push(
     mdTable(
       ['mode', 'N range', ...shapeMetrics],
-      r.options.modes.map((m) => {
-        const all = cells.filter((c) => c.mode === m);
+      series.map((m) => {
+        const all = cells.filter((c) => seriesOf(c) === m);
         const cs =
           all.some((c) => c.services >= 1000) && all.filter((c) => c.services >= 1000).length > 1
             ? all.filter((c) => c.services >= 1000)
@@ -323,7 +297,7 @@ export function toMarkdown(r: ScaleReport, o: { charts?: string[] } = {}): strin
         nft.map((c) => {
           const b = c.nftBreakdown!;
           return [
-            c.mode,
+            seriesOf(c),
             String(c.services),
             fmtMs(b.addGoto.wallMs.median),
             fmtMs(b.addGoto.userspaceMs.median),
@@ -336,6 +310,8 @@ export function toMarkdown(r: ScaleReport, o: { charts?: string[] } = {}): strin
       '',
     );
   }
+
+  out.push(...kubeProxySections(cells));
 
   if (o.charts?.length) {
     out.push('## Charts', '');

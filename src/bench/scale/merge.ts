@@ -1,5 +1,5 @@
 import { SCALE_MODES } from './modes.js';
-import { toRows, type Environment, type ScaleCell, type ScaleReport } from './report.js';
+import { seriesOf, toRows, type Environment, type ScaleCell, type ScaleReport } from './report.js';
 
 /**
  * A full run skips the cells its budget cannot hold (nftables with kube-proxy's maps at
@@ -8,7 +8,8 @@ import { toRows, type Environment, type ScaleCell, type ScaleReport } from './re
  * cells of the same mode and N, and the report says which cells came from where.
  */
 export function mergeReports(base: ScaleReport, extra: ScaleReport): ScaleReport {
-  const key = (c: Pick<ScaleCell, 'mode' | 'services'>) => `${c.mode}\u0000${c.services}`;
+  const key = (c: Pick<ScaleCell, 'mode' | 'kubeVersion' | 'services'>) =>
+    `${c.mode}\u0000${c.kubeVersion ?? ''}\u0000${c.services}`;
   const ran = new Map(extra.cells.filter((c) => c.status !== 'skipped').map((c) => [key(c), c]));
   // A cell both runs skipped keeps the second run's reason: it was predicted from more data.
   const skipped = new Map(
@@ -19,7 +20,10 @@ export function mergeReports(base: ScaleReport, extra: ScaleReport): ScaleReport
   );
   for (const c of ran.values()) if (!base.cells.some((b) => key(b) === key(c))) cells.push(c);
   cells.sort(
-    (a, b) => SCALE_MODES.indexOf(a.mode) - SCALE_MODES.indexOf(b.mode) || a.services - b.services,
+    (a, b) =>
+      SCALE_MODES.indexOf(a.mode) - SCALE_MODES.indexOf(b.mode) ||
+      (a.kubeVersion ?? '').localeCompare(b.kubeVersion ?? '') ||
+      a.services - b.services,
   );
 
   // Rows take their environment by `where`: a second run must have been made on the same
@@ -34,7 +38,7 @@ export function mergeReports(base: ScaleReport, extra: ScaleReport): ScaleReport
       );
   }
 
-  const merged = [...ran.values()].map((c) => `${c.mode} at ${c.services}`);
+  const merged = [...ran.values()].map((c) => `${seriesOf(c)} at ${c.services}`);
   const notes = [...base.notes];
   for (const n of extra.notes) if (!notes.includes(n)) notes.push(n);
   if (merged.length > 0)
@@ -53,6 +57,16 @@ export function mergeReports(base: ScaleReport, extra: ScaleReport): ScaleReport
       services: [...new Set([...base.options.services, ...extra.options.services])].sort(
         (a, b) => a - b,
       ),
+      ...(base.options.kubeVersions || extra.options.kubeVersions
+        ? {
+            kubeVersions: [
+              ...new Set([
+                ...(base.options.kubeVersions ?? []),
+                ...(extra.options.kubeVersions ?? []),
+              ]),
+            ].sort(),
+          }
+        : {}),
     },
     environments,
     cells,

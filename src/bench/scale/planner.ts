@@ -3,7 +3,7 @@ import { IpvsPlanner, diffIpvs, diffIpvsChanges, emptyApplied } from '../../prox
 import { NftablesPlanner } from '../../proxy/nftables/index.js';
 import { planTransactions } from '../../proxy/nftables/transaction.js';
 import type { NodeContext, ProxyState } from '../../proxy/types.js';
-import type { ScaleMode } from './modes.js';
+import type { SvclabScaleMode } from './modes.js';
 
 /** Pure planning cost of one mode at one N (no kernel): the part of a sync Node itself pays. */
 export interface PlannerTiming {
@@ -35,7 +35,7 @@ function best<T>(runs: number, fn: () => T): [T, number] {
 }
 
 export function timePlanner(
-  mode: ScaleMode,
+  mode: SvclabScaleMode,
   node: NodeInfo,
   base: ProxyState,
   changed: ProxyState,

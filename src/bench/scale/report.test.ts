@@ -1,8 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { toMarkdown, mdTable } from './markdown.js';
+import { parseBenchMetrics, parseProcessUsage } from './kube-proxy-probe.js';
+import { sideBySide } from './markdown-kube-proxy.js';
 import {
   csvField,
+  programmingOfKubeProxy,
   scaleReportSchema,
+  seriesOf,
   toCsv,
   toJson,
   toRows,
@@ -239,6 +243,7 @@ describe('rows and CSV', () => {
     const parsed = parseCsv(toCsv(r.rows));
     expect(parsed[0]).toEqual([
       'mode',
+      'kubeVersion',
       'services',
       'metric',
       'unit',
@@ -252,8 +257,8 @@ describe('rows and CSV', () => {
       'machine',
     ]);
     expect(parsed).toHaveLength(r.rows.length + 1);
-    for (const row of parsed) expect(row).toHaveLength(12);
-    expect(parsed[1]![11]).toBe('AMD EPYC, 2 CPUs, 24 GiB');
+    for (const row of parsed) expect(row).toHaveLength(13);
+    expect(parsed[1]![12]).toBe('AMD EPYC, 2 CPUs, 24 GiB');
   });
 });
 
@@ -449,5 +454,183 @@ describe('mergeReports', () => {
       environments: [{ ...base.environments[0]!, kernel: '6.1.0' }],
     };
     expect(() => mergeReports(base, extra)).toThrow(/kernel 6\.1\.0/);
+  });
+});
+
+/** A kube-proxy cell as measureKubeProxy reports it: `sync` ms per change, `first` ms cold. */
+function kubeProxyCell(
+  mode: ScaleCell['mode'],
+  services: number,
+  kubeVersion: string,
+  o: { first: number; sync: number },
+): ScaleCell {
+  const usage = { rssKiB: 50_000, hwmKiB: 60_000, cpuMs: 900, userMs: 600, sysMs: 300 };
+  const kchange = (sync: number) => ({
+    reps: 3,
+    applyMs: stats(sync + 5),
+    syncMs: stats(sync),
+    syncs: stats(1),
+    programmingMs: stats(sync + 4),
+    cpuMs: stats(sync / 2),
+  });
+  const kubeProxy = {
+    apiLoad: {
+      services,
+      objects: services * 2,
+      ms: services,
+      concurrency: 32,
+      priorityLevel: 'exempt',
+    },
+    startToFirstSyncMs: o.first + 300,
+    firstSyncMs: o.first,
+    firstSyncs: 1,
+    firstSyncUsage: usage,
+    kernelMemory: { slabKiB: services * 2, sUnreclaimKiB: 1, vmallocUsedKiB: 2 },
+    addOne: kchange(o.sync),
+    removeOne: kchange(o.sync),
+    changeEndpoints: kchange(o.sync),
+    finalUsage: { ...usage, hwmKiB: 70_000 },
+  };
+  return {
+    mode,
+    kubeVersion,
+    services,
+    where: 'host',
+    status: 'ok',
+    programming: programmingOfKubeProxy(kubeProxy),
+    dataPath: cell(mode, services).dataPath,
+    kubeProxy,
+    durationMs: 1000,
+  };
+}
+
+function kubeProxyReport(): ScaleReport {
+  const r = report();
+  const cells: ScaleCell[] = [
+    ...r.cells,
+    kubeProxyCell('kube-proxy-iptables', 5000, 'v1.36.3', { first: 2500, sync: 50 }),
+    kubeProxyCell('kube-proxy-iptables', 5000, 'v1.37.2', { first: 1250, sync: 25 }),
+  ];
+  return {
+    ...r,
+    options: {
+      ...r.options,
+      modes: [...r.options.modes, 'kube-proxy-iptables'],
+      kubeVersions: ['v1.36.3', 'v1.37.2'],
+    },
+    cells,
+    rows: toRows(cells, r.environments),
+  };
+}
+
+describe('kube-proxy cells', () => {
+  it('are one line per release, with the release in every CSV row, and validate', () => {
+    const r = kubeProxyReport();
+    expect(scaleReportSchema.safeParse(JSON.parse(toJson(r))).success).toBe(true);
+    expect(seriesOf(r.cells.at(-1)!)).toBe('kube-proxy-iptables v1.37.2');
+    expect(seriesOf(r.cells[0]!)).toBe('iptables-partial');
+    const rows = r.rows.filter((x) => x.mode === 'kube-proxy-iptables');
+    expect(new Set(rows.map((x) => x.kubeVersion))).toEqual(new Set(['v1.36.3', 'v1.37.2']));
+    const pick = (v: string, metric: string) =>
+      rows.find((x) => x.kubeVersion === v && x.metric === metric)?.value;
+    // The full sync is kube-proxy's first sync; a change is API write → synced; the sync is its own row.
+    expect(pick('v1.37.2', 'full_sync_ms')).toBe(1250);
+    expect(pick('v1.37.2', 'add_one_ms_median')).toBe(30);
+    expect(pick('v1.37.2', 'add_one_sync_ms_median')).toBe(25);
+    expect(pick('v1.37.2', 'start_to_first_sync_ms')).toBe(1550);
+    expect(pick('v1.37.2', 'kube_proxy_rss_kib')).toBe(50_000);
+    expect(pick('v1.36.3', 'api_load_ms')).toBe(5000);
+    // svclab's modes have no kube-proxy rows, and their sync row is their change's time.
+    expect(r.rows.some((x) => x.mode === 'iptables-partial' && x.metric === 'api_load_ms')).toBe(
+      false,
+    );
+    expect(
+      r.rows.find(
+        (x) =>
+          x.mode === 'iptables-partial' &&
+          x.services === 5000 &&
+          x.metric === 'add_one_sync_ms_median',
+      )?.value,
+    ).toBe(500);
+    expect(
+      chartsOf(r)
+        .find((c) => c.file.endsWith('/full_sync_ms.svg'))!
+        .svg.match(/kube-proxy-iptables v1\.3[67]\.\d/g)?.length,
+    ).toBeGreaterThanOrEqual(2);
+  });
+
+  it('refuses a kube-proxy measurement without its figures', () => {
+    const r = JSON.parse(toJson(kubeProxyReport()));
+    delete r.cells.at(-1).kubeProxy.firstSyncMs;
+    expect(scaleReportSchema.safeParse(r).success).toBe(false);
+  });
+
+  it("sets every figure beside svclab's peer mode with the ratio svclab ÷ kube-proxy", () => {
+    const r = kubeProxyReport();
+    const peer = r.cells.find((c) => c.mode === 'iptables-partial' && c.services === 5000)!;
+    const kp = r.cells.at(-1)!;
+    const byKey = Object.fromEntries(sideBySide(peer, kp).map((x) => [x.key, x]));
+    expect(byKey['full']).toMatchObject({ svclab: 5000, kubeProxy: 1250, ratio: 4 });
+    expect(byKey['add']).toMatchObject({ svclab: 500, kubeProxy: 25, ratio: 20 });
+    expect(byKey['slab']).toMatchObject({ svclab: 5000, kubeProxy: 10_000, ratio: 0.5 });
+    const md = toMarkdown(r);
+    expect(md).toContain('## 8. The real kube-proxy, through the API');
+    expect(md).toContain('### iptables-partial / kube-proxy-iptables v1.37.2');
+    expect(md).toMatch(/\| 5000 \| 5\.0 s \/ 1\.3 s \(×4\.0\) \| 500 ms \/ 25 ms \(×20\)/);
+    expect(md).toContain('- iptables-partial vs kube-proxy-iptables v1.37.2 at 5000: add ×20');
+    // Two releases: the second ÷ the first, figure by figure.
+    expect(md).toContain('## 10. kube-proxy releases');
+    expect(md).toMatch(/\| 5000 \| first sync \| 2\.5 s \| 1\.3 s \| ×0\.50 \|/);
+  });
+
+  it('merges a second run per mode, release and N', () => {
+    const base = kubeProxyReport();
+    const extra = {
+      ...base,
+      startedAt: '2026-11-26T00:00:00.000Z',
+      cells: [kubeProxyCell('kube-proxy-iptables', 5000, 'v1.37.2', { first: 999, sync: 9 })],
+    };
+    const m = mergeReports(base, extra);
+    const kp = m.cells.filter((c) => c.mode === 'kube-proxy-iptables');
+    expect(kp.map((c) => [c.kubeVersion, c.programming?.full.ms])).toEqual([
+      ['v1.36.3', 2500],
+      ['v1.37.2', 999],
+    ]);
+    expect(m.notes.at(-1)).toContain('kube-proxy-iptables v1.37.2 at 5000');
+  });
+});
+
+describe("kube-proxy's metrics and /proc", () => {
+  it('reads histogram sums and counts over label sets', () => {
+    const m = parseBenchMetrics(
+      [
+        'kubeproxy_sync_proxy_rules_duration_seconds_bucket{ip_family="IPv4",le="0.001"} 0',
+        'kubeproxy_sync_proxy_rules_duration_seconds_sum{ip_family="IPv4"} 1.5',
+        'kubeproxy_sync_proxy_rules_duration_seconds_count{ip_family="IPv4"} 3',
+        'kubeproxy_network_programming_duration_seconds_sum{ip_family="IPv4"} 0.25',
+        'kubeproxy_network_programming_duration_seconds_count{ip_family="IPv4"} 2',
+        'kubeproxy_sync_proxy_rules_last_timestamp_seconds{ip_family="IPv4"} 1.7e9',
+      ].join('\n'),
+    );
+    expect(m).toMatchObject({
+      syncCount: 3,
+      syncSumSeconds: 1.5,
+      programmingCount: 2,
+      programmingSumSeconds: 0.25,
+      lastSync: 1.7e9,
+    });
+  });
+
+  it('reads RSS, peak RSS and CPU (with reaped children) of a process whose name has spaces', () => {
+    const status = 'Name:\tkube-proxy\nVmHWM:\t  81920 kB\nVmRSS:\t  65536 kB\n';
+    // pid (comm) state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime stime cutime cstime
+    const stat = '42 (kube proxy) S 1 42 42 0 -1 4194560 100 0 0 0 250 50 30 20 20 0 9';
+    expect(parseProcessUsage(status, stat, 100)).toEqual({
+      rssKiB: 65536,
+      hwmKiB: 81920,
+      userMs: 2800,
+      sysMs: 700,
+      cpuMs: 3500,
+    });
   });
 });

@@ -6,6 +6,7 @@ import { SCALE_MODES, type ScaleMode } from './modes.js';
 import type { NftBreakdown } from './nft-breakdown.js';
 import type { PlannerTiming } from './planner.js';
 import type { ChangeCost, ProgrammingResult, SyncSample } from './programming.js';
+import type { KubeProxyChange, KubeProxyMeasurement } from './kube-proxy-cell.js';
 
 /** Where and with what a part of the run was measured: numbers mean nothing without it. */
 export interface Environment {
@@ -29,7 +30,51 @@ export interface ScaleCell {
   dataPath?: DataPathResult[] | undefined;
   /** nftables modes: where the time of one `nft` process goes (absent in older reports). */
   nftBreakdown?: NftBreakdown | undefined;
+  /** kube-proxy modes: the Kubernetes release whose kube-proxy ran. */
+  kubeVersion?: string | undefined;
+  /** kube-proxy modes: what was measured from kube-proxy's metrics, /proc and the API. */
+  kubeProxy?: KubeProxyMeasurement | undefined;
   durationMs: number;
+}
+
+/** A line in the tables and charts: a mode, and for the real kube-proxy its release. */
+export function seriesOf(c: { mode: ScaleMode; kubeVersion?: string | undefined }): string {
+  return c.kubeVersion ? `${c.mode} ${c.kubeVersion}` : c.mode;
+}
+
+/**
+ * kube-proxy's figures in the programming summary's terms, so every table and chart has them
+ * beside svclab's: the full sync is its first sync after a start with N Services, its CPU that of
+ * kube-proxy since start (informers included); a change's time is API write → synced.
+ */
+export function programmingOfKubeProxy(k: KubeProxyMeasurement): ProgrammingSummary {
+  const change = (c: KubeProxyChange): ChangeSummary => ({
+    reps: c.reps,
+    ms: c.applyMs,
+    cpuMs: c.cpuMs,
+    maxRssKiB: k.finalUsage.hwmKiB,
+    strategy: 'kube-proxy',
+    written: {},
+  });
+  return {
+    full: {
+      ms: k.firstSyncMs,
+      strategy: 'full',
+      cost: {
+        commands: 0,
+        userMs: k.firstSyncUsage.userMs,
+        sysMs: k.firstSyncUsage.sysMs,
+        maxRssKiB: k.firstSyncUsage.hwmKiB,
+        wallMs: k.startToFirstSyncMs,
+      },
+      plannerCpuMs: 0,
+      written: {},
+    },
+    kernelMemory: k.kernelMemory,
+    addOne: change(k.addOne),
+    removeOne: change(k.removeOne),
+    changeEndpoints: change(k.changeEndpoints),
+  };
 }
 
 export interface ProgrammingSummary {
@@ -76,6 +121,8 @@ export interface ScaleOptionsRecord {
   budgetSeconds: number;
   connections: number;
   iperfSeconds: number;
+  /** Releases whose kube-proxy the kube-proxy modes ran (each mode once per release). */
+  kubeVersions?: string[] | undefined;
 }
 
 export interface ScaleReport {
@@ -93,6 +140,8 @@ export interface ScaleReport {
 /** One line of the CSV: one mode x N x metric, with the environment it was measured in. */
 export interface Row {
   mode: ScaleMode;
+  /** The kube-proxy release ('' for svclab's modes). */
+  kubeVersion: string;
   services: number;
   metric: string;
   unit: string;
@@ -239,6 +288,61 @@ export const METRICS: {
     title: 'Planner (pure), after one Service changed',
     pick: (c) => c.planner?.changeMs,
   },
+  // kube-proxy modes: the sync itself (its duration histogram) beside the end-to-end times
+  // above, and what svclab's modes have no counterpart for. For svclab's modes the sync is the
+  // whole change, so its `*_sync_ms_median` is the change's time.
+  {
+    metric: 'add_one_sync_ms_median',
+    unit: 'ms',
+    title: 'Add one Service: time in the sync itself (median)',
+    pick: (c) => (c.kubeProxy ? c.kubeProxy.addOne.syncMs.median : c.programming?.addOne.ms.median),
+  },
+  {
+    metric: 'remove_one_sync_ms_median',
+    unit: 'ms',
+    title: 'Remove one Service: time in the sync itself (median)',
+    pick: (c) =>
+      c.kubeProxy ? c.kubeProxy.removeOne.syncMs.median : c.programming?.removeOne.ms.median,
+  },
+  {
+    metric: 'change_endpoints_sync_ms_median',
+    unit: 'ms',
+    title: "Change one Service's endpoints: time in the sync itself (median)",
+    pick: (c) =>
+      c.kubeProxy
+        ? c.kubeProxy.changeEndpoints.syncMs.median
+        : c.programming?.changeEndpoints.ms.median,
+  },
+  {
+    metric: 'network_programming_ms_median',
+    unit: 'ms',
+    title: "kube-proxy's network_programming_duration, endpoint change (median)",
+    pick: (c) => c.kubeProxy?.changeEndpoints.programmingMs.median,
+  },
+  {
+    metric: 'start_to_first_sync_ms',
+    unit: 'ms',
+    title: 'kube-proxy start with N Services → end of its first sync',
+    pick: (c) => c.kubeProxy?.startToFirstSyncMs,
+  },
+  {
+    metric: 'kube_proxy_rss_kib',
+    unit: 'KiB',
+    title: 'kube-proxy RSS after its first sync',
+    pick: (c) => c.kubeProxy?.firstSyncUsage.rssKiB,
+  },
+  {
+    metric: 'kube_proxy_peak_rss_kib',
+    unit: 'KiB',
+    title: 'kube-proxy peak RSS (VmHWM) after the changes',
+    pick: (c) => c.kubeProxy?.finalUsage.hwmKiB,
+  },
+  {
+    metric: 'api_load_ms',
+    unit: 'ms',
+    title: 'Writing the N Services and EndpointSlices through the API (not the proxy)',
+    pick: (c) => c.kubeProxy?.apiLoad.ms,
+  },
   // nftables modes only: one `nft` process adding one element with a goto verdict, split into
   // its kernel part (the batch's sendmsg) and the rest (mostly reading the table).
   {
@@ -289,6 +393,7 @@ export function toRows(cells: readonly ScaleCell[], environments: readonly Envir
     const env = environments.find((e) => e.where === c.where);
     const base = {
       mode: c.mode,
+      kubeVersion: c.kubeVersion ?? '',
       services: c.services,
       where: c.where,
       emulated: env?.emulated ?? false,
@@ -325,6 +430,7 @@ function snake(s: string): string {
 
 const ROW_COLUMNS = [
   'mode',
+  'kubeVersion',
   'services',
   'metric',
   'unit',
@@ -388,6 +494,43 @@ const nftTransactionSchema = z.object({
   userspaceMs: statsSchema,
 });
 const modeSchema = z.enum(SCALE_MODES);
+const usageSchema = z.object({
+  rssKiB: z.number().positive(),
+  hwmKiB: z.number().positive(),
+  cpuMs: z.number().min(0),
+  userMs: z.number().min(0),
+  sysMs: z.number().min(0),
+});
+const kubeProxyChangeSchema = z.object({
+  reps: z.number().int().min(1),
+  applyMs: statsSchema,
+  syncMs: statsSchema,
+  syncs: statsSchema,
+  programmingMs: statsSchema,
+  cpuMs: statsSchema,
+});
+const kubeProxySchema = z.object({
+  apiLoad: z.object({
+    services: z.number().int().positive(),
+    objects: z.number().int().positive(),
+    ms: z.number().positive(),
+    concurrency: z.number().int().positive(),
+    priorityLevel: z.string().min(1),
+  }),
+  startToFirstSyncMs: z.number().positive(),
+  firstSyncMs: z.number().positive(),
+  firstSyncs: z.number().int().min(1),
+  firstSyncUsage: usageSchema,
+  kernelMemory: z.object({
+    slabKiB: z.number(),
+    sUnreclaimKiB: z.number(),
+    vmallocUsedKiB: z.number(),
+  }),
+  addOne: kubeProxyChangeSchema,
+  removeOne: kubeProxyChangeSchema,
+  changeEndpoints: kubeProxyChangeSchema,
+  finalUsage: usageSchema,
+});
 const whereSchema = z.enum(['host', 'vm']);
 
 export const scaleReportSchema = z.strictObject({
@@ -404,6 +547,7 @@ export const scaleReportSchema = z.strictObject({
     budgetSeconds: z.number().positive(),
     connections: z.number().int().positive(),
     iperfSeconds: z.number().positive(),
+    kubeVersions: z.array(z.string()).optional(),
   }),
   environments: z
     .array(
@@ -465,12 +609,16 @@ export const scaleReportSchema = z.strictObject({
           deleteDrop: nftTransactionSchema,
         })
         .optional(),
+      kubeVersion: z.string().optional(),
+      kubeProxy: kubeProxySchema.optional(),
       durationMs: z.number(),
     }),
   ),
   rows: z.array(
     z.object({
       mode: modeSchema,
+      // Absent in reports written before the kube-proxy modes.
+      kubeVersion: z.string().default(''),
       services: z.number().int().positive(),
       metric: z.string().regex(/^[a-z0-9_]+$/),
       unit: z.string(),

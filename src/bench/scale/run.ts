@@ -10,12 +10,24 @@ import {
 } from './datapath.js';
 import { environment } from './environment.js';
 import { upBenchLab } from './lab.js';
-import { createScaleProxy, type ScaleMode } from './modes.js';
+import {
+  createScaleProxy,
+  isKubeProxyMode,
+  kubeProxyModeOf,
+  needsIpvs,
+  type KubeProxyScaleMode,
+  type ScaleMode,
+  type SvclabScaleMode,
+} from './modes.js';
+import { measureKubeProxy } from './kube-proxy-cell.js';
+import { DEFAULT_KUBE_VERSION } from '../../kube/versions.js';
 import { measureNftBreakdown, probeChainOf, type NftBreakdown } from './nft-breakdown.js';
 import { timePlanner } from './planner.js';
 import { measureProgramming } from './programming.js';
 import {
+  programmingOfKubeProxy,
   scaleReportSchema,
+  seriesOf,
   summarizeProgramming,
   toRows,
   type Environment,
@@ -60,12 +72,16 @@ export async function runScaleBench(o: ScaleBenchOptions): Promise<ScaleReport> 
   ];
   const cells: ScaleCell[] = [];
 
+  const kubeVersions = o.kubeVersions?.length ? o.kubeVersions : [DEFAULT_KUBE_VERSION];
   const vmModes: ScaleMode[] = [];
-  const hostModes: ScaleMode[] = [];
+  const hostSeries: Series[] = [];
   for (const m of o.modes) {
-    if (m === 'ipvs' && !inVm && (await shouldUseVm(['ipvs'])).useVm) vmModes.push(m);
-    else hostModes.push(m);
+    if (needsIpvs(m) && !inVm && (await shouldUseVm(['ipvs'])).useVm) vmModes.push(m);
+    else if (isKubeProxyMode(m))
+      for (const kubeVersion of kubeVersions) hostSeries.push({ mode: m, kubeVersion });
+    else hostSeries.push({ mode: m });
   }
+  const hostModes = hostSeries;
   // Under TCG every process spawn and lab bring-up is several times slower: the VM part gets
   // 40% of the budget for one mode (more with more modes), the host modes share the rest; a
   // run of VM modes only gets all of it.
@@ -81,28 +97,35 @@ export async function runScaleBench(o: ScaleBenchOptions): Promise<ScaleReport> 
   const note = (n: string) => {
     if (!notes.includes(n)) notes.push(n);
   };
-  for (const [i, mode] of hostModes.entries()) {
+  for (const [i, series] of hostModes.entries()) {
     const modeDeadline = Date.now() + (hostDeadline - Date.now()) / (hostModes.length - i);
-    cells.push(...(await runMode(mode, o, modeDeadline, inVm ? 'vm' : 'host', log, note)));
+    cells.push(...(await runMode(series, o, modeDeadline, inVm ? 'vm' : 'host', log, note)));
   }
 
   if (vmModes.length > 0) {
-    const part = await runVmPart(o, vmModes, Math.max(30, (deadline - Date.now()) / 1000), log);
+    const part = await runVmPart(
+      { ...o, kubeVersions },
+      vmModes,
+      Math.max(30, (deadline - Date.now()) / 1000),
+      log,
+    );
     if (part) {
       environments.push(...part.environments);
       cells.push(...part.cells);
       notes.push(...part.notes.filter((n) => !notes.includes(n)));
     } else {
       for (const m of vmModes)
-        for (const n of o.services)
-          cells.push({
-            mode: m,
-            services: n,
-            where: 'vm',
-            status: 'failed',
-            reason: 'the VM part produced no report (see stderr)',
-            durationMs: 0,
-          });
+        for (const kubeVersion of isKubeProxyMode(m) ? kubeVersions : [undefined])
+          for (const n of o.services)
+            cells.push({
+              mode: m,
+              ...(kubeVersion ? { kubeVersion } : {}),
+              services: n,
+              where: 'vm',
+              status: 'failed',
+              reason: 'the VM part produced no report (see stderr)',
+              durationMs: 0,
+            });
     }
   }
   if (environments.some((e) => e.where === 'vm' && e.emulated) && !notes.includes(TCG_NOTE))
@@ -117,6 +140,7 @@ export async function runScaleBench(o: ScaleBenchOptions): Promise<ScaleReport> 
     budgetSeconds: o.budgetSeconds,
     connections: o.connections,
     iperfSeconds: o.iperfSeconds,
+    ...(o.modes.some(isKubeProxyMode) ? { kubeVersions } : {}),
   };
   const report: ScaleReport = {
     schemaVersion: 1,
@@ -132,8 +156,14 @@ export async function runScaleBench(o: ScaleBenchOptions): Promise<ScaleReport> 
   return report;
 }
 
+/** One line of the report: a mode, and for kube-proxy modes the release that runs. */
+interface Series {
+  mode: ScaleMode;
+  kubeVersion?: string | undefined;
+}
+
 async function runMode(
-  mode: ScaleMode,
+  series: Series,
   o: ScaleBenchOptions,
   modeDeadline: number,
   where: 'host' | 'vm',
@@ -141,6 +171,9 @@ async function runMode(
   note: (n: string) => void,
 ): Promise<ScaleCell[]> {
   const cells: ScaleCell[] = [];
+  const { mode, kubeVersion } = series;
+  const label = seriesOf(series);
+  const tag = kubeVersion ? { kubeVersion } : {};
   let prev: { services: number; ms: number; cell: ScaleCell } | undefined;
   for (const services of [...o.services].sort((a, b) => a - b)) {
     const predicted = prev ? predictCellMs(prev, services) : 0;
@@ -152,26 +185,37 @@ async function runMode(
     else if (Date.now() + predicted > modeDeadline)
       reason = `not run: ${(predicted / 1000).toFixed(0)} s predicted from N=${prev!.services}, over this mode's share of the time budget (--budget)`;
     if (reason) {
-      log(`${mode} N=${services}: ${reason}`);
-      cells.push({ mode, services, where, status: 'skipped', reason, durationMs: 0 });
+      log(`${label} N=${services}: ${reason}`);
+      cells.push({ mode, ...tag, services, where, status: 'skipped', reason, durationMs: 0 });
       continue;
     }
     const t0 = Date.now();
+    const cellLog = (l: string) => log(`${label} N=${services}: ${l}`);
     let cell: ScaleCell;
     try {
-      cell = await runCell(
-        mode,
-        services,
-        o,
-        modeDeadline,
-        where,
-        (l) => log(`${mode} N=${services}: ${l}`),
-        note,
-      );
+      cell = isKubeProxyMode(mode)
+        ? await runKubeProxyCell(
+            mode,
+            kubeVersion ?? DEFAULT_KUBE_VERSION,
+            services,
+            o,
+            modeDeadline,
+            where,
+            cellLog,
+          )
+        : await runCell(mode, services, o, modeDeadline, where, cellLog, note);
     } catch (err) {
       const reason = errorText(err);
-      log(`${mode} N=${services}: failed: ${reason}`);
-      cell = { mode, services, where, status: 'failed', reason, durationMs: Date.now() - t0 };
+      log(`${label} N=${services}: failed: ${reason}`);
+      cell = {
+        mode,
+        ...tag,
+        services,
+        where,
+        status: 'failed',
+        reason,
+        durationMs: Date.now() - t0,
+      };
     }
     cells.push(cell);
     prev = { services, ms: Date.now() - t0, cell };
@@ -192,8 +236,11 @@ export function predictCellMs(
   const p = prev.cell.programming;
   if (prev.services < 1000 || !p) return 0;
   const r = services / prev.services;
-  const full =
-    p.full.ms + 3 * ((prev.cell.planner?.fullMs ?? 0) + (prev.cell.planner?.changeMs ?? 0));
+  const k = prev.cell.kubeProxy;
+  // kube-proxy: the API load and the cold start (informers listing N objects, then the sync).
+  const full = k
+    ? k.apiLoad.ms + k.startToFirstSyncMs
+    : p.full.ms + 3 * ((prev.cell.planner?.fullMs ?? 0) + (prev.cell.planner?.changeMs ?? 0));
   // Repetitions adapt to the time left, down to one of each kind: predict with one.
   const changes = p.addOne.ms.mean + p.removeOne.ms.mean + p.changeEndpoints.ms.mean;
   return prev.ms + full * (r ** GROWTH_EXPONENT - 1) + changes * (r - 1);
@@ -210,7 +257,7 @@ function errorText(err: unknown): string {
 }
 
 async function runCell(
-  mode: ScaleMode,
+  mode: SvclabScaleMode,
   services: number,
   o: ScaleBenchOptions,
   modeDeadline: number,
@@ -275,27 +322,7 @@ async function runCell(
       }
     }
 
-    await bench.startIperf();
-    const targets: ProbeTarget[] = [
-      { position: 'first', service: serviceName(0), clusterIP: clusterIPOf(base, 0) },
-      {
-        position: 'last',
-        service: serviceName(services - 1),
-        clusterIP: clusterIPOf(base, services - 1),
-      },
-    ];
-    const dataPath: DataPathResult[] = [];
-    for (const t of targets) {
-      const r = await measureDataPath(bench.lab, t, {
-        connections: o.connections,
-        iperfSeconds: o.iperfSeconds,
-      });
-      assertReachable(r, mode, services);
-      dataPath.push(r);
-    }
-    log(
-      `conn first ${dataPath[0]!.connectMs.median.toFixed(2)} ms, last ${dataPath[1]!.connectMs.median.toFixed(2)} ms; iperf ${dataPath.map((d) => d.throughputGbps?.toFixed(1) ?? 'failed').join(' / ')} Gbit/s`,
-    );
+    const dataPath = await measureTargets(bench, base, services, o, mode, log);
     return {
       mode,
       services,
@@ -305,6 +332,97 @@ async function runCell(
       programming: summarizeProgramming(programming),
       dataPath,
       nftBreakdown,
+      durationMs: Date.now() - t0,
+    };
+  } finally {
+    await bench.close();
+  }
+}
+
+/** The data path of talk table 2: the first and the last Service, from the client pod. */
+async function measureTargets(
+  bench: Awaited<ReturnType<typeof upBenchLab>>,
+  base: ReturnType<typeof scaleState>,
+  services: number,
+  o: ScaleBenchOptions,
+  mode: ScaleMode,
+  log: (l: string) => void,
+): Promise<DataPathResult[]> {
+  await bench.startIperf();
+  const targets: ProbeTarget[] = [
+    { position: 'first', service: serviceName(0), clusterIP: clusterIPOf(base, 0) },
+    {
+      position: 'last',
+      service: serviceName(services - 1),
+      clusterIP: clusterIPOf(base, services - 1),
+    },
+  ];
+  const dataPath: DataPathResult[] = [];
+  for (const t of targets) {
+    const r = await measureDataPath(bench.lab, t, {
+      connections: o.connections,
+      iperfSeconds: o.iperfSeconds,
+    });
+    assertReachable(r, mode, services);
+    dataPath.push(r);
+  }
+  log(
+    `conn first ${dataPath[0]!.connectMs.median.toFixed(2)} ms, last ${dataPath[1]!.connectMs.median.toFixed(2)} ms; iperf ${dataPath.map((d) => d.throughputGbps?.toFixed(1) ?? 'failed').join(' / ')} Gbit/s`,
+  );
+  return dataPath;
+}
+
+/**
+ * The real kube-proxy at one N: a lab with the control plane whose kubelet runs kube-proxy on
+ * the node; the same N Services (same ClusterIPs, NodePorts, endpoints) written through the
+ * API; the same data path.
+ */
+async function runKubeProxyCell(
+  mode: KubeProxyScaleMode,
+  kubeVersion: string,
+  services: number,
+  o: ScaleBenchOptions,
+  modeDeadline: number,
+  where: 'host' | 'vm',
+  log: (l: string) => void,
+): Promise<ScaleCell> {
+  const t0 = Date.now();
+  const bench = await upBenchLab({
+    backends: o.endpoints + 1,
+    kubeProxy: { mode: kubeProxyModeOf(mode), version: kubeVersion },
+  });
+  try {
+    const stateOpts: ScaleStateOptions = {
+      services,
+      endpoints: o.endpoints,
+      backends: bench.backends,
+      nodePortEvery: o.nodePortEvery,
+      serviceBase: '10.96.0.0',
+    };
+    const base = scaleState(stateOpts);
+    const cp = bench.lab.controlPlane;
+    if (!cp) throw new LabError('the kube-proxy bench lab has no control plane');
+    const kubeProxy = await measureKubeProxy({
+      cp,
+      lab: bench.lab.name,
+      nodeIP: bench.lab.topology.nodes[0]!.ip,
+      base,
+      mutations: scaleMutations(stateOpts),
+      services,
+      maxReps: o.quick || where === 'vm' ? 3 : 7,
+      deadline: () => Date.now() + Math.max(0, (modeDeadline - Date.now()) / 3),
+      onProgress: log,
+    });
+    const dataPath = await measureTargets(bench, base, services, o, mode, log);
+    return {
+      mode,
+      kubeVersion,
+      services,
+      where,
+      status: 'ok',
+      programming: programmingOfKubeProxy(kubeProxy),
+      dataPath,
+      kubeProxy,
       durationMs: Date.now() - t0,
     };
   } finally {
@@ -353,6 +471,9 @@ async function runVmPart(
     '--budget', String(Math.max(20, Math.floor(budgetSeconds - 40))),
     '--out', out,
     ...(o.quick ? ['--quick'] : []),
+    ...(modes.some(isKubeProxyMode) && o.kubeVersions?.length
+      ? ['--kube-version', o.kubeVersions.join(',')]
+      : []),
   ]; // prettier-ignore
   log(`running ${modes.join(', ')} in the svclab VM (budget ${budgetSeconds.toFixed(0)} s)`);
   const r = await runInVm({

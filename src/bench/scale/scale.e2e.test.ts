@@ -141,3 +141,89 @@ describe('svclab bench scale --quick', () => {
     expect((await benchNamespaces()).filter((n) => !before.includes(n))).toEqual([]);
   });
 });
+
+describe('svclab bench scale --quick with the real kube-proxy beside its svclab peer', () => {
+  let out: string;
+  let result: { exitCode: number | undefined; stdout: string; stderr: string };
+  let report: ScaleReport;
+  const kubeProxies = async () =>
+    (await run('pgrep', ['-af', 'kube-proxy'], { allowFailure: true })).stdout
+      .split('\n')
+      .filter((l) => l.includes('bench-scale-'));
+
+  beforeAll(async () => {
+    out = await mkdtemp(join(tmpdir(), 'svclab-bench-scale-kp-'));
+    const r = await execa(
+      process.execPath,
+      [
+        join(packageRoot(), 'bin', 'svclab.js'),
+        'bench', 'scale', '--quick',
+        '--modes', 'nftables,kube-proxy-nftables',
+        '--services', '1,100',
+        '--out', out,
+      ], // prettier-ignore
+      { reject: false, timeout: 115_000 },
+    );
+    result = { exitCode: r.exitCode, stdout: String(r.stdout), stderr: String(r.stderr) };
+    if (r.exitCode === 0)
+      report = scaleReportSchema.parse(
+        JSON.parse(await readFile(join(out, 'scale.json'), 'utf8')),
+      ) as ScaleReport;
+  }, 120_000);
+
+  afterAll(async () => {
+    if (out) await rm(out, { recursive: true, force: true });
+  });
+
+  it("measures kube-proxy's cold start and changes through the API at every N", () => {
+    expect(result.exitCode, result.stderr).toBe(0);
+    expect(
+      report.cells.map((c) => `${c.mode}/${c.kubeVersion ?? ''}/${c.services}/${c.status}`),
+    ).toEqual([
+      'nftables//1/ok',
+      'nftables//100/ok',
+      'kube-proxy-nftables/v1.37.2/1/ok',
+      'kube-proxy-nftables/v1.37.2/100/ok',
+    ]);
+    for (const c of report.cells.filter((x) => x.kubeProxy)) {
+      const k = c.kubeProxy!;
+      // Every Service and slice went through the API, unthrottled (system:masters is exempt).
+      // Services 0 and N-1 carry the iperf port: a second slice each.
+      expect(k.apiLoad.objects).toBe(c.services === 1 ? 3 : 2 * c.services + 2);
+      expect(k.apiLoad.priorityLevel).toBe('exempt');
+      expect(k.firstSyncMs).toBeLessThanOrEqual(k.startToFirstSyncMs);
+      for (const ch of [k.addOne, k.removeOne, k.changeEndpoints]) {
+        expect(ch.reps).toBeGreaterThanOrEqual(1);
+        expect(ch.syncs.min).toBeGreaterThanOrEqual(1);
+        expect(ch.syncMs.median!).toBeLessThanOrEqual(ch.applyMs.median!);
+      }
+      // kube-proxy's own SLI and the outside measurement are the same interval (trigger time →
+      // end of the sync that applied it): they agree unless the wrong sync was waited for.
+      expect(
+        Math.abs(k.changeEndpoints.programmingMs.median! - k.changeEndpoints.applyMs.median!),
+      ).toBeLessThan(5);
+      expect(k.firstSyncUsage.rssKiB).toBeGreaterThan(10 * 1024);
+      expect(k.finalUsage.hwmKiB).toBeGreaterThanOrEqual(k.firstSyncUsage.rssKiB);
+      expect(k.firstSyncUsage.cpuMs).toBeGreaterThan(0);
+      // Both VIPs answered through the rules kube-proxy wrote.
+      expect(c.dataPath!.map((d) => d.connectMs.n)).toEqual([30, 30]);
+    }
+  });
+
+  it('writes kube-proxy rows, its sections and the side-by-side table with ratios', async () => {
+    const csv = await readFile(join(out, 'scale.csv'), 'utf8');
+    for (const n of [1, 100])
+      for (const m of ['full_sync_ms', 'add_one_sync_ms_median', 'start_to_first_sync_ms', 'kube_proxy_rss_kib', 'api_load_ms'])
+        expect(csv).toMatch(new RegExp(`^kube-proxy-nftables,v1\\.37\\.2,${n},${m},(ms|KiB),[0-9.]+,`, 'm')); // prettier-ignore
+    const md = await readFile(join(out, 'scale.md'), 'utf8');
+    expect(md).toContain('## 8. The real kube-proxy, through the API');
+    expect(md).toMatch(
+      /### nftables \/ kube-proxy-nftables v1\.37\.2\n\n\| N \|[^\n]+\n\|[-|]+\n\| 1 \| [^\n]+×[\d.]+[^\n]*\n\| 100 \| /,
+    );
+  });
+
+  it('leaves no kube-proxy and no bench namespace behind', async () => {
+    expect(await kubeProxies()).toEqual([]);
+    expect(await benchNamespaces()).toEqual([]);
+  });
+});

@@ -2,7 +2,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { toMarkdown } from './markdown.js';
 import { LabError } from '../../exec/index.js';
-import { METRICS, scaleReportSchema, toCsv, toJson, type ScaleReport } from './report.js';
+import { METRICS, scaleReportSchema, seriesOf, toCsv, toJson, type ScaleReport } from './report.js';
 import { renderLineChart } from './svg.js';
 
 export const REPORT_FILES = {
@@ -12,15 +12,30 @@ export const REPORT_FILES = {
   charts: 'charts',
 } as const;
 
-/** One chart per metric: N (log) on x, a line per mode; emulated (VM) measurements dashed. */
+/**
+ * One chart per metric: N (log) on x, a line per mode (and per release for kube-proxy modes);
+ * emulated (VM) measurements dashed.
+ */
 export function chartsOf(report: ScaleReport): { file: string; svg: string }[] {
+  const lines = report.options.modes.flatMap((mode) => {
+    const versions = [
+      ...new Set(report.cells.filter((c) => c.mode === mode).map((c) => c.kubeVersion ?? '')),
+    ].sort();
+    return (versions.length > 0 ? versions : ['']).map((kubeVersion) => ({ mode, kubeVersion }));
+  });
   return METRICS.map((m) => {
-    const series = report.options.modes.map((mode) => {
+    const series = lines.map((line) => {
       const rows = report.rows.filter(
-        (r) => r.mode === mode && r.metric === m.metric && r.value !== null,
+        (r) =>
+          r.mode === line.mode &&
+          r.kubeVersion === line.kubeVersion &&
+          r.metric === m.metric &&
+          r.value !== null,
       );
       return {
-        name: mode + (rows.some((r) => r.emulated) ? ' (TCG)' : ''),
+        name:
+          seriesOf({ mode: line.mode, kubeVersion: line.kubeVersion || undefined }) +
+          (rows.some((r) => r.emulated) ? ' (TCG)' : ''),
         dashed: rows.some((r) => r.emulated),
         points: rows.map((r) => ({ x: r.services, y: r.value! })),
       };

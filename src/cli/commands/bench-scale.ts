@@ -14,6 +14,9 @@ import {
   mergeReports,
   type ScaleMode,
 } from '../../bench/scale/index.js';
+import { isKubeProxyMode, KUBE_PROXY_SCALE_MODES } from '../../bench/scale/modes.js';
+import { seriesOf } from '../../bench/scale/report.js';
+import { DEFAULT_KUBE_VERSION, parseKubeVersion } from '../../kube/versions.js';
 import { MAX_SERVICES } from '../../bench/scale/state.js';
 import { UsageError } from '../errors.js';
 import { table } from '../format.js';
@@ -87,6 +90,10 @@ export function registerBenchScale(bench: Command): Command {
       '--merge-into <dir>',
       "merge this run's measured cells into the report in <dir> (replacing the same mode and N) and write the result to --out",
     )
+    .option(
+      '--kube-version <list>',
+      `Kubernetes releases whose kube-proxy the kube-proxy-* modes run, comma-separated, each mode once per release (default ${DEFAULT_KUBE_VERSION}; built from source when not cached)`,
+    )
     .option('--json', 'also print the JSON report')
     .action(async (o) => {
       const modes: ScaleMode[] = (() => {
@@ -121,6 +128,21 @@ export function registerBenchScale(bench: Command): Command {
         process.exitCode = r.exitCode ?? 1;
         return;
       }
+      const kubeVersions = o.kubeVersion
+        ? [
+            ...new Set(
+              String(o.kubeVersion)
+                .split(',')
+                .map((v) => v.trim())
+                .filter(Boolean)
+                .map((v) => parseKubeVersion(v).version),
+            ),
+          ]
+        : undefined;
+      if (kubeVersions && !modes.some(isKubeProxyMode))
+        throw new UsageError(
+          `--kube-version: no kube-proxy mode in --modes (${KUBE_PROXY_SCALE_MODES.join(', ')})`,
+        );
       const out = resolve(String(o.out));
       // Read the report to merge into before spending minutes on the run.
       const mergeBase = o.mergeInto ? await readScaleReport(String(o.mergeInto)) : undefined;
@@ -134,6 +156,7 @@ export function registerBenchScale(bench: Command): Command {
         budgetSeconds: o.budget ?? (quick ? QUICK_BUDGET_SECONDS : DEFAULT_BUDGET_SECONDS),
         connections: o.connections ?? (quick ? 30 : 200),
         iperfSeconds: o.iperfSeconds ?? (quick ? 1 : 2),
+        kubeVersions,
         onProgress: (l) => process.stderr.write(`svclab: ${l}\n`),
       });
       const report = mergeBase ? mergeReports(mergeBase, run) : run;
@@ -159,7 +182,7 @@ export function registerBenchScale(bench: Command): Command {
               'CONN LAST',
             ],
             run.cells.map((c) => [
-              c.mode,
+              seriesOf(c),
               c.services,
               c.status,
               ms(c.programming?.full.ms),
