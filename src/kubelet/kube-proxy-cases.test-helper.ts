@@ -112,6 +112,29 @@ export function realKubeProxyCases(
     for (const pid of pids) expect(sameFile(`/proc/${pid}/exe`, binary)).toBe(true);
   });
 
+  it("keeps each change unbatched after kube-proxy's own defaulting: /configz says minSyncPeriod 1ms", async () => {
+    // A 0s minSyncPeriod in the file would come back as 1s here (v1alpha1 defaults.go).
+    const node = lab.topology.nodes[0]!;
+    const r = await lab.controlPlane!.kubelet<{ status: number; body: string }>('http-get', {
+      url: `http://${node.ip}:10249/configz`,
+      limit: 1024 * 1024,
+    });
+    expect(r.status, r.body).toBe(200);
+    const found: [string, unknown][] = [];
+    const walk = (v: unknown): void => {
+      if (v && typeof v === 'object')
+        for (const [k, x] of Object.entries(v)) {
+          if (/^(min)?syncperiod$/i.test(k)) found.push([k.toLowerCase(), x]);
+          walk(x);
+        }
+    };
+    walk(JSON.parse(r.body));
+    expect(found.filter(([k]) => k === 'minsyncperiod').map(([, v]) => v)).toContain('1ms');
+    expect(new Set(found.filter(([k]) => k === 'minsyncperiod').map(([, v]) => v))).toEqual(
+      new Set(['1ms']),
+    );
+  });
+
   it('programs the kernel: traffic to a ClusterIP reaches every ready backend', async () => {
     const web = lab.service('web').spec.clusterIP;
     const rules = {

@@ -78,7 +78,10 @@ export function register(program: Command): void {
         ...(o.proxy === 'kube-proxy'
           ? {
               SVCLAB_PROXY_MODE: o.proxyMode ?? 'iptables',
-              ...(o.kubeProxyBinary ? { SVCLAB_KUBE_PROXY_BINARY: o.kubeProxyBinary } : {}),
+              // Absolute: the built-in suites run from svclab's package folder, not the user's.
+              ...(o.kubeProxyBinary
+                ? { SVCLAB_KUBE_PROXY_BINARY: resolve(process.cwd(), o.kubeProxyBinary) }
+                : {}),
               ...(o.proxyCommand ? { SVCLAB_PROXY_COMMAND: o.proxyCommand } : {}),
             }
           : {}),
