@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ApiClient } from '../../controlplane/api-client.js';
 import type { ControlPlane } from '../../controlplane/handle.js';
-import { LabError } from '../../exec/index.js';
+import { deadlineScale, LabError, scaledDeadline } from '../../exec/index.js';
 import type { ProxyState } from '../../proxy/types.js';
 import { stats, type Stats } from '../stats.js';
 import {
@@ -25,8 +25,15 @@ import {
 import { memoryDelta, readKernelMemory, type KernelMemory } from './meminfo.js';
 import type { ScaleMutations } from './state.js';
 
-/** Writes in flight while the N Services are loaded: enough to keep the API server busy on 2 cores. */
-export const API_LOAD_CONCURRENCY = 32;
+/**
+ * Writes in flight while the N Services are loaded: enough to keep the API server busy on 2
+ * cores. Under emulation (the VM) fewer, each with a longer deadline: 32 at once left requests
+ * unanswered for over 30 s there.
+ */
+export function apiLoadConcurrency(): number {
+  return deadlineScale() > 1 ? 4 : 32;
+}
+const WRITE_TIMEOUT_MS = () => scaledDeadline(60_000);
 
 /** How the N Services got into the API: not kube-proxy's time, but it bounds what a run can hold. */
 export interface ApiLoad {
@@ -87,9 +94,11 @@ async function pool<T>(jobs: T[], concurrency: number, fn: (job: T) => Promise<v
 }
 
 async function createService(api: ApiClient, o: ServiceObjects, stamp?: number): Promise<void> {
-  await api.create(SERVICES_PATH, o.service);
+  const post = (path: string, obj: unknown) =>
+    api.request('POST', path, obj, { timeoutMs: WRITE_TIMEOUT_MS() });
+  await post(SERVICES_PATH, o.service);
   for (const slice of o.slices)
-    await api.create(
+    await post(
       SLICES_PATH,
       stamp === undefined
         ? slice
@@ -100,13 +109,14 @@ async function createService(api: ApiClient, o: ServiceObjects, stamp?: number):
 export async function loadServices(api: ApiClient, lab: string, state: ProxyState) {
   const objects = serviceObjectsOf(lab, state);
   const priorityLevel = await api.priorityLevel();
+  const concurrency = apiLoadConcurrency();
   const t0 = Date.now();
-  await pool(objects, API_LOAD_CONCURRENCY, (o) => createService(api, o));
+  await pool(objects, concurrency, (o) => createService(api, o));
   return {
     services: objects.length,
     objects: objects.reduce((n, o) => n + 1 + o.slices.length, 0),
     ms: Date.now() - t0,
-    concurrency: API_LOAD_CONCURRENCY,
+    concurrency,
     priorityLevel,
   } satisfies ApiLoad;
 }
