@@ -269,13 +269,7 @@ async function runCell(
   // One more backend than endpoints, so an endpoint change can move to a different set.
   const bench = await upBenchLab({ backends: o.endpoints + 1 });
   try {
-    const stateOpts: ScaleStateOptions = {
-      services,
-      endpoints: o.endpoints,
-      backends: bench.backends,
-      nodePortEvery: o.nodePortEvery,
-      serviceBase: '10.96.0.0',
-    };
+    const stateOpts = stateOptionsOf(bench, services, o);
     const base = scaleState(stateOpts);
     const mutations = scaleMutations(stateOpts);
     const node = bench.nodeContext();
@@ -339,6 +333,21 @@ async function runCell(
   }
 }
 
+/** The N Services of a cell, pointing at the bench lab's backends (the same for every mode). */
+function stateOptionsOf(
+  bench: Awaited<ReturnType<typeof upBenchLab>>,
+  services: number,
+  o: ScaleBenchOptions,
+): ScaleStateOptions {
+  return {
+    services,
+    endpoints: o.endpoints,
+    backends: bench.backends,
+    nodePortEvery: o.nodePortEvery,
+    serviceBase: '10.96.0.0',
+  };
+}
+
 /** The data path of talk table 2: the first and the last Service, from the client pod. */
 async function measureTargets(
   bench: Awaited<ReturnType<typeof upBenchLab>>,
@@ -392,13 +401,7 @@ async function runKubeProxyCell(
     kubeProxy: { mode: kubeProxyModeOf(mode), version: kubeVersion },
   });
   try {
-    const stateOpts: ScaleStateOptions = {
-      services,
-      endpoints: o.endpoints,
-      backends: bench.backends,
-      nodePortEvery: o.nodePortEvery,
-      serviceBase: '10.96.0.0',
-    };
+    const stateOpts = stateOptionsOf(bench, services, o);
     const base = scaleState(stateOpts);
     const cp = bench.lab.controlPlane;
     if (!cp) throw new LabError('the kube-proxy bench lab has no control plane');
