@@ -73,7 +73,7 @@ describe('svclab bench scale --quick', () => {
   it('writes CSV rows for every mode x N x metric, Markdown with the talk comparison, and one SVG per metric', async () => {
     const csv = (await readFile(join(out, 'scale.csv'), 'utf8')).trim().split('\r\n');
     expect(csv[0]).toBe(
-      'mode,services,metric,unit,value,where,emulated,kernel,iptables,nft,ipvsadm,machine',
+      'mode,kubeVersion,services,metric,unit,value,where,emulated,kernel,iptables,nft,ipvsadm,machine',
     );
     for (const mode of ['iptables-partial', 'nftables', 'nftables-rules'])
       for (const n of [1, 100])
@@ -84,7 +84,7 @@ describe('svclab bench scale --quick', () => {
           'iperf_first_gbps',
           'planner_full_ms',
         ])
-          expect(csv.some((l) => l.startsWith(`${mode},${n},${m},`))).toBe(true);
+          expect(csv.some((l) => l.startsWith(`${mode},,${n},${m},`))).toBe(true);
     const md = await readFile(join(out, 'scale.md'), 'utf8');
     for (const h of [
       '## 1. Programming cost',
@@ -129,9 +129,9 @@ describe('svclab bench scale --quick', () => {
     for (const mode of ['nftables', 'nftables-rules'])
       for (const n of [1, 100])
         expect(csv).toMatch(
-          new RegExp(`^${mode},${n},nft_kernel_commit_goto_ms_median,ms,[0-9.]+,`, 'm'),
+          new RegExp(`^${mode},,${n},nft_kernel_commit_goto_ms_median,ms,[0-9.]+,`, 'm'),
         );
-    expect(csv).not.toMatch(/^iptables-partial,\d+,nft_/m);
+    expect(csv).not.toMatch(/^iptables-partial,,\d+,nft_/m);
     expect(await readFile(join(out, 'scale.md'), 'utf8')).toMatch(
       /## 7\. nftables cost breakdown[\s\S]*\| nftables \| 100 \|/,
     );
