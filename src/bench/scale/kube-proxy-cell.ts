@@ -157,7 +157,8 @@ export async function measureKubeProxy(o: {
   const t0 = Date.now();
   const limit = waitLimit();
   await cp.kubelet('restart-proxies', { timeoutMs: limit }, limit + 10_000);
-  const first = await metricsNow(cp, nodeIP);
+  // Counted once syncProxyRules has returned (see below): wait for it, not just for its rules.
+  const first = await waitMetrics(cp, nodeIP, (m) => m.lastSync > 0 && m.syncCount >= 1, limit);
   const kernelMemory = memoryDelta(mem0, await readKernelMemory());
   const pid = await kubeProxyPid(cp, BENCH_NODE);
   const firstSyncUsage = await readProcessUsage(pid);
@@ -175,7 +176,22 @@ export async function measureKubeProxy(o: {
     const u0 = await readProcessUsage(pid);
     const stamp = Date.now();
     await write(stamp);
-    const after = await waitMetrics(cp, nodeIP, (m) => done(before, m), waitLimit());
+    // The sync duration histogram is observed when syncProxyRules returns (a deferred Observe,
+    // pkg/proxy/iptables/proxier.go and nftables/proxier.go), after last_timestamp and
+    // network_programming_duration were set and after the work that follows the restore
+    // (health check servers, stale conntrack entries): at 10,000 Services a change whose rules
+    // were in place still had its sync uncounted. So a change is done once every sync seen
+    // ending (each new last_timestamp) has also been counted.
+    const ended = new Set<number>();
+    const after = await waitMetrics(
+      cp,
+      nodeIP,
+      (m) => {
+        if (m.lastSync > before.lastSync) ended.add(m.lastSync);
+        return done(before, m) && m.syncCount - before.syncCount >= Math.max(1, ended.size);
+      },
+      waitLimit(),
+    );
     const u1 = await readProcessUsage(pid);
     const dc = after.programmingCount - before.programmingCount;
     return {
@@ -278,12 +294,6 @@ export async function measureKubeProxy(o: {
     changeEndpoints: summary(change),
     finalUsage,
   };
-}
-
-async function metricsNow(cp: ControlPlane, nodeIP: string): Promise<BenchMetrics> {
-  const m = await readBenchMetrics(cp, nodeIP);
-  if (!m) throw new LabError(`kube-proxy's metrics at ${nodeIP} do not answer`);
-  return m;
 }
 
 /** Polls kube-proxy's metrics until `done`; kube-proxy's log is in the lab's logs folder. */
