@@ -82,6 +82,10 @@ export function scaleService(i: number, o: ScaleStateOptions, variant = 0): Serv
     protocol: 'TCP',
     port: IPERF_PORT,
     targetPort: IPERF_PORT,
+    // Every port of a NodePort Service has a NodePort (the API server allocates one when none is
+    // asked for, at random: it took an http port's NodePort of a Service written after it).
+    // Fixed at the top of the bench's range, so the layout is the same for every mode.
+    nodePort: isNodePort ? FIRST_NODE_PORT + 9998 + (i === 0 ? 0 : 1) : undefined,
   };
   const service: ServiceSpec = serviceWithDefaults({
     name: serviceName(i),
