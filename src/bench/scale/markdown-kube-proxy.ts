@@ -187,7 +187,10 @@ export function kubeProxySections(cells: ScaleCell[]): string[] {
       `The same mode and N with each release's kube-proxy (${versions.join(' / ')}; ×: the last release ÷ the first).`,
       '',
     );
-    const modes = [...new Set(kp.map((c) => c.mode))];
+    // Only modes measured with more than one release have something to compare.
+    const modes = [...new Set(kp.map((c) => c.mode))].filter(
+      (m) => new Set(kp.filter((c) => c.mode === m).map((c) => c.kubeVersion)).size > 1,
+    );
     for (const m of modes) {
       const ns = [...new Set(kp.filter((c) => c.mode === m).map((c) => c.services))].sort(
         (a, b) => a - b,

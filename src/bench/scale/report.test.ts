@@ -581,6 +581,9 @@ describe('kube-proxy cells', () => {
     // Two releases: the second ÷ the first, figure by figure.
     expect(md).toContain('## 10. kube-proxy releases');
     expect(md).toMatch(/\| 5000 \| first sync \| 2\.5 s \| 1\.3 s \| ×0\.50 \|/);
+    // A mode with one release has nothing to compare.
+    const one = { ...r, cells: r.cells.filter((c) => c.kubeVersion !== 'v1.36.3') };
+    expect(toMarkdown(one)).not.toContain('## 10. kube-proxy releases');
   });
 
   it('merges a second run per mode, release and N', () => {
