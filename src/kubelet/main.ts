@@ -157,8 +157,7 @@ class LabKubelet {
         // The scale bench loads N Services with no kube-proxy running, then starts it: the
         // first sync is then a cold start with everything in place (kubernetes#130119).
         if (!this.cfg.kubeProxy) throw new Error('stop-proxies: this lab runs no kube-proxy');
-        await Promise.all([...this.kubeProxies.values()].map((p) => stopKubeProxy(p)));
-        this.kubeProxies.clear();
+        await this.stopKubeProxies();
         return { stopped: true };
     }
     throw new Error(`unknown op ${JSON.stringify(req.op)}`);
@@ -370,13 +369,17 @@ class LabKubelet {
   /** Stops every kube-proxy (if running), starts new ones, and waits for each one's first sync. */
   private async restartKubeProxies(timeoutMs?: number): Promise<SyncResult[]> {
     const kp = this.cfg.kubeProxy!;
-    await Promise.all([...this.kubeProxies.values()].map((p) => stopKubeProxy(p)));
-    this.kubeProxies.clear();
+    await this.stopKubeProxies();
     const t0 = Date.now();
     for (const node of kp.nodes)
       this.kubeProxies.set(node.name, await startKubeProxy(kp, node, log));
     await this.waitKubeProxies('its first sync', (m) => m.lastSync > 0, timeoutMs);
     return this.kubeProxyResults(t0);
+  }
+
+  private async stopKubeProxies(): Promise<void> {
+    await Promise.all([...this.kubeProxies.values()].map((p) => stopKubeProxy(p)));
+    this.kubeProxies.clear();
   }
 
   private kubeProxyResults(t0: number): SyncResult[] {

@@ -23,6 +23,7 @@ import {
   type ProcessUsage,
 } from './kube-proxy-probe.js';
 import { memoryDelta, readKernelMemory, type KernelMemory } from './meminfo.js';
+import { oneMoreRep } from './programming.js';
 import type { ScaleMutations } from './state.js';
 
 /**
@@ -136,7 +137,6 @@ export async function measureKubeProxy(o: {
   nodeIP: string;
   base: ProxyState;
   mutations: ScaleMutations;
-  services: number;
   maxReps: number;
   /** When this cell's share of the budget ends; the changes get a third of what is left. */
   deadline: () => number;
@@ -207,11 +207,13 @@ export async function measureKubeProxy(o: {
     m.servicePending === 0 && m.endpointPending === 0 && m.lastSync >= m.lastQueued;
 
   const perKind = Math.max(0, o.deadline() - Date.now()) / 3;
-  const more = (samples: KubeProxyChangeSample[], started: number) => {
-    if (samples.length === 0) return true;
-    if (samples.length >= o.maxReps) return false;
-    return Date.now() - started + samples[samples.length - 1]!.applyMs < perKind;
-  };
+  const more = (samples: KubeProxyChangeSample[], started: number) =>
+    oneMoreRep(
+      samples.map((x) => x.applyMs),
+      started,
+      o.maxReps,
+      perKind,
+    );
 
   // Added Services: the extras svclab's modes add, one at a time, with their slice's trigger time.
   const extra = (k: number) =>

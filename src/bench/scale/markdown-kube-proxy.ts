@@ -1,6 +1,6 @@
 import { fmtMs, mdTable } from './markdown-format.js';
 import { isKubeProxyMode, PEER_MODE } from './modes.js';
-import { seriesOf, type ScaleCell } from './report.js';
+import { METRICS, seriesOf, type ScaleCell } from './report.js';
 
 function fmtMiB(k: number | null | undefined): string {
   return k === undefined || k === null || !Number.isFinite(k)
@@ -18,72 +18,53 @@ function ratio(a: number, b: number): string {
   return b > 0 && Number.isFinite(a / b) ? `×${(a / b).toPrecision(2)}` : '—';
 }
 
-/** The figures set side by side: svclab's value and kube-proxy's, both from one cell each. */
+/** A chart metric's value for a cell: the same pick serves svclab's cells and kube-proxy's. */
+const metric = (name: string) => METRICS.find((m) => m.metric === name)!.pick;
+
+/**
+ * The figures set side by side, each read the same way from svclab's cell and from kube-proxy's
+ * (report.ts maps kube-proxy's measurement into the programming summary and the `*_sync_*`
+ * metrics pick each side's sync time).
+ */
 export const SIDE_BY_SIDE: {
   key: string;
   title: string;
-  svclab: (c: ScaleCell) => number | undefined;
-  kubeProxy: (c: ScaleCell) => number | undefined;
+  pick: (c: ScaleCell) => number | null | undefined;
   fmt?: (v: number | null | undefined) => string;
 }[] = [
-  {
-    key: 'full',
-    title: 'full sync',
-    svclab: (c) => c.programming?.full.ms,
-    kubeProxy: (c) => c.kubeProxy?.firstSyncMs,
-  },
-  {
-    key: 'add',
-    title: 'add one: sync',
-    svclab: (c) => c.programming?.addOne.ms.median,
-    kubeProxy: (c) => c.kubeProxy?.addOne.syncMs.median,
-  },
-  {
-    key: 'remove',
-    title: 'remove one: sync',
-    svclab: (c) => c.programming?.removeOne.ms.median,
-    kubeProxy: (c) => c.kubeProxy?.removeOne.syncMs.median,
-  },
+  { key: 'full', title: 'full sync', pick: metric('full_sync_ms') },
+  { key: 'add', title: 'add one: sync', pick: metric('add_one_sync_ms_median') },
+  { key: 'remove', title: 'remove one: sync', pick: metric('remove_one_sync_ms_median') },
   {
     key: 'change',
     title: 'change endpoints: sync',
-    svclab: (c) => c.programming?.changeEndpoints.ms.median,
-    kubeProxy: (c) => c.kubeProxy?.changeEndpoints.syncMs.median,
+    pick: metric('change_endpoints_sync_ms_median'),
   },
   {
+    // svclab's planning runs in the bench process, not in the programming processes: counted here
+    // so that both sides are the whole proxy's CPU.
     key: 'cpu',
     title: 'CPU, full sync',
-    svclab: (c) =>
-      c.programming
-        ? c.programming.full.cost.userMs +
-          c.programming.full.cost.sysMs +
-          c.programming.full.plannerCpuMs
-        : undefined,
-    kubeProxy: (c) => c.kubeProxy?.firstSyncUsage.cpuMs,
+    pick: (c) =>
+      c.kubeProxy
+        ? c.kubeProxy.firstSyncUsage.cpuMs
+        : c.programming &&
+          c.programming.full.cost.userMs +
+            c.programming.full.cost.sysMs +
+            c.programming.full.plannerCpuMs,
   },
-  {
-    key: 'conn',
-    title: 'conn to last Service',
-    svclab: (c) => c.dataPath?.find((d) => d.position === 'last')?.connectMs.median,
-    kubeProxy: (c) => c.dataPath?.find((d) => d.position === 'last')?.connectMs.median,
-  },
-  {
-    key: 'slab',
-    title: 'kernel Slab Δ',
-    svclab: (c) => c.programming?.kernelMemory.slabKiB,
-    kubeProxy: (c) => c.kubeProxy?.kernelMemory.slabKiB,
-    fmt: fmtMiB,
-  },
+  { key: 'conn', title: 'conn to last Service', pick: metric('conn_last_ms_median') },
+  { key: 'slab', title: 'kernel Slab Δ', pick: metric('kernel_slab_delta_kib'), fmt: fmtMiB },
 ];
 
-/** Ratios svclab ÷ kube-proxy per figure, for one kube-proxy cell and its peer (for tests and the notes). */
+/** Each figure for svclab's cell and kube-proxy's, with the ratio svclab ÷ kube-proxy. */
 export function sideBySide(
   svclab: ScaleCell,
   kubeProxy: ScaleCell,
 ): { key: string; svclab?: number | undefined; kubeProxy?: number | undefined; ratio?: number }[] {
   return SIDE_BY_SIDE.map((f) => {
-    const a = f.svclab(svclab);
-    const b = f.kubeProxy(kubeProxy);
+    const a = f.pick(svclab) ?? undefined;
+    const b = f.pick(kubeProxy) ?? undefined;
     return {
       key: f.key,
       svclab: a,
@@ -152,11 +133,12 @@ export function kubeProxySections(cells: ScaleCell[]): string[] {
     for (const c of mine) {
       const p = cells.find((x) => x.mode === peer && x.services === c.services);
       if (!p) continue;
+      const figures = sideBySide(p, c);
       rows.push([
         String(c.services),
-        ...SIDE_BY_SIDE.map((f) => pair(f.svclab(p), f.kubeProxy(c), f.fmt)),
+        ...figures.map((x, i) => pair(x.svclab, x.kubeProxy, SIDE_BY_SIDE[i]!.fmt)),
       ]);
-      for (const x of sideBySide(p, c))
+      for (const x of figures)
         if (
           x.ratio !== undefined &&
           x.ratio > 1.5 &&

@@ -50,6 +50,22 @@ async function timedSync(
   };
 }
 
+/**
+ * Whether a kind of change gets one more repetition: always a first one, never more than
+ * `maxReps`, and otherwise while one more (taken to last as long as the last one) still ends
+ * within `shareMs` of `started`.
+ */
+export function oneMoreRep(
+  samplesMs: readonly number[],
+  started: number,
+  maxReps: number,
+  shareMs: number,
+): boolean {
+  if (samplesMs.length === 0) return true;
+  if (samplesMs.length >= maxReps) return false;
+  return Date.now() - started + samplesMs[samplesMs.length - 1]! < shareMs;
+}
+
 function summarize(samples: SyncSample[]): ChangeCost {
   return {
     samples,
@@ -83,12 +99,13 @@ export async function measureProgramming(o: {
   const full = await timedSync(proxy, rc, base, { full: true });
   const kernelMemory = memoryDelta(mem0, await readKernelMemory());
   const perKind = Math.max(0, o.deadline() - Date.now()) / 3;
-  const more = (samples: SyncSample[], t0: number) => {
-    if (samples.length === 0) return true;
-    if (samples.length >= o.maxReps) return false;
-    const last = samples[samples.length - 1]!.ms;
-    return Date.now() - t0 + last < perKind;
-  };
+  const more = (samples: SyncSample[], t0: number) =>
+    oneMoreRep(
+      samples.map((x) => x.ms),
+      t0,
+      o.maxReps,
+      perKind,
+    );
 
   const add: SyncSample[] = [];
   let t0 = Date.now();

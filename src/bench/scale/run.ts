@@ -81,14 +81,13 @@ export async function runScaleBench(o: ScaleBenchOptions): Promise<ScaleReport> 
       for (const kubeVersion of kubeVersions) hostSeries.push({ mode: m, kubeVersion });
     else hostSeries.push({ mode: m });
   }
-  const hostModes = hostSeries;
   // Under TCG every process spawn and lab bring-up is several times slower: the VM part gets
   // 40% of the budget for one mode (more with more modes), the host modes share the rest; a
   // run of VM modes only gets all of it.
   const vmShare =
     vmModes.length === 0
       ? 0
-      : hostModes.length === 0
+      : hostSeries.length === 0
         ? deadline - Date.now()
         : Math.max(60_000, (deadline - Date.now()) * Math.min(0.8, 0.4 * vmModes.length));
   const hostDeadline = deadline - vmShare;
@@ -97,8 +96,8 @@ export async function runScaleBench(o: ScaleBenchOptions): Promise<ScaleReport> 
   const note = (n: string) => {
     if (!notes.includes(n)) notes.push(n);
   };
-  for (const [i, series] of hostModes.entries()) {
-    const modeDeadline = Date.now() + (hostDeadline - Date.now()) / (hostModes.length - i);
+  for (const [i, series] of hostSeries.entries()) {
+    const modeDeadline = Date.now() + (hostDeadline - Date.now()) / (hostSeries.length - i);
     cells.push(...(await runMode(series, o, modeDeadline, inVm ? 'vm' : 'host', log, note)));
   }
 
@@ -411,7 +410,6 @@ async function runKubeProxyCell(
       nodeIP: bench.lab.topology.nodes[0]!.ip,
       base,
       mutations: scaleMutations(stateOpts),
-      services,
       maxReps: o.quick || where === 'vm' ? 3 : 7,
       deadline: () => Date.now() + Math.max(0, (modeDeadline - Date.now()) / 3),
       onProgress: log,
