@@ -159,7 +159,10 @@ export function register(program: Command): void {
         summary = summarizeResults(dir, target.cwd);
         process.stderr.write(`\n${formatSummary(summary)}\n`);
         if (o.summary) {
-          const mode = o.proxy === 'iptables' ? `iptables/${o.sync}/${o.iptablesBackend}` : o.proxy;
+          // The suites' own label (e.g. `kube-proxy-nftables`, `iptables/partial/nft+cp`), so the
+          // job summary names the mode the titles and dumps name.
+          const { suiteConfig } = await import('../../harness/config.js');
+          const mode = suiteConfig(env).label;
           await appendFile(
             resolve(o.summary),
             formatSummaryMarkdown(summary, `svclab test (${mode}, ${o.provider})`) + '\n',
