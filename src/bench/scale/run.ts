@@ -1,6 +1,7 @@
 import { mkdir, readFile, rm } from 'node:fs/promises';
 import { join, relative, isAbsolute, resolve } from 'node:path';
 import { LabError } from '../../exec/index.js';
+import { writeDump } from '../../cluster/dump.js';
 import { resolveAccel, runInVm, shouldUseVm } from '../../vm/index.js';
 import {
   assertReachable,
@@ -327,9 +328,24 @@ async function runCell(
       nftBreakdown,
       durationMs: Date.now() - t0,
     };
+  } catch (err) {
+    throw await withDump(bench, err);
   } finally {
     await bench.close();
   }
+}
+
+/**
+ * A failed cell leaves the lab's diagnostic dump (rules, agent and control-plane logs,
+ * kube-proxy's log and metrics, the API objects) before the lab goes, and its reason says where:
+ * a 20,000-Service cell that fails after half an hour cannot simply be run again to look.
+ */
+async function withDump(
+  bench: Awaited<ReturnType<typeof upBenchLab>>,
+  err: unknown,
+): Promise<unknown> {
+  const dir = await writeDump(bench.lab, { reason: errorText(err) }).catch(() => undefined);
+  return dir ? new LabError(`diagnostic dump in ${dir}`, { cause: err }) : err;
 }
 
 /** The N Services of a cell, pointing at the bench lab's backends (the same for every mode). */
@@ -426,6 +442,8 @@ async function runKubeProxyCell(
       kubeProxy,
       durationMs: Date.now() - t0,
     };
+  } catch (err) {
+    throw await withDump(bench, err);
   } finally {
     await bench.close();
   }
