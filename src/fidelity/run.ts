@@ -1,4 +1,5 @@
 import { readFile } from 'node:fs/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { basename, join } from 'node:path';
 import { parse } from 'yaml';
 import type { Lab } from '../cluster/lab.js';
@@ -136,6 +137,7 @@ async function compareMode(
         `${mode}: ${set.label}: applying ${set.topology.services.length} Services through the API`,
       );
       await lab.update((t) => void (t.services = set.topology.services));
+      if (mode === 'nftables') await untilStaleChainsDeletable(Date.now());
     }
     const { state, kubeProxy } = await settled(lab, cp, () =>
       readRulesets((f, a, o) => lab.backend.exec(node, f, a, o), mode, backend),
@@ -156,6 +158,23 @@ async function compareMode(
   }
   return run;
 }
+
+/**
+ * kube-proxy's nftables mode only flushes the chains of a Service port that went away, and deletes
+ * them in a sync that starts more than a second after the one that flushed them
+ * (pkg/proxy/nftables/proxier.go, syncProxyRules' staleChains: before kernel 6.2 the kernel does
+ * not see at once that a chain a deleted map element pointed to is unreferenced). svclab's planner
+ * deletes them in its own next transaction. What is compared is the state both settle in: the
+ * update's sync (which flushed them) ended by `flushedBy`; once this has waited out the second, the
+ * sync `settled` triggers is one that deletes them.
+ */
+async function untilStaleChainsDeletable(flushedBy: number): Promise<void> {
+  const left = flushedBy + STALE_CHAIN_AGE_MS - Date.now();
+  if (left > 0) await sleep(left);
+}
+
+/** kube-proxy deletes a stale chain flushed before its sync's start minus one second (strictly). */
+const STALE_CHAIN_AGE_MS = 1_010;
 
 /**
  * The API's Services and EndpointSlices, once kube-proxy has synced them, and what the node's
