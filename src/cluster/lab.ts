@@ -188,9 +188,15 @@ export class Lab implements AsyncDisposable {
       // Through the API: then wait until the controllers made the EndpointSlices the change
       // implies, and the proxies synced them.
       const before = this.topo;
-      await applyTopologyChange(cp, this.name, before, draft, (pod) =>
+      const allocated = await applyTopologyChange(cp, this.name, before, draft, (pod) =>
         this.agent(pod.hostNetwork ? pod.node : pod.name),
       );
+      // New objects in a new list: the mutator may have handed in Services it keeps using.
+      if (allocated.size > 0)
+        draft.services = draft.services.map((s) => {
+          const port = allocated.get(`${s.namespace}/${s.name}`);
+          return port === undefined ? s : { ...s, healthCheckNodePort: port };
+        });
       await cp.waitForTopology(draft);
     }
     this.topo = draft;

@@ -68,6 +68,26 @@ export class ServiceAddresses {
     return this.dest(n.ip, p.nodePort, p, `NodePort on ${node}`);
   }
 
+  /**
+   * The node's health check of this Service (HTTP on its healthCheckNodePort), as a load balancer
+   * asks it; type LoadBalancer with externalTrafficPolicy Local only.
+   */
+  healthCheck(node: string): Destination {
+    const n = this.topo.nodes.find((x) => x.name === node);
+    if (!n)
+      throw new LabError(
+        `no node "${node}" (nodes: ${this.topo.nodes.map((x) => x.name).join(', ')})`,
+      );
+    const port = this.spec.healthCheckNodePort;
+    if (!port) throw new LabError(`Service ${this.spec.name} has no healthCheckNodePort`);
+    return {
+      host: n.ip,
+      port,
+      protocol: 'tcp',
+      description: `${this.spec.name} health check on ${node} ${n.ip}:${port}`,
+    };
+  }
+
   externalIP(portRef?: string | number, index = 0): Destination {
     const p = this.port(portRef);
     return this.dest(this.spec.externalIPs[index], p.port, p, 'external IP');

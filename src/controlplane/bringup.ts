@@ -358,6 +358,9 @@ export async function registerTopology(
     return {
       ...s,
       clusterIP: got.clusterIP,
+      ...(got.healthCheckNodePort !== undefined && {
+        healthCheckNodePort: got.healthCheckNodePort,
+      }),
       ports: s.ports.map((p) => ({
         ...p,
         nodePort:

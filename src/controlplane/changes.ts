@@ -20,7 +20,9 @@ export const TERMINATING_GRACE_SECONDS = 3600;
  * A change to a lab with a control plane, made the way a user or a controller would make it:
  * Services through the API (PUT of the spec, the status subresource for LoadBalancer IPs), pod
  * readiness through the pod's own agent (its readiness probe flips, the lab kubelet reports it,
- * the EndpointSlice controller follows), deletions as DELETE with a grace period.
+ * the EndpointSlice controller follows), deletions as DELETE with a grace period. Returns the
+ * healthCheckNodePorts the API server allocated where the topology left them to it (by
+ * `namespace/name`), for the caller to record as bring-up does.
  */
 export async function applyTopologyChange(
   cp: ControlPlane,
@@ -28,7 +30,8 @@ export async function applyTopologyChange(
   before: Topology,
   after: Topology,
   agentOf: (pod: PodSpec) => Promise<AgentClient>,
-): Promise<void> {
+): Promise<Map<string, number>> {
+  const allocated = new Map<string, number>();
   const api = cp.api();
   const added = after.pods.filter((p) => !before.pods.some((b) => b.name === p.name));
   if (added.length > 0)
@@ -40,15 +43,21 @@ export async function applyTopologyChange(
   for (const s of after.services) {
     const prev = old.get(key(s));
     const path = `/api/v1/namespaces/${s.namespace}/services/${s.name}`;
+    let written: KubeObject | undefined;
     if (!prev) {
-      await api.create(`/api/v1/namespaces/${s.namespace}/services`, serviceObject(lab, s));
+      written = await api.create(
+        `/api/v1/namespaces/${s.namespace}/services`,
+        serviceObject(lab, s),
+      );
     } else if (
       JSON.stringify({ ...prev, loadBalancerIPs: [] }) !==
       JSON.stringify({ ...s, loadBalancerIPs: [] })
     ) {
       const existing = await api.get<KubeObject>(path);
-      await api.replace(path, applyServiceSpec(existing, s));
+      written = await api.replace(path, applyServiceSpec(existing, s));
     }
+    const hcnp = written && serviceFromApi(written).healthCheckNodePort;
+    if (s.healthCheckNodePortAllocated && hcnp !== undefined) allocated.set(key(s), hcnp);
     if (JSON.stringify(prev?.loadBalancerIPs ?? []) !== JSON.stringify(s.loadBalancerIPs))
       await api.mergePatch(`${path}/status`, loadBalancerStatus(s));
   }
@@ -75,6 +84,7 @@ export async function applyTopologyChange(
   }
   for (const p of before.pods)
     if (!after.pods.some((a) => a.name === p.name)) await deletePodAndWait(cp, p.name, 30);
+  return allocated;
 }
 
 /** DELETE with a grace period, then wait until the lab kubelet has stopped it and the object is gone. */

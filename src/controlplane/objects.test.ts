@@ -115,11 +115,42 @@ describe('topology <-> API objects', () => {
     );
   });
 
+  it('sends a pinned healthCheckNodePort, leaves an allocated one to the API server, reads it back', () => {
+    const local = topo.services.find((s) => s.name === 'web-local')!;
+    expect(local.healthCheckNodePortAllocated).toBe(true);
+    expect(serviceObject('l', local).spec.healthCheckNodePort).toBeUndefined();
+    const pinned = {
+      ...local,
+      healthCheckNodePort: 32001,
+      healthCheckNodePortAllocated: undefined,
+    };
+    const obj = serviceObject('l', pinned);
+    expect(obj.spec.healthCheckNodePort).toBe(32001);
+    expect(serviceFromApi(obj).healthCheckNodePort).toBe(32001);
+    expect(serviceFromApi(serviceObject('l', web)).healthCheckNodePort).toBeUndefined();
+  });
+
+  it('a PUT keeps the allocated healthCheckNodePort, and drops it when the Service stops needing one', () => {
+    const local = topo.services.find((s) => s.name === 'web-local')!;
+    const existing = serviceObject('l', local);
+    existing.spec.healthCheckNodePort = 31999;
+    expect(applyServiceSpec(existing, local).spec.healthCheckNodePort).toBe(31999);
+    const cluster = { ...local, externalTrafficPolicy: 'Cluster' as const };
+    expect(applyServiceSpec(existing, cluster).spec.healthCheckNodePort).toBeUndefined();
+    const nodePort = { ...local, type: 'NodePort' as const };
+    expect(applyServiceSpec(existing, nodePort).spec.healthCheckNodePort).toBeUndefined();
+  });
+
   it('turns EndpointSlices into the proxy state the topology implies, and notices a difference', () => {
     const want = computeProxyState(topo);
     const services = topo.services.map((s) => ({
       ...serviceObject('l', s),
-      spec: { ...serviceObject('l', s).spec, clusterIP: s.clusterIP },
+      // What the API server's allocators fill in.
+      spec: {
+        ...serviceObject('l', s).spec,
+        clusterIP: s.clusterIP,
+        healthCheckNodePort: s.healthCheckNodePort,
+      },
       status: { loadBalancer: { ingress: s.loadBalancerIPs.map((ip) => ({ ip })) } },
     }));
     const slices = want.servicePorts

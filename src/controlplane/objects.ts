@@ -176,6 +176,9 @@ export function serviceObject(lab: string, s: ServiceSpec): KubeObject {
       ? { externalTrafficPolicy: s.externalTrafficPolicy }
       : {}),
     ...(!s.clusterIPAllocated && s.clusterIP ? { clusterIP: s.clusterIP } : {}),
+    ...(s.healthCheckNodePort !== undefined && !s.healthCheckNodePortAllocated
+      ? { healthCheckNodePort: s.healthCheckNodePort }
+      : {}),
   };
   return {
     apiVersion: 'v1',
@@ -201,6 +204,13 @@ export function applyServiceSpec(existing: KubeObject, s: ServiceSpec): KubeObje
       : p;
   });
   if (s.type === 'ClusterIP') spec.ports.forEach((p: any) => delete p.nodePort);
+  // The healthCheckNodePort is immutable while the Service needs one: one the topology does not
+  // fix stays the API server's; a Service that no longer needs one drops it (pkg/registry/core/
+  // service/storage/alloc.go updateHealthCheckNodePort).
+  const needsHealthCheck = s.type === 'LoadBalancer' && s.externalTrafficPolicy === 'Local';
+  if (!needsHealthCheck) delete spec.healthCheckNodePort;
+  else if (want.spec.healthCheckNodePort === undefined && existing.spec.healthCheckNodePort)
+    spec.healthCheckNodePort = existing.spec.healthCheckNodePort;
   return { ...existing, spec };
 }
 
@@ -233,6 +243,7 @@ export function serviceFromApi(obj: KubeObject): ServiceSpec {
     loadBalancerIPs: (obj.status?.loadBalancer?.ingress ?? [])
       .map((i: { ip?: string }) => i.ip)
       .filter((ip: string | undefined): ip is string => !!ip),
+    ...(spec.healthCheckNodePort ? { healthCheckNodePort: spec.healthCheckNodePort } : {}),
   };
 }
 
@@ -300,6 +311,7 @@ export function proxyStateKey(state: ProxyState, only?: ReadonlySet<string>): st
         ...sp.service,
         // Who chose an address is the topology's bookkeeping, not something a proxy programs.
         clusterIPAllocated: undefined,
+        healthCheckNodePortAllocated: undefined,
         ports: undefined,
         selector: undefined,
         externalIPs: [...sp.service.externalIPs].sort(),

@@ -61,17 +61,6 @@ export const DECLARED_DIFFERENCES: readonly DeclaredDifference[] = [
     line: /^filter -A KUBE-FORWARD -m conntrack --ctstate INVALID -j DROP$/,
     example: 'filter -A KUBE-FORWARD -m conntrack --ctstate INVALID -j DROP',
   },
-  {
-    id: 'iptables-health-check-node-port',
-    mode: 'iptables',
-    side: 'kube-proxy',
-    what: 'A filter `KUBE-NODEPORTS` rule accepting TCP to the `healthCheckNodePort` of an `externalTrafficPolicy: Local` Service (per port).',
-    why: "svclab's topology model has no healthCheckNodePort and svclab runs no health-check server, so it opens no port for one (issue 15 part 4 adds both).",
-    since: 'v1.21 (kubernetes#97824)',
-    line: /^filter -A KUBE-NODEPORTS -p tcp -m comment --comment "\S+ health check node port" -m tcp --dport \d+ -j ACCEPT$/,
-    example:
-      'filter -A KUBE-NODEPORTS -p tcp -m comment --comment "default/web-local:http health check node port" -m tcp --dport 32175 -j ACCEPT',
-  },
 ];
 
 export function declarationsFor(mode: 'iptables' | 'nftables'): DeclaredDifference[] {

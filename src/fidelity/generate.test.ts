@@ -59,6 +59,12 @@ describe('generateServiceSets', () => {
       ).toBe(true);
       expect(services.some((s) => s.externalIPs.length > 0 && s.type === 'ClusterIP')).toBe(true);
       expect(services.some((s) => s.loadBalancerIPs.length > 0)).toBe(true);
+      // healthCheckNodePort: asked for by the first LoadBalancer + Local Service of a set.
+      const checked = services.filter((s) => s.healthCheckNodePort !== undefined);
+      expect(checked.some((s) => !s.healthCheckNodePortAllocated)).toBe(true);
+      expect(
+        checked.every((s) => s.type === 'LoadBalancer' && s.externalTrafficPolicy === 'Local'),
+      ).toBe(true);
       expect(ports.some((p) => typeof p.targetPort === 'string')).toBe(true);
       expect(ports.some((p) => typeof p.targetPort === 'number')).toBe(true);
       expect(new Set(ports.map((p) => p.protocol))).toEqual(new Set(['TCP', 'UDP']));
@@ -78,9 +84,9 @@ describe('generateServiceSets', () => {
     const all = sets(5, 30);
     const portsOf = (i: number) =>
       all[i]!.services.flatMap((s) =>
-        (s.spec as { ports: { nodePort?: number }[] }).ports.flatMap((p) =>
-          p.nodePort ? [p.nodePort] : [],
-        ),
+        (s.spec as { ports: { nodePort?: number }[]; healthCheckNodePort?: number }).ports
+          .flatMap((p) => (p.nodePort ? [p.nodePort] : []))
+          .concat((s.spec as { healthCheckNodePort?: number }).healthCheckNodePort ?? []),
       );
     for (let i = 1; i < all.length; i++) {
       const both = [...portsOf(i - 1), ...portsOf(i)];

@@ -14,7 +14,8 @@ import type { PodSpec } from '../model/types.js';
  * rest, so every feature appears within the first few sets whatever the seed. Addresses are
  * pinned (ClusterIPs from the end of the Service range, external and ingress IPs outside the
  * lab's subnets, NodePorts in the static band, see nodePort), so the API server takes them as
- * they are.
+ * they are. Of the LoadBalancer Services with externalTrafficPolicy Local, the first of each set
+ * asks for its healthCheckNodePort (HEALTH_CHECK_NODE_PORTS) and the others have one allocated.
  */
 export interface GeneratedSet {
   /** `random seed 7 #3`: the report's source. */
@@ -54,8 +55,11 @@ function selects(sel: Record<string, string>, pod: GeneratorPod): boolean {
  * before it (both exist while one replaces the other) use at most 42 consecutive values.
  */
 export function nodePort(n: number): number {
-  return 30000 + (n % 84);
+  return 30000 + (n % 82);
 }
+
+/** The static band's last two ports: set i pins the (i % 2)th, so consecutive sets never share one. */
+export const HEALTH_CHECK_NODE_PORTS = [30082, 30083] as const;
 
 export interface GenerateOptions {
   seed: number;
@@ -80,6 +84,7 @@ export function generateServiceSets(opts: GenerateOptions): GeneratedSet[] {
   for (let i = 0; i < opts.count; i++) {
     const n = opts.servicesPerSet ?? 4 + Math.floor(rnd() * 4);
     const services: Record<string, unknown>[] = [];
+    let healthCheckPinned = false;
     for (let j = 0; j < n; j++, g++) {
       const type = TYPES[g % TYPES.length]!;
       const selector = selectors[Math.floor(g / 2) % selectors.length]!;
@@ -126,6 +131,10 @@ export function generateServiceSets(opts: GenerateOptions): GeneratedSet[] {
         ...(externallyAccessible ? { externalTrafficPolicy: etpLocal ? 'Local' : 'Cluster' } : {}),
         internalTrafficPolicy: itpLocal ? 'Local' : 'Cluster',
       };
+      if (type === 'LoadBalancer' && etpLocal && !healthCheckPinned) {
+        spec['healthCheckNodePort'] = HEALTH_CHECK_NODE_PORTS[i % 2];
+        healthCheckPinned = true;
+      }
       services.push({
         metadata: { name: `gen-${i}-${j}` },
         spec,

@@ -39,7 +39,12 @@ describe('shipped topologies', () => {
     expect(webLocal).toMatchObject({
       externalTrafficPolicy: 'Local',
       loadBalancerIPs: ['172.18.200.10'],
+      // LoadBalancer + Local: a healthCheckNodePort, allocated (the lowest free nodePort) and
+      // marked so, since the file leaves it out; no other Service has one.
+      healthCheckNodePort: 30000,
+      healthCheckNodePortAllocated: true,
     });
+    expect(t.services.filter((s) => s.healthCheckNodePort !== undefined)).toEqual([webLocal]);
     expect(t.externalHosts).toEqual([
       {
         name: 'client',

@@ -4,6 +4,7 @@
  * are exhausted ranges.
  */
 import { AddressAllocator, NodePortAllocator } from './allocate.js';
+import { needsHealthCheck } from './validate-services.js';
 import {
   API_VERSION,
   DEFAULT_AFFINITY_TIMEOUT_SECONDS,
@@ -121,7 +122,10 @@ function resolveServices(doc: TopologyInput, plan: AddressPlan, out: IssueList):
   for (const s of services)
     for (const p of s.spec.ports) if (p.nodePort !== undefined) nodePorts.reserve(p.nodePort);
 
-  return services.map((s, i) => {
+  for (const s of services)
+    if (s.spec.healthCheckNodePort !== undefined) nodePorts.reserve(s.spec.healthCheckNodePort);
+
+  const resolved = services.map((s, i): ServiceSpec => {
     const pinnedIP = s.spec.clusterIP;
     const clusterIP = pinnedIP ?? allocated(ips.next(OFFSETS.firstClusterIP));
     if (!clusterIP)
@@ -147,6 +151,24 @@ function resolveServices(doc: TopologyInput, plan: AddressPlan, out: IssueList):
       loadBalancerIPs: (s.status?.loadBalancer?.ingress ?? []).map((ing) => ing.ip),
     };
   });
+  // After every Service's nodePorts, so that adding the field renumbers no nodePort (the API
+  // server allocates one Service's nodePorts, then its healthCheckNodePort).
+  resolved.forEach((svc, i) => {
+    const input = services[i]!;
+    if (!needsHealthCheck(input)) return;
+    const pinned = input.spec.healthCheckNodePort;
+    const port = pinned ?? nodePorts.next();
+    if (port === undefined)
+      out.error(
+        ['spec', 'services', i, 'spec', 'healthCheckNodePort'],
+        `no free nodePort left in ${NODE_PORT_RANGE.min}-${NODE_PORT_RANGE.max}`,
+      );
+    else {
+      svc.healthCheckNodePort = port;
+      if (pinned === undefined) svc.healthCheckNodePortAllocated = true;
+    }
+  });
+  return resolved;
 }
 
 /**

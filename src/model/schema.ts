@@ -203,6 +203,16 @@ export const ServiceSpecInput = z.strictObject({
     .meta({ description: 'Routed to a node (never on the node network), as upstream routers do.' }),
   externalTrafficPolicy: trafficPolicy.optional(),
   internalTrafficPolicy: trafficPolicy.optional(),
+  healthCheckNodePort: z
+    .number()
+    .int()
+    .min(NODE_PORT_RANGE.min, { error: nodePortRangeMessage() })
+    .max(NODE_PORT_RANGE.max, { error: nodePortRangeMessage() })
+    .optional()
+    .meta({
+      description:
+        "type LoadBalancer with externalTrafficPolicy Local only: the node port of kube-proxy's per-Service health check (allocated when unset).",
+    }),
 });
 
 function affinityRangeMessage(): string {

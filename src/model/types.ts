@@ -86,6 +86,13 @@ export interface ServiceSpec {
   internalTrafficPolicy: TrafficPolicy;
   /** status.loadBalancer.ingress[].ip */
   loadBalancerIPs: string[];
+  /**
+   * spec.healthCheckNodePort: set for type LoadBalancer with externalTrafficPolicy Local only
+   * (pkg/api/v1/service/util.go NeedsHealthCheck), where kube-proxy answers health checks on it.
+   */
+  healthCheckNodePort?: number | undefined;
+  /** True when svclab chose it (the file left it out): the API server allocates it instead. */
+  healthCheckNodePortAllocated?: boolean | undefined;
 }
 
 /** A host on the node network outside the cluster (a client of NodePorts and external IPs). */

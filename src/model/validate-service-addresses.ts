@@ -39,6 +39,31 @@ export function validateServiceAddresses(
       }
     });
   });
+  validateHealthCheckNodePorts(services, nodePorts, out);
+}
+
+/**
+ * The healthCheckNodePort comes from the nodePort allocator too, after the Service's nodePorts
+ * (pkg/registry/core/service/storage/alloc.go allocHealthCheckNodePort): it may be no nodePort
+ * of any Service, its own included, and no other Service's healthCheckNodePort.
+ */
+function validateHealthCheckNodePorts(
+  services: readonly ServiceInput[],
+  nodePorts: ReadonlyMap<number, number>,
+  out: IssueList,
+): void {
+  const taken = new Map(nodePorts);
+  services.forEach((svc, i) => {
+    const port = svc.spec.healthCheckNodePort;
+    if (port === undefined) return;
+    const owner = taken.get(port);
+    if (owner === undefined) taken.set(port, i);
+    else
+      out.error(
+        ['spec', 'services', i, 'spec', 'healthCheckNodePort'],
+        `Invalid value: ${port}: provided port is already allocated (to ${owner === i ? 'a nodePort of this Service' : serviceName(services, owner)})`,
+      );
+  });
 }
 
 function validateClusterIP(

@@ -21,6 +21,18 @@ export function isExternallyAccessible(svc: ServiceInput): boolean {
   return type !== 'ClusterIP' || (svc.spec.externalIPs?.length ?? 0) > 0;
 }
 
+/**
+ * Only a LoadBalancer Service with externalTrafficPolicy Local has a healthCheckNodePort: the load
+ * balancer asks each node whether it has local endpoints (pkg/api/v1/service/util.go
+ * NeedsHealthCheck).
+ */
+export function needsHealthCheck(svc: ServiceInput): boolean {
+  return (
+    (svc.spec.type ?? DEFAULT_SERVICE_TYPE) === 'LoadBalancer' &&
+    svc.spec.externalTrafficPolicy === 'Local'
+  );
+}
+
 function validateService(svc: ServiceInput, at: Path, out: IssueList): void {
   const { spec } = svc;
   const type = spec.type ?? DEFAULT_SERVICE_TYPE;
@@ -37,6 +49,13 @@ function validateService(svc: ServiceInput, at: Path, out: IssueList): void {
     out.error(
       [...at, 'externalTrafficPolicy'],
       `Invalid value: ${quote(spec.externalTrafficPolicy)}: may only be set for externally-accessible services (type NodePort or LoadBalancer, or with externalIPs)`,
+    );
+  }
+  // pkg/apis/core/validation/validation.go validateServiceExternalTrafficPolicy.
+  if (spec.healthCheckNodePort !== undefined && !needsHealthCheck(svc)) {
+    out.error(
+      [...at, 'healthCheckNodePort'],
+      `Invalid value: ${spec.healthCheckNodePort}: may only be set when \`type\` is 'LoadBalancer' and \`externalTrafficPolicy\` is 'Local'`,
     );
   }
   const ingress = svc.status?.loadBalancer?.ingress ?? [];

@@ -5,6 +5,7 @@ import type { NodeContext } from '../proxy/types.js';
 import type { DownReport, LabBackend, LabTarget } from '../cluster/provider.js';
 import type { LabState } from '../cluster/state.js';
 import { labTargets } from '../cluster/common/lab-targets.js';
+import { agentServiceHealth } from '../cluster/common/service-health.js';
 import { netnsName } from './names.js';
 import { teardownLab } from './teardown.js';
 import { killAll } from './processes.js';
@@ -58,6 +59,7 @@ export class NetnsBackend implements LabBackend {
       exec: (file, args, opts) => run(file, args, { ...opts, netns }),
       // /proc/net is per network namespace of the reader: read through the node's agent-free path.
       readFile: async (path) => (await run('cat', [path], { netns })).stdout,
+      syncServiceHealth: agentServiceHealth(n.name, () => this.agentSocket(n.name)),
     };
   }
 

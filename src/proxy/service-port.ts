@@ -38,6 +38,11 @@ export interface ServicePortInfo {
   readonly usesClusterEndpoints: boolean;
   /** UsesLocalEndpoints: some traffic to the port goes only to this node's endpoints. */
   readonly usesLocalEndpoints: boolean;
+  /**
+   * HealthCheckNodePort: spec.healthCheckNodePort where apiservice.NeedsHealthCheck (type
+   * LoadBalancer, externalTrafficPolicy Local), else 0 (newBaseServiceInfo).
+   */
+  readonly healthCheckNodePort: number;
 }
 
 export function servicePortInfo(sp: ServicePortState): ServicePortInfo {
@@ -56,6 +61,10 @@ export function servicePortInfo(sp: ServicePortState): ServicePortInfo {
     internalPolicyLocal,
     usesClusterEndpoints: !internalPolicyLocal || externallyAccessible,
     usesLocalEndpoints: internalPolicyLocal || (externalPolicyLocal && externallyAccessible),
+    healthCheckNodePort:
+      svc.type === 'LoadBalancer' && svc.externalTrafficPolicy === 'Local'
+        ? (svc.healthCheckNodePort ?? 0)
+        : 0,
   };
 }
 

@@ -1,5 +1,6 @@
 import type { ExecOptions, ExecResult } from '../exec/index.js';
 import type { Protocol, ServicePort, ServiceSpec } from '../model/types.js';
+import type { HealthCheckService, HealthCheckSyncResult } from '../traffic/protocol.js';
 
 export const PROXY_MODES = ['iptables', 'nftables', 'ipvs'] as const;
 export type ProxyMode = (typeof PROXY_MODES)[number];
@@ -49,6 +50,15 @@ export interface NodeContext {
   ): Promise<ExecResult>;
   /** Reads a file as seen from inside the node (e.g. /proc/net/nf_conntrack). */
   readFile(path: string): Promise<string>;
+  /**
+   * Hands the node's service health server (run by the node's agent, in the node's namespace)
+   * the health checks it answers. Absent where nothing can serve them (a fidelity twin, a bench):
+   * the proxy then programs rules only.
+   */
+  syncServiceHealth?(
+    services: HealthCheckService[],
+    serviceProxyHealthy: boolean,
+  ): Promise<HealthCheckSyncResult>;
 }
 
 export interface ProxyOptions {

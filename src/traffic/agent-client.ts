@@ -19,6 +19,10 @@ import {
   type ConnOpenRequest,
   type FlowOpened,
   type FlowStatus,
+  type HealthCheckSyncRequest,
+  type HealthCheckSyncResult,
+  type HttpGetRequest,
+  type HttpGetResult,
   type ProbeRequest,
   type ProbeResult,
   type ReadFileResult,
@@ -336,6 +340,20 @@ export class AgentClient {
   /** Sets the readiness the lab's kubelet reads (as a passing or failing readiness probe). */
   setReady(ready: boolean, opts: CallOptions = {}): Promise<AgentInfo> {
     return this.request('set-ready', { ready }, opts);
+  }
+
+  /** One plain HTTP GET from the agent's namespace: status, headers and body, or the failure. */
+  httpGet(req: Omit<HttpGetRequest, 'op'>, opts: CallOptions = {}): Promise<HttpGetResult> {
+    const work = req.timeoutMs ?? FLOW_DEFAULT_TIMEOUT_MS;
+    return this.request('http-get', req, { timeoutMs: opts.timeoutMs ?? work + DEADLINE_SLACK_MS });
+  }
+
+  /** A node's agent: the Services whose health check the node answers, with local endpoint counts. */
+  healthCheckSync(
+    req: Omit<HealthCheckSyncRequest, 'op'>,
+    opts: CallOptions = {},
+  ): Promise<HealthCheckSyncResult> {
+    return this.request('health-check-sync', req, opts);
   }
 
   /** Closes the control connection; requests still in flight are rejected. */

@@ -19,6 +19,8 @@ import { FlowTable } from './flows.js';
 import { startHttpServer } from './netexec-http.js';
 import { startUdpServer } from './netexec-udp.js';
 import { runProbe } from './probe.js';
+import { httpGet } from './http-get.js';
+import { ServiceHealthServer } from './service-health.js';
 import type { AgentInfo, AgentRequest, L4 } from './protocol.js';
 import { readFileCapped } from './read-file.js';
 import type { ServerState } from './server-state.js';
@@ -71,6 +73,8 @@ async function main(opts: AgentOptions): Promise<void> {
   }
 
   const flows = new FlowTable();
+  // Only a node's agent is asked to serve health checks: it runs in the node's namespace.
+  const serviceHealth = new ServiceHealthServer(log);
   const info = (): AgentInfo => ({
     name: opts.name,
     hostname: opts.hostname,
@@ -98,6 +102,10 @@ async function main(opts: AgentOptions): Promise<void> {
         return flows.status(req.flowId);
       case 'flow-close':
         return flows.close(req.flowId);
+      case 'http-get':
+        return httpGet(req, signal);
+      case 'health-check-sync':
+        return serviceHealth.sync(req.services, req.serviceProxyHealthy);
       case 'read-file':
         return readFileCapped(req.path);
       case 'info':
@@ -122,6 +130,7 @@ async function main(opts: AgentOptions): Promise<void> {
 
   const exit = (code: number) => {
     control.close();
+    serviceHealth.close();
     try {
       fs.unlinkSync(opts.control);
     } catch {

@@ -180,7 +180,56 @@ export interface SetReadyRequest {
   ready: boolean;
 }
 
+/**
+ * svclab extension, for a node's agent: the Services whose health check the node answers (kube-
+ * proxy's service health server, see service-health.ts), sent by the node's proxy after a sync.
+ */
+export interface HealthCheckService {
+  namespace: string;
+  name: string;
+  /** spec.healthCheckNodePort */
+  port: number;
+  /** Ready endpoints of the Service on this node, counted by IP over all its ports. */
+  localEndpoints: number;
+}
+
+export interface HealthCheckSyncRequest {
+  op: 'health-check-sync';
+  services: HealthCheckService[];
+  /** What kube-proxy's healthz says; the health check answers 503 when false. */
+  serviceProxyHealthy: boolean;
+}
+
+export interface HealthCheckSyncResult {
+  listening: { service: string; port: number }[];
+  /** Ports that could not be opened (kube-proxy's FailedToStartServiceHealthcheck event). */
+  errors: string[];
+}
+
+/** svclab extension: one plain HTTP GET, answered with the status, headers and body. */
+export interface HttpGetRequest {
+  op: 'http-get';
+  host: string;
+  port: number;
+  /** Default `/`. */
+  path?: string;
+  timeoutMs?: number;
+}
+
+export interface HttpGetResult {
+  ok: boolean;
+  status?: number | undefined;
+  /** Header names in lower case. */
+  headers?: Record<string, string> | undefined;
+  /** At most 64 KiB. */
+  body?: string | undefined;
+  failure?: FailureKind | undefined;
+  detail?: string | undefined;
+}
+
 export type AgentRequest = (
+  | HealthCheckSyncRequest
+  | HttpGetRequest
   | ProbeRequest
   | StreamOpenRequest
   | ConnOpenRequest
@@ -213,6 +262,8 @@ export interface AgentResults {
   info: AgentInfo;
   drain: AgentInfo;
   'set-ready': AgentInfo;
+  'health-check-sync': HealthCheckSyncResult;
+  'http-get': HttpGetResult;
 }
 
 export type AgentOp = AgentRequest['op'];
@@ -236,6 +287,7 @@ export const LIMITS = {
   maxHostLength: 255,
   maxPathLength: 4096,
   maxFlowIdLength: 64,
+  maxHealthCheckServices: 100_000,
 } as const;
 
 export type ParsedLine =
@@ -253,6 +305,8 @@ const OPS: ReadonlySet<string> = new Set<AgentOp>([
   'info',
   'drain',
   'set-ready',
+  'health-check-sync',
+  'http-get',
 ]);
 
 class FieldError extends Error {}
@@ -339,6 +393,39 @@ function validate(o: Obj, op: AgentOp): AgentRequest {
     case 'info':
     case 'drain':
       return { op };
+    case 'http-get': {
+      const path = o['path'] === undefined ? undefined : reqString(o, 'path', LIMITS.maxPathLength);
+      if (path !== undefined && !path.startsWith('/'))
+        throw new FieldError(`"path" must start with "/", got ${JSON.stringify(path)}`);
+      return defined({ op, ...target(o), path, timeoutMs });
+    }
+    case 'health-check-sync': {
+      const services = o['services'];
+      if (!Array.isArray(services) || services.length > LIMITS.maxHealthCheckServices)
+        throw new FieldError(
+          `"services" must be an array of at most ${LIMITS.maxHealthCheckServices} Services`,
+        );
+      const healthy = o['serviceProxyHealthy'];
+      if (typeof healthy !== 'boolean')
+        throw new FieldError(
+          `"serviceProxyHealthy" must be true or false, got ${JSON.stringify(healthy)}`,
+        );
+      return {
+        op,
+        serviceProxyHealthy: healthy,
+        services: services.map((x: unknown, i) => {
+          if (typeof x !== 'object' || x === null)
+            throw new FieldError(`"services[${i}]" must be an object`);
+          const e = x as Obj;
+          return {
+            namespace: reqString(e, 'namespace', LIMITS.maxHostLength),
+            name: reqString(e, 'name', LIMITS.maxHostLength),
+            port: reqInt(e, 'port', 1, 65535),
+            localEndpoints: reqInt(e, 'localEndpoints', 0, Number.MAX_SAFE_INTEGER),
+          };
+        }),
+      };
+    }
     case 'set-ready': {
       const ready = o['ready'];
       if (typeof ready !== 'boolean')

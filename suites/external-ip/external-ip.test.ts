@@ -1,4 +1,4 @@
-import { describe, it, type TestContext } from 'vitest';
+import { describe, expect, it, type TestContext } from 'vitest';
 import { useLab } from '../../src/harness/lab-fixture.js';
 
 // externalIPs and LoadBalancer ingress IPs are not assigned to any node: the external host has
@@ -13,6 +13,49 @@ const outside = (ctx: TestContext) => {
   const why = f.lab.cannot('outside-client');
   if (why) ctx.skip(why);
 };
+
+/** What the external client gets from each node's health check of web-local. */
+async function healthChecks(): Promise<Record<string, unknown>> {
+  const client = await f.lab.agent('client');
+  const out: Record<string, unknown> = {};
+  for (const node of ['node-a', 'node-b', 'node-c']) {
+    const dest = f.lab.service('web-local').healthCheck(node);
+    const r = await client.httpGet({ host: dest.host, port: dest.port, timeoutMs: 3000 });
+    if (!r.ok) {
+      out[node] = { failure: r.failure, detail: r.detail };
+      continue;
+    }
+    const h = r.headers ?? {};
+    out[node] = {
+      status: r.status,
+      headers: {
+        'content-type': h['content-type'],
+        'x-content-type-options': h['x-content-type-options'],
+        'x-load-balancing-endpoint-weight': h['x-load-balancing-endpoint-weight'],
+      },
+      body: JSON.parse(r.body ?? '') as unknown,
+    };
+  }
+  return out;
+}
+
+function answer(status: number, localEndpoints: number) {
+  return {
+    status,
+    headers: {
+      'content-type': 'application/json',
+      'x-content-type-options': 'nosniff',
+      'x-load-balancing-endpoint-weight': String(localEndpoints),
+    },
+    body: {
+      service: { namespace: 'default', name: 'web-local' },
+      localEndpoints,
+      serviceProxyHealthy: true,
+    },
+  };
+}
+const passing = (localEndpoints: number) => answer(200, localEndpoints);
+const failing = () => answer(503, 0);
 
 describe.skipIf(f.skip)(`external-ip (${f.config.label})`, () => {
   it('an external IP is reached from outside, TCP and UDP, masqueraded to the receiving node', async (ctx) => {
@@ -45,6 +88,40 @@ describe.skipIf(f.skip)(`external-ip (${f.config.label})`, () => {
     });
     await f.expect.answeredBy(obs, ['web-a']);
     await f.expect.sourcePreserved(obs, f.ip('client'));
+  });
+
+  // A cloud load balancer sends web-local's traffic only to nodes whose health check passes: it
+  // asks each node on the Service's healthCheckNodePort (kube-proxy's service health server,
+  // pkg/proxy/healthcheck/service_health.go; upstream e2e "should work for type=LoadBalancer"
+  // with ESIPP). web-local's endpoints are web-a (node-a) and web-b (node-b), none on node-c.
+  it("the healthCheckNodePort answers as kube-proxy's health server: 200 with the local endpoint count, 503 without", async () => {
+    expect(await healthChecks()).toEqual({
+      'node-a': passing(1),
+      'node-b': passing(1),
+      'node-c': failing(),
+    });
+  });
+
+  it('a health check follows readiness: the node whose only endpoint became unready fails it, then passes again', async () => {
+    const readiness = (ready: boolean) =>
+      f.lab.update((t) => {
+        t.pods.find((p) => p.name === 'web-b')!.ready = ready;
+      });
+    await readiness(false);
+    try {
+      expect(await healthChecks()).toEqual({
+        'node-a': passing(1),
+        'node-b': failing(),
+        'node-c': failing(),
+      });
+    } finally {
+      await readiness(true);
+    }
+    expect(await healthChecks()).toEqual({
+      'node-a': passing(1),
+      'node-b': passing(1),
+      'node-c': failing(),
+    });
   });
 
   it('a pod reaches an external IP of a Service (short-circuited inside the cluster)', async () => {

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { agentServiceHealth } from '../common/service-health.js';
 import { LabError, type ExecOptions, type ExecResult } from '../../exec/index.js';
 import type { Topology } from '../../model/types.js';
 import type { NodeContext } from '../../proxy/types.js';
@@ -51,7 +52,10 @@ export class DockerBackend implements LabBackend {
     const topo = this.topo();
     const n = topo.nodes.find((x) => x.name === node);
     if (!n) throw new LabError(`no node "${node}" in lab ${this.labName}`);
-    return dockerNodeContext(this.labName, topo, n);
+    return {
+      ...dockerNodeContext(this.labName, topo, n),
+      syncServiceHealth: agentServiceHealth(n.name, () => this.agentSocket(n.name)),
+    };
   }
 
   agentSocket(target: string): string {

@@ -169,6 +169,8 @@ export function withAllocatedAddresses(topo: Topology, services: V1Service[]): T
     const got = byName.get(s.name);
     if (!got) continue;
     if (s.clusterIPAllocated && got.spec?.clusterIP) s.clusterIP = got.spec.clusterIP;
+    if (s.healthCheckNodePortAllocated && got.spec?.healthCheckNodePort)
+      s.healthCheckNodePort = got.spec.healthCheckNodePort;
     for (const p of s.ports) {
       const np = got.spec?.ports?.find((x) => (x.name ?? '') === p.name)?.nodePort;
       if (p.nodePortAllocated && np) p.nodePort = np;
@@ -194,6 +196,14 @@ export function keepAllocated(body: V1Service, current: V1Service): V1Service {
       const np = current.spec?.ports?.find((x) => (x.name ?? '') === (p.name ?? ''))?.nodePort;
       if (!p.nodePort && np) p.nodePort = np;
     }
+  // Immutable while both need one (validateServiceExternalTrafficFieldsUpdate).
+  if (
+    !spec.healthCheckNodePort &&
+    spec.type === 'LoadBalancer' &&
+    spec.externalTrafficPolicy === 'Local'
+  )
+    if (current.spec?.healthCheckNodePort)
+      spec.healthCheckNodePort = current.spec.healthCheckNodePort;
   return out;
 }
 

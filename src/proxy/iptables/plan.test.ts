@@ -452,6 +452,60 @@ describe('planIptables: Service shapes', () => {
   });
 });
 
+describe('planIptables: healthCheckNodePort', () => {
+  const lb = (overrides: Partial<ServiceSpec> = {}) =>
+    service({
+      type: 'LoadBalancer',
+      externalTrafficPolicy: 'Local',
+      healthCheckNodePort: 32000,
+      ports: [
+        { name: 'http', protocol: 'TCP', port: 80, targetPort: 8080, nodePort: 30080 },
+        { name: 'dns', protocol: 'UDP', port: 53, targetPort: 8053, nodePort: 30053 },
+      ],
+      ...overrides,
+    });
+
+  it('accepts TCP to it in filter KUBE-NODEPORTS, once per Service port, with or without endpoints', () => {
+    for (const eps of [
+      [endpoint('10.244.0.5', 'node-a')],
+      [endpoint('10.244.1.2', 'node-b')],
+      [],
+    ]) {
+      const p = plan(stateOf([lb(), eps]));
+      // Ports in name order, as the planner writes a Service's ports; both match TCP.
+      expect(rules(p, 'filter', 'KUBE-NODEPORTS')).toEqual(
+        expected(
+          `-p tcp ${C('default/web:dns health check node port')} -m tcp --dport 32000 -j ACCEPT`,
+          `-p tcp ${C('default/web:http health check node port')} -m tcp --dport 32000 -j ACCEPT`,
+        ),
+      );
+      // ...and counted among the filter rules the restore input holds (its first table).
+      const filterTable = p.restoreInput.split('COMMIT')[0]!.split('\n');
+      expect(p.counts.filterRules).toBe(filterTable.filter((l) => l.startsWith('-A ')).length);
+    }
+  });
+
+  it('writes nothing where kube-proxy reads no healthCheckNodePort (not LoadBalancer + Local)', () => {
+    for (const svc of [
+      lb({ externalTrafficPolicy: 'Cluster' }),
+      lb({ type: 'NodePort' }),
+      lb({ healthCheckNodePort: undefined }),
+    ]) {
+      const p = plan(stateOf([svc, [endpoint('10.244.0.5', 'node-a')]]));
+      expect(rules(p, 'filter', 'KUBE-NODEPORTS')).toEqual([]);
+    }
+  });
+
+  it('a partial sync rewrites it when only the healthCheckNodePort changed', () => {
+    const eps = [endpoint('10.244.0.5', 'node-a')];
+    const first = plan(stateOf([lb(), eps]));
+    const next = plan(stateOf([lb({ healthCheckNodePort: 32001 }), eps]), first, 'partial');
+    expect(rules(next, 'filter', 'KUBE-NODEPORTS')?.every((r) => r.includes('--dport 32001'))).toBe(
+      true,
+    );
+  });
+});
+
 describe('planIptables: node-wide chains', () => {
   const p = plan(stateOf());
 

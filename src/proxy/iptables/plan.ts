@@ -122,6 +122,7 @@ interface PortRules {
   natNodePorts: readonly string[];
   filterServices: readonly string[];
   filterExternal: readonly string[];
+  filterNodePorts: readonly string[];
   /** The port's own chains, declared in this order: KUBE-EXT, KUBE-SVC, KUBE-SVL, KUBE-SEPs. */
   chains: readonly string[];
   rules: readonly (readonly string[])[];
@@ -529,6 +530,7 @@ export function planIptables(input: PlanInput): IptablesPlan {
   const natNodePorts = desired.nat.get(KUBE_NODEPORTS)!;
   const filterServices = desired.filter.get(KUBE_SERVICES)!;
   const filterExternal = desired.filter.get(KUBE_EXTERNAL_SERVICES)!;
+  const filterNodePorts = desired.filter.get(KUBE_NODEPORTS)!;
   const desiredNat = desired.nat;
   let ownChains = 0;
   let servicePortsWritten = 0;
@@ -540,8 +542,9 @@ export function planIptables(input: PlanInput): IptablesPlan {
       for (const text of r.natNodePorts) natNodePorts.push(text);
       for (const text of r.filterServices) filterServices.push(text);
       for (const text of r.filterExternal) filterExternal.push(text);
+      for (const text of r.filterNodePorts) filterNodePorts.push(text);
       natRules += r.natServices.length + r.natNodePorts.length;
-      filterRules += r.filterServices.length + r.filterExternal.length;
+      filterRules += r.filterServices.length + r.filterExternal.length + r.filterNodePorts.length;
       if (r.filterText) filterLines.push(r.filterText);
 
       const { chains, rules } = r;
@@ -684,6 +687,7 @@ const NAT_SERVICES = 0;
 const NAT_NODEPORTS = 1;
 const FILTER_SERVICES = 0;
 const FILTER_EXTERNAL = 1;
+const FILTER_NODEPORTS = 2;
 
 /**
  * One Service port: the body of kube-proxy's per-service loop in syncProxyRules. Returns nothing
@@ -793,6 +797,11 @@ function planServicePort(
       filter.add(FILTER_EXTERNAL, X, '-m comment --comment "', externalFilter.comment, '" -m addrtype --dst-type LOCAL ', match, ' --dport ', String(nodePort), ' -j ', externalFilter.target); // prettier-ignore
   }
 
+  // Capture the healthCheckNodePort, whatever the endpoints: the load balancer must reach the
+  // node's health server even where INPUT drops by default (filter KUBE-NODEPORTS, from INPUT).
+  if (info.healthCheckNodePort !== 0)
+    filter.add(FILTER_NODEPORTS, KUBE_NODEPORTS, '-m comment --comment "', name, ' health check node port" -m tcp -p tcp --dport ', String(info.healthCheckNodePort), ' -j ACCEPT'); // prettier-ignore
+
   // From here on: the Service's own chains, which a partial sync skips when unchanged.
   const declared: string[] = [];
   if (usesExternalTrafficChain) declared.push(externalTrafficChain);
@@ -882,12 +891,13 @@ function planServicePort(
   const natAllEnd = t.size;
   t.append(w.decl.reset().declare(declared), 0);
   const declEnd = t.size;
-  const [filterServices, filterExternal] = t.append(filter, 2);
+  const [filterServices, filterExternal, filterNodePorts] = t.append(filter, 3);
   const r: PortRules = {
     natServices: natServices!,
     natNodePorts: natNodePorts!,
     filterServices: filterServices!,
     filterExternal: filterExternal!,
+    filterNodePorts: filterNodePorts!,
     chains: declared.slice(),
     rules,
     ownRules: own.ruleCount,

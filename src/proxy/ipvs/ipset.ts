@@ -5,8 +5,8 @@ import type { Protocol } from '../../model/types.js';
  * types and comments. The comments are what the iptables rules carry in `--comment`.
  *
  * Left out because the topology model has nothing that fills them: KUBE-LOAD-BALANCER-FW,
- * KUBE-LOAD-BALANCER-SOURCE-IP / -SOURCE-CIDR (loadBalancerSourceRanges), the SCTP NodePort sets,
- * and KUBE-HEALTH-CHECK-NODE-PORT (healthCheckNodePort).
+ * KUBE-LOAD-BALANCER-SOURCE-IP / -SOURCE-CIDR (loadBalancerSourceRanges) and the SCTP NodePort
+ * sets.
  */
 export const IPSETS = {
   loopBack: {
@@ -58,6 +58,12 @@ export const IPSETS = {
     name: 'KUBE-NODE-PORT-LOCAL-UDP',
     type: 'bitmap:port',
     comment: 'Kubernetes nodeport UDP port with externalTrafficPolicy=local',
+  },
+  /** healthCheckNodePorts of the node's Services: filter KUBE-NODE-PORT accepts TCP to them. */
+  healthCheckNodePort: {
+    name: 'KUBE-HEALTH-CHECK-NODE-PORT',
+    type: 'bitmap:port',
+    comment: 'Kubernetes health check node port',
   },
   /** Every address bound to kube-ipvs0; KUBE-IPVS-FILTER rejects other ports on them (kubernetes#72236). */
   ipvsIPs: { name: 'KUBE-IPVS-IPS', type: 'hash:ip', comment: 'IPVS virtual server IP addresses' },

@@ -16,7 +16,7 @@ const NAT_CHAINS = [
   'KUBE-LOAD-BALANCER',
   'KUBE-MARK-MASQ',
 ];
-const FILTER_CHAINS = ['KUBE-FORWARD', 'KUBE-IPVS-FILTER'];
+const FILTER_CHAINS = ['KUBE-FORWARD', 'KUBE-NODE-PORT', 'KUBE-IPVS-FILTER'];
 
 /** Jumps from the built-in chains, inserted once at install (kube-proxy "ensures" them each sync). */
 const JUMPS: { table: 'nat' | 'filter'; from: string; to: string; comment: string }[] = [
@@ -29,6 +29,12 @@ const JUMPS: { table: 'nat' | 'filter'; from: string; to: string; comment: strin
     comment: 'kubernetes postrouting rules',
   },
   { table: 'filter', from: 'FORWARD', to: 'KUBE-FORWARD', comment: 'kubernetes forwarding rules' },
+  {
+    table: 'filter',
+    from: 'INPUT',
+    to: 'KUBE-NODE-PORT',
+    comment: 'kubernetes health check rules',
+  },
   {
     table: 'filter',
     from: 'INPUT',
@@ -128,11 +134,17 @@ export function iptablesRules(input: RulesInput): string {
   filter.push(
     '-A KUBE-FORWARD -m comment --comment "kubernetes forwarding conntrack rule" -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT',
   );
+  // Load balancers' health checks reach the node's health server even where INPUT drops.
+  filter.push(
+    `-A KUBE-NODE-PORT ${comment('healthCheckNodePort')} ${matchSet('healthCheckNodePort', 'dst')} -j ACCEPT`,
+  );
   // kubernetes#72236: VIPs on kube-ipvs0 are local addresses, so without this every host port
-  // (sshd, kubelet...) would answer on every Service IP. Only Service ports pass.
+  // (sshd, kubelet...) would answer on every Service IP. Only Service ports (and the health
+  // check ports, which kube-proxy's health server opens on every address) pass.
   for (const key of ['loadBalancer', 'clusterIP', 'externalIP', 'externalIPLocal'] as const) {
     filter.push(`-A KUBE-IPVS-FILTER ${matchSet(key, 'dst,dst')} -j RETURN`);
   }
+  filter.push(`-A KUBE-IPVS-FILTER ${matchSet('healthCheckNodePort', 'dst')} -j RETURN`);
   filter.push(
     `-A KUBE-IPVS-FILTER -m conntrack --ctstate NEW ${matchSet('ipvsIPs', 'dst')} -j REJECT`,
   );

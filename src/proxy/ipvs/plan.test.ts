@@ -276,6 +276,43 @@ describe('planIpvs', () => {
     expect(p.iptables).toContain('-A KUBE-LOAD-BALANCER -j KUBE-MARK-MASQ');
   });
 
+  it('healthCheckNodePort: one member of KUBE-HEALTH-CHECK-NODE-PORT for all ports, accepted by filter KUBE-NODE-PORT', () => {
+    const svc = service({
+      name: 'lb',
+      type: 'LoadBalancer',
+      clusterIP: '10.96.0.19',
+      externalTrafficPolicy: 'Local',
+      healthCheckNodePort: 32000,
+    });
+    const ports = servicePorts(
+      svc,
+      [
+        { port: 443, nodePort: 30443 },
+        { port: 80, nodePort: 30080 },
+      ],
+      [],
+    );
+    const p = plan(ports);
+    expect(members(p, 'healthCheckNodePort')).toEqual(['32000']);
+    // pkg/proxy/ipvs/proxier.go writeIptablesRules: both rules whatever the set holds.
+    const accept =
+      '-A KUBE-NODE-PORT -m comment --comment "Kubernetes health check node port" -m set --match-set KUBE-HEALTH-CHECK-NODE-PORT dst -j ACCEPT';
+    const ret = '-A KUBE-IPVS-FILTER -m set --match-set KUBE-HEALTH-CHECK-NODE-PORT dst -j RETURN';
+    const filter = p.iptables.slice(p.iptables.indexOf('*filter'));
+    expect(filter).toContain(`${accept}\n`);
+    expect(filter.indexOf(ret)).toBeGreaterThan(0);
+    expect(filter.indexOf(ret)).toBeLessThan(filter.indexOf('-j REJECT'));
+    const cluster = plan(
+      servicePorts(
+        { ...svc, externalTrafficPolicy: 'Cluster' },
+        [{ port: 443, nodePort: 30443 }],
+        [],
+      ),
+    );
+    expect(members(cluster, 'healthCheckNodePort')).toEqual([]);
+    expect(cluster.iptables).toContain(accept);
+  });
+
   it('uses the configured scheduler', () => {
     const p = plan(
       servicePorts(service({ name: 'w', clusterIP: '10.96.0.20' }), [{ port: 80 }], three),

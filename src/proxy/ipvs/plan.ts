@@ -166,6 +166,9 @@ function contribution(
     if (extLocal) entries.push(tcp ? 'nodePortLocalTCP' : 'nodePortLocalUDP', String(nodePort));
     for (const ip of nodeIPs) vs(ip, nodePort, extLocal);
   }
+  // kube-proxy adds it for every port of the Service (one member: a bitmap of ports).
+  if (info.healthCheckNodePort !== 0)
+    entries.push('healthCheckNodePort', String(info.healthCheckNodePort));
   return { virtualServers, entries };
 }
 
