@@ -20,6 +20,7 @@ import {
   MAX_OBJECT_NAME,
   NETWORKING_DEFAULTS,
   NODE_PORT_RANGE,
+  TRAFFIC_DISTRIBUTIONS,
 } from './defaults.js';
 
 export const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
@@ -110,7 +111,10 @@ export const NetworkingInput = z
 export const NodeInput = z.strictObject({
   name: objectName,
   ip: ipv4.optional().meta({ description: 'Address in nodeSubnet; allocated from .2 when unset.' }),
-  labels: labels.optional(),
+  labels: labels.optional().meta({
+    description:
+      'Kubernetes labels (string values: quote true, false and numbers). topology.kubernetes.io/zone is the zone EndpointSlice hints and kube-proxy read.',
+  }),
 });
 
 export const ContainerPortInput = z.strictObject({
@@ -203,6 +207,10 @@ export const ServiceSpecInput = z.strictObject({
     .meta({ description: 'Routed to a node (never on the node network), as upstream routers do.' }),
   externalTrafficPolicy: trafficPolicy.optional(),
   internalTrafficPolicy: trafficPolicy.optional(),
+  trafficDistribution: z.enum(TRAFFIC_DISTRIBUTIONS).optional().meta({
+    description:
+      "Zone (PreferClose, PreferSameZone) or node (PreferSameNode) hints on the Service's endpoints; unset: none.",
+  }),
 });
 
 function affinityRangeMessage(): string {
