@@ -1,12 +1,18 @@
+import { nodeZone } from '../model/types.js';
 import type { PodSpec, ServicePort, ServiceSpec, Topology } from '../model/types.js';
 import type { Endpoint, ProxyState, ServicePortState } from '../proxy/types.js';
+import { endpointHints } from './traffic-distribution.js';
 
 /**
  * The endpoints controller, reduced to what a Service proxy reads: for every Service port, the
  * pods its selector matches, with the target port resolved per pod (a named targetPort can map
- * to different numbers on different pods, as in Kubernetes) and EndpointSlice conditions.
+ * to different numbers on different pods, as in Kubernetes), EndpointSlice conditions, the zone
+ * of the pod's node and the hints the Service's trafficDistribution asks for.
  */
-export function computeProxyState(topology: Pick<Topology, 'services' | 'pods'>): ProxyState {
+export function computeProxyState(
+  topology: Pick<Topology, 'services' | 'pods' | 'nodes'>,
+): ProxyState {
+  const zones = new Map(topology.nodes.map((n) => [n.name, nodeZone(n)]));
   const servicePorts: ServicePortState[] = [];
   for (const service of topology.services) {
     const pods = selectPods(service, topology.pods);
@@ -15,7 +21,9 @@ export function computeProxyState(topology: Pick<Topology, 'services' | 'pods'>)
         service,
         port,
         name: servicePortName(service, port),
-        endpoints: pods.flatMap((pod) => endpointFor(pod, port)),
+        endpoints: pods.flatMap((pod) =>
+          endpointFor(pod, port, zones.get(pod.node) ?? '', service),
+        ),
       });
     }
   }
@@ -36,22 +44,28 @@ export function selectPods(service: ServiceSpec, pods: PodSpec[]): PodSpec[] {
   return pods.filter((p) => selector.every(([k, v]) => p.labels[k] === v));
 }
 
-function endpointFor(pod: PodSpec, port: ServicePort): Endpoint[] {
+function endpointFor(
+  pod: PodSpec,
+  port: ServicePort,
+  zone: string,
+  service: ServiceSpec,
+): Endpoint[] {
   const target = resolveTargetPort(pod, port);
   if (target === undefined) return [];
-  return [
-    {
-      ip: pod.ip,
-      port: target,
-      protocol: port.protocol,
-      nodeName: pod.node,
-      podName: pod.name,
-      // EndpointSlice semantics: a terminating pod is not ready but may still be serving.
-      ready: pod.ready && !pod.terminating,
-      serving: pod.ready,
-      terminating: pod.terminating,
-    },
-  ];
+  const endpoint: Endpoint = {
+    ip: pod.ip,
+    port: target,
+    protocol: port.protocol,
+    nodeName: pod.node,
+    podName: pod.name,
+    // EndpointSlice semantics: a terminating pod is not ready but may still be serving.
+    ready: pod.ready && !pod.terminating,
+    serving: pod.ready,
+    terminating: pod.terminating,
+    // podToEndpoint copies a non-empty zone label of the pod's Node.
+    ...(zone !== '' && { zone }),
+  };
+  return [{ ...endpoint, ...endpointHints(service.trafficDistribution, endpoint) }];
 }
 
 function resolveTargetPort(pod: PodSpec, port: ServicePort): number | undefined {

@@ -172,6 +172,7 @@ describe('topology <-> API objects', () => {
         endpoints: sp.endpoints.map((e) => ({
           addresses: [e.ip],
           nodeName: e.nodeName,
+          ...(e.zone ? { zone: e.zone } : {}),
           targetRef: { kind: 'Pod', name: e.podName },
           conditions: { ready: e.ready, serving: e.serving, terminating: e.terminating },
         })),
@@ -184,6 +185,47 @@ describe('topology <-> API objects', () => {
       (s) => s.metadata.labels['kubernetes.io/service-name'] === 'web',
     )!.endpoints[0]!.conditions.ready = false;
     expect(key(unready)).not.toBe(proxyStateKey(want, serviceKeys(topo)));
+  });
+
+  it('sends trafficDistribution, reads it back, and a PUT without it removes it', () => {
+    const obj = serviceObject('l', { ...web, trafficDistribution: 'PreferClose' });
+    expect(obj.spec.trafficDistribution).toBe('PreferClose');
+    expect(serviceObject('l', web).spec).not.toHaveProperty('trafficDistribution');
+    expect(serviceFromApi(obj).trafficDistribution).toBe('PreferClose');
+    expect(serviceFromApi(serviceObject('l', web))).not.toHaveProperty('trafficDistribution');
+    expect(applyServiceSpec(obj, web).spec).not.toHaveProperty('trafficDistribution');
+    expect(applyServiceSpec(serviceObject('l', web), { ...web, trafficDistribution: 'PreferSameNode' }).spec.trafficDistribution).toBe('PreferSameNode'); // prettier-ignore
+  });
+
+  it("reads an endpoint's zone and hints as kube-proxy's EndpointSliceCache does", () => {
+    const service = { ...serviceObject('l', web), spec: { ...serviceObject('l', web).spec, clusterIP: web.clusterIP } }; // prettier-ignore
+    const endpoint = (ip: string, extra: Record<string, unknown>) => ({
+      addresses: [ip],
+      nodeName: 'node-a',
+      conditions: { ready: true },
+      ...extra,
+    });
+    const slice = {
+      metadata: { name: 'web-x', namespace: 'default', labels: { 'kubernetes.io/service-name': 'web' } }, // prettier-ignore
+      addressType: 'IPv4',
+      ports: [{ name: 'http', protocol: 'TCP', port: 8080 }],
+      endpoints: [
+        endpoint('10.244.0.2', { zone: 'zone-a', hints: { forZones: [{ name: 'zone-a' }] } }),
+        endpoint('10.244.0.3', { zone: 'zone-b', hints: { forZones: [{ name: 'zone-b' }], forNodes: [{ name: 'node-b' }] } }), // prettier-ignore
+        endpoint('10.244.0.4', { hints: { forZones: [] } }),
+        endpoint('10.244.0.5', {}),
+      ],
+    };
+    const eps = proxyStateFromApi([service], [slice]).servicePorts.find(
+      (sp) => sp.port.name === 'http',
+    )!.endpoints;
+    expect(eps.map((e) => [e.ip, e.zone, e.zoneHints, e.nodeHints])).toEqual([
+      ['10.244.0.2', 'zone-a', ['zone-a'], undefined],
+      ['10.244.0.3', 'zone-b', ['zone-b'], ['node-b']],
+      // An empty forZones is no hint (ZoneHints().Len() == 0).
+      ['10.244.0.4', undefined, undefined, undefined],
+      ['10.244.0.5', undefined, undefined, undefined],
+    ]);
   });
 
   it('reports a pod Running with its IP, Ready as probed', () => {

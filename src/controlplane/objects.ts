@@ -179,6 +179,7 @@ export function serviceObject(lab: string, s: ServiceSpec): KubeObject {
     ...(s.healthCheckNodePort !== undefined && !s.healthCheckNodePortAllocated
       ? { healthCheckNodePort: s.healthCheckNodePort }
       : {}),
+    trafficDistribution: s.trafficDistribution,
   };
   return {
     apiVersion: 'v1',
@@ -192,7 +193,13 @@ export function serviceObject(lab: string, s: ServiceSpec): KubeObject {
 export function applyServiceSpec(existing: KubeObject, s: ServiceSpec): KubeObject {
   const want = serviceObject(existing.metadata.labels?.[LAB_LABEL] ?? '', s);
   const spec = { ...existing.spec, ...want.spec };
-  for (const k of ['selector', 'externalIPs', 'sessionAffinityConfig', 'externalTrafficPolicy'])
+  for (const k of [
+    'selector',
+    'externalIPs',
+    'sessionAffinityConfig',
+    'externalTrafficPolicy',
+    'trafficDistribution',
+  ])
     if (!(k in want.spec)) delete spec[k];
   // A NodePort the topology does not fix keeps the one the API server allocated.
   spec.ports = want.spec.ports.map((p: any) => {
@@ -244,6 +251,7 @@ export function serviceFromApi(obj: KubeObject): ServiceSpec {
       .map((i: { ip?: string }) => i.ip)
       .filter((ip: string | undefined): ip is string => !!ip),
     ...(spec.healthCheckNodePort ? { healthCheckNodePort: spec.healthCheckNodePort } : {}),
+    ...(spec.trafficDistribution ? { trafficDistribution: spec.trafficDistribution } : {}),
   };
 }
 
@@ -283,6 +291,8 @@ export function proxyStateFromApi(services: KubeObject[], slices: KubeObject[]):
             ready,
             serving: c.serving ?? ready,
             terminating: c.terminating ?? false,
+            ...(ep.zone ? { zone: ep.zone } : {}),
+            ...hintsFromApi(ep.hints),
           };
           if (!byIP.has(e.ip)) byIP.set(e.ip, e);
         }
@@ -296,6 +306,21 @@ export function proxyStateFromApi(services: KubeObject[], slices: KubeObject[]):
     }
   }
   return { servicePorts };
+}
+
+/**
+ * An endpoint's hints as kube-proxy's EndpointSliceCache reads them (pkg/proxy/endpointslicecache.go
+ * addEndpoints): the names of hints.forZones and hints.forNodes, each left out when empty.
+ */
+function hintsFromApi(hints: any): Pick<Endpoint, 'zoneHints' | 'nodeHints'> {
+  const names = (xs: any): string[] =>
+    Array.isArray(xs) ? xs.map((x: any) => String(x.name)) : [];
+  const zoneHints = names(hints?.forZones);
+  const nodeHints = names(hints?.forNodes);
+  return {
+    ...(zoneHints.length > 0 ? { zoneHints } : {}),
+    ...(nodeHints.length > 0 ? { nodeHints } : {}),
+  };
 }
 
 /**

@@ -77,6 +77,26 @@ describe('generateServiceSets', () => {
       expect(states.some((sp) => sp.endpoints.some((e) => e.ip.startsWith('172.18.0.')))).toBe(
         true,
       );
+      // trafficDistribution: every value, hints node-a's zone filters by (all endpoints hinted,
+      // one in zone-a), hints it must ignore (an endpoint on zoneless node-c), and node hints.
+      expect(new Set(services.map((s) => s.trafficDistribution))).toEqual(
+        new Set([undefined, 'PreferClose', 'PreferSameZone', 'PreferSameNode']),
+      );
+      const hinted = (sp: (typeof states)[number]) =>
+        sp.endpoints.some((e) => e.zoneHints !== undefined);
+      expect(
+        states.some(
+          (sp) =>
+            hinted(sp) &&
+            sp.endpoints.length >= 2 &&
+            sp.endpoints.every((e) => e.zoneHints !== undefined) &&
+            sp.endpoints.some((e) => e.zoneHints?.includes('zone-a')),
+        ),
+      ).toBe(true);
+      expect(
+        states.some((sp) => hinted(sp) && sp.endpoints.some((e) => e.zoneHints === undefined)),
+      ).toBe(true);
+      expect(states.some((sp) => sp.endpoints.some((e) => e.nodeHints !== undefined))).toBe(true);
     },
   );
 

@@ -7,7 +7,7 @@ import type { PodSpec } from '../model/types.js';
  * replaced by K sets made from the seed and the topology's pods alone (the same seed gives the
  * same sets on any machine). Every field kube-proxy reads that the model has varies: type
  * (ClusterIP, NodePort, LoadBalancer with an ingress IP), both traffic policies, ClientIP
- * affinity with a timeout, externalIPs, named and numbered target ports, one to three ports of
+ * affinity with a timeout, trafficDistribution (zone and node hints), externalIPs, named and numbered target ports, one to three ports of
  * either protocol, and selectors made of the pods' labels (several pods, one pod on the compared
  * node or elsewhere, a hostNetwork pod, pods that do not declare the named port) or of none
  * (no endpoints). The features cycle by each Service's overall index, with the seed choosing the
@@ -96,6 +96,17 @@ export function generateServiceSets(opts: GenerateOptions): GeneratedSet[] {
       const itpLocal = g % 6 === 3 || rnd() < 0.15;
       const portCount = 1 + ((g + Math.floor(rnd() * 3)) % 3);
       const named = g % 2 === 0;
+      // From the index alone (no draw of the seed's sequence, which would change every later
+      // choice): a quarter PreferClose, a quarter PreferSameNode or PreferSameZone, so each meets
+      // every selector within the first sets (hints from pods on zoned and zoneless nodes).
+      const trafficDistribution =
+        g % 4 === 2
+          ? 'PreferClose'
+          : g % 4 === 3
+            ? Math.floor(g / 4) % 2 === 0
+              ? 'PreferSameNode'
+              : 'PreferSameZone'
+            : undefined;
       const ports = Array.from({ length: portCount }, (_, k) => {
         const protocol = (k + g) % 2 === 0 ? 'TCP' : 'UDP';
         // A port the selected pods declare (by name or number), else a number none declares:
@@ -130,6 +141,7 @@ export function generateServiceSets(opts: GenerateOptions): GeneratedSet[] {
         ...(externalIPs ? { externalIPs: [`172.18.100.${100 + (g % 150)}`] } : {}),
         ...(externallyAccessible ? { externalTrafficPolicy: etpLocal ? 'Local' : 'Cluster' } : {}),
         internalTrafficPolicy: itpLocal ? 'Local' : 'Cluster',
+        ...(trafficDistribution ? { trafficDistribution } : {}),
       };
       if (type === 'LoadBalancer' && etpLocal && !healthCheckPinned) {
         spec['healthCheckNodePort'] = HEALTH_CHECK_NODE_PORTS[i % 2];

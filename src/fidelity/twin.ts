@@ -50,6 +50,7 @@ export async function createTwin(lab: Lab, node: string): Promise<Twin> {
     podCIDR: real.podCIDR,
     clusterCIDR: real.clusterCIDR,
     serviceCIDR: real.serviceCIDR,
+    zone: real.zone,
     exec: (file, args, opts) => run(file, args, { ...opts, netns }),
     readFile: async (path) => (await run('cat', [path], { netns })).stdout,
   };

@@ -15,6 +15,20 @@ const here: Capabilities = {
   inVm: false,
 };
 const cases: [string, SkipCause, SkipSite, Partial<Capabilities>, boolean][] = [
+  [
+    "zones on an existing cluster's Nodes are its own",
+    'node-labels',
+    { suite: 'suites/traffic-distribution/traffic-distribution.test.ts', provider: 'kubeconfig' },
+    {},
+    true,
+  ],
+  [
+    "zones are the topology's on every provider svclab builds",
+    'node-labels',
+    { suite: 'suites/traffic-distribution/traffic-distribution.test.ts', provider: 'netns' },
+    {},
+    false,
+  ],
   ['not root', 'root', { suite: 'suites/hairpin/hairpin.test.ts' }, { root: false }, true],
   [
     'root claimed missing while root',

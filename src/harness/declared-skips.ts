@@ -25,6 +25,8 @@ export type SkipCause =
   | 'mode'
   /** The provider has no external host (a real cluster that does not allow hostNetwork pods). */
   | 'external-host'
+  /** The suite needs the topology's node labels (zones) on the Nodes: not on an existing cluster. */
+  | 'node-labels'
   /** The person running the tests asked for the skip (SVCLAB_SKIP_IPVS, SVCLAB_SKIP_DOCKER). */
   | 'requested'
   /**
@@ -139,6 +141,14 @@ export const DECLARED_SKIPS: readonly DeclaredSkip[] = [
     provider: 'kubeconfig',
     reason:
       'an existing cluster has external hosts only as hostNetwork pods the user allows (--external-hosts pod)',
+    expected: () => true,
+  },
+  {
+    cause: 'node-labels',
+    suite: 'suites/traffic-distribution/',
+    provider: 'kubeconfig',
+    reason:
+      "an existing cluster's Nodes keep their own topology.kubernetes.io/zone labels (svclab changes no node there), so the topology's zones are not the ones hints are made from",
     expected: () => true,
   },
   {

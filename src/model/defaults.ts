@@ -17,6 +17,12 @@ export const DEFAULT_PROTOCOL = 'TCP';
 export const DEFAULT_SERVICE_TYPE = 'ClusterIP';
 export const DEFAULT_TRAFFIC_POLICY = 'Cluster';
 export const DEFAULT_SESSION_AFFINITY = 'None';
+/**
+ * The values kube-apiserver v1.37 takes for spec.trafficDistribution (validation.go
+ * validateServiceTrafficDistribution; PreferSameZone and PreferSameNode since the
+ * PreferSameTrafficDistribution gate went GA in 1.35). PreferClose is PreferSameZone's old name.
+ */
+export const TRAFFIC_DISTRIBUTIONS = ['PreferClose', 'PreferSameZone', 'PreferSameNode'] as const;
 /** Kubernetes' DefaultClientIPServiceAffinitySeconds (3 hours). */
 export const DEFAULT_AFFINITY_TIMEOUT_SECONDS = 10800;
 /** Kubernetes' MaxClientIPServiceAffinitySeconds (1 day). */

@@ -149,6 +149,9 @@ function resolveServices(doc: TopologyInput, plan: AddressPlan, out: IssueList):
       externalTrafficPolicy: s.spec.externalTrafficPolicy ?? DEFAULT_TRAFFIC_POLICY,
       internalTrafficPolicy: s.spec.internalTrafficPolicy ?? DEFAULT_TRAFFIC_POLICY,
       loadBalancerIPs: (s.status?.loadBalancer?.ingress ?? []).map((ing) => ing.ip),
+      ...(s.spec.trafficDistribution !== undefined && {
+        trafficDistribution: s.spec.trafficDistribution,
+      }),
     };
   });
   // After every Service's nodePorts, so that adding the field renumbers no nodePort (the API

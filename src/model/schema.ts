@@ -20,6 +20,7 @@ import {
   MAX_OBJECT_NAME,
   NETWORKING_DEFAULTS,
   NODE_PORT_RANGE,
+  TRAFFIC_DISTRIBUTIONS,
 } from './defaults.js';
 
 export const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
@@ -110,7 +111,10 @@ export const NetworkingInput = z
 export const NodeInput = z.strictObject({
   name: objectName,
   ip: ipv4.optional().meta({ description: 'Address in nodeSubnet; allocated from .2 when unset.' }),
-  labels: labels.optional(),
+  labels: labels.optional().meta({
+    description:
+      'Kubernetes labels (string values: quote true, false and numbers). topology.kubernetes.io/zone is the zone EndpointSlice hints and kube-proxy read.',
+  }),
 });
 
 export const ContainerPortInput = z.strictObject({
@@ -213,6 +217,10 @@ export const ServiceSpecInput = z.strictObject({
       description:
         "type LoadBalancer with externalTrafficPolicy Local only: the node port of kube-proxy's per-Service health check (allocated when unset).",
     }),
+  trafficDistribution: z.enum(TRAFFIC_DISTRIBUTIONS).optional().meta({
+    description:
+      "Zone (PreferClose, PreferSameZone) or node (PreferSameNode) hints on the Service's endpoints; unset: none.",
+  }),
 });
 
 function affinityRangeMessage(): string {

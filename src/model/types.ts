@@ -8,6 +8,7 @@ export type Protocol = 'TCP' | 'UDP';
 export type ServiceType = 'ClusterIP' | 'NodePort' | 'LoadBalancer';
 export type TrafficPolicy = 'Cluster' | 'Local';
 export type SessionAffinity = 'None' | 'ClientIP';
+export type TrafficDistribution = 'PreferClose' | 'PreferSameZone' | 'PreferSameNode';
 
 export interface Networking {
   /** The node network (the "physical" L2 segment nodes and external hosts share). */
@@ -93,6 +94,11 @@ export interface ServiceSpec {
   healthCheckNodePort?: number | undefined;
   /** True when svclab chose it (the file left it out): the API server allocates it instead. */
   healthCheckNodePortAllocated?: boolean | undefined;
+  /**
+   * spec.trafficDistribution; absent when unset. kube-proxy never reads it: the EndpointSlice
+   * controller turns it into endpoint hints (src/cluster/traffic-distribution.ts), which it reads.
+   */
+  trafficDistribution?: TrafficDistribution | undefined;
 }
 
 /** A host on the node network outside the cluster (a client of NodePorts and external IPs). */
@@ -128,4 +134,12 @@ export interface Topology {
 
 export function serviceKey(s: Pick<ServiceSpec, 'namespace' | 'name'>): string {
   return `${s.namespace}/${s.name}`;
+}
+
+/** The Node label zone hints are made from and kube-proxy reads (core/v1 LabelTopologyZone). */
+export const LABEL_TOPOLOGY_ZONE = 'topology.kubernetes.io/zone';
+
+/** A node's zone, its topology.kubernetes.io/zone label; '' when it has none. */
+export function nodeZone(node: Pick<NodeSpec, 'labels'>): string {
+  return node.labels[LABEL_TOPOLOGY_ZONE] ?? '';
 }

@@ -6,6 +6,7 @@ import type { AddressPlan } from './networking.js';
 import type { ServiceInput, TopologyInput } from './schema.js';
 import { validateServiceAddresses } from './validate-service-addresses.js';
 import { validateEndpointsSelection } from './validate-endpoints.js';
+import { LABEL_TOPOLOGY_ZONE } from './types.js';
 
 export function validateServices(doc: TopologyInput, plan: AddressPlan, out: IssueList): void {
   doc.spec.services?.forEach((svc, i) =>
@@ -13,6 +14,23 @@ export function validateServices(doc: TopologyInput, plan: AddressPlan, out: Iss
   );
   validateServiceAddresses(doc, plan, out);
   validateEndpointsSelection(doc, out);
+  validateZoneHints(doc, out);
+}
+
+/**
+ * Zone hints are made from the zone labels of the endpoints' Nodes (the EndpointSlice
+ * controller's podToEndpoint): with no zoned node, PreferClose and PreferSameZone change nothing.
+ */
+function validateZoneHints(doc: TopologyInput, out: IssueList): void {
+  if (doc.spec.nodes.some((n) => n.labels?.[LABEL_TOPOLOGY_ZONE] !== undefined)) return;
+  doc.spec.services?.forEach((svc, i) => {
+    const td = svc.spec.trafficDistribution;
+    if (td === 'PreferClose' || td === 'PreferSameZone')
+      out.warning(
+        ['spec', 'services', i, 'spec', 'trafficDistribution'],
+        `no node has a ${LABEL_TOPOLOGY_ZONE} label: the endpoints get no zone hints and every node uses all of them`,
+      );
+  });
 }
 
 /** NodePorts, NodePort/LoadBalancer IPs and externalIPs are what makes a Service reachable from outside. */

@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { LabError, run, type ExecOptions } from '../exec/index.js';
-import type { Topology } from '../model/types.js';
+import { nodeZone, type Topology } from '../model/types.js';
 import type { NodeContext } from '../proxy/types.js';
 import type { DownReport, LabBackend, LabTarget } from '../cluster/provider.js';
 import type { LabState } from '../cluster/state.js';
@@ -56,6 +56,7 @@ export class NetnsBackend implements LabBackend {
       podCIDR: n.podCIDR,
       clusterCIDR: net.podSubnet,
       serviceCIDR: net.serviceSubnet,
+      zone: nodeZone(n),
       exec: (file, args, opts) => run(file, args, { ...opts, netns }),
       // /proc/net is per network namespace of the reader: read through the node's agent-free path.
       readFile: async (path) => (await run('cat', [path], { netns })).stdout,

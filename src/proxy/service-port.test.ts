@@ -5,6 +5,7 @@ import {
   categorizeEndpoints,
   ipvsDestinations,
   servicePortInfo,
+  topologyMode,
   trafficHasEndpoints,
   type ServicePortInfo,
 } from './service-port.js';
@@ -271,6 +272,151 @@ describe('categorizeEndpoints: kube-proxy CategorizeEndpoints, no topology hints
       all: names(cat.allReachableEndpoints),
       hasAny: cat.hasAnyEndpoints,
     }).toEqual({ cluster, local, all, hasAny });
+  });
+});
+
+describe('categorizeEndpoints with topology hints: kube-proxy TestCategorizeEndpoints (topology_test.go)', () => {
+  /** Endpoint `10.0.0.<n>:80` hinted for `zones` (and `nodes`), remote unless `local`. */
+  const hinted = (
+    n: number,
+    zones: string[],
+    o: { local?: boolean; nodes?: string[]; ready?: boolean } = {},
+  ): Endpoint =>
+    ep(n, o.local ?? false, {
+      ...(zones.length > 0 ? { zoneHints: zones } : {}),
+      ...(o.nodes ? { nodeHints: o.nodes } : {}),
+      ...(o.ready === false ? NOT_SERVING : {}),
+    });
+  const FOUR_ZONES = [hinted(0, ['zone-a']), hinted(1, ['zone-b']), hinted(2, ['zone-c']), hinted(3, ['zone-a'])]; // prettier-ignore
+  const cases: {
+    name: string;
+    zone: string;
+    node?: string;
+    spec?: Partial<ServiceSpec>;
+    endpoints: Endpoint[];
+    cluster: string[];
+    local?: string[];
+    /** allReachableEndpoints, when it is not the cluster list. */
+    all?: string[];
+  }[] = [
+    {
+      name: "every endpoint hinted and some for the node's zone: only those",
+      zone: 'zone-a',
+      endpoints: FOUR_ZONES,
+      cluster: ['10.0.0.0:80', '10.0.0.3:80'],
+    },
+    {
+      name: 'eTP Local: topology ignored for the local endpoints, reachable is the union',
+      zone: 'zone-a',
+      spec: { ...NODEPORT, ...ETP_LOCAL },
+      endpoints: [hinted(0, ['zone-a'], { local: true }), hinted(1, ['zone-b'], { local: true }), hinted(2, ['zone-c']), hinted(3, ['zone-a'])], // prettier-ignore
+      cluster: ['10.0.0.0:80', '10.0.0.3:80'],
+      local: ['10.0.0.0:80', '10.0.0.1:80'],
+      all: ['10.0.0.0:80', '10.0.0.1:80', '10.0.0.3:80'],
+    },
+    {
+      name: 'iTP Local on a NodePort: topology ignored for the local endpoints',
+      zone: 'zone-a',
+      spec: { ...NODEPORT, ...ITP_LOCAL },
+      endpoints: [hinted(0, ['zone-a'], { local: true }), hinted(1, ['zone-b'], { local: true }), hinted(2, ['zone-c']), hinted(3, ['zone-a'])], // prettier-ignore
+      cluster: ['10.0.0.0:80', '10.0.0.3:80'],
+      local: ['10.0.0.0:80', '10.0.0.1:80'],
+      all: ['10.0.0.0:80', '10.0.0.1:80', '10.0.0.3:80'],
+    },
+    {
+      name: 'node without a zone label: no filtering',
+      zone: '',
+      endpoints: [hinted(0, ['zone-a'])],
+      cluster: ['10.0.0.0:80'],
+    },
+    {
+      name: "no endpoint for the node's zone: no filtering",
+      zone: 'zone-b',
+      endpoints: [hinted(0, ['zone-a']), hinted(1, ['zone-c'])],
+      cluster: ['10.0.0.0:80', '10.0.0.1:80'],
+    },
+    {
+      name: 'an unready endpoint is not used, hinted or not',
+      zone: 'zone-a',
+      endpoints: [hinted(0, ['zone-a']), hinted(1, ['zone-b']), hinted(2, ['zone-c']), hinted(3, ['zone-a'], { ready: false })], // prettier-ignore
+      cluster: ['10.0.0.0:80'],
+    },
+    {
+      name: "only unready endpoints in the node's zone: no filtering",
+      zone: 'zone-a',
+      endpoints: [hinted(0, ['zone-a'], { ready: false }), hinted(1, ['zone-b']), hinted(2, ['zone-c']), hinted(3, ['zone-a'], { ready: false })], // prettier-ignore
+      cluster: ['10.0.0.1:80', '10.0.0.2:80'],
+    },
+    {
+      name: 'one ready endpoint without a hint: no filtering',
+      zone: 'zone-a',
+      endpoints: [
+        hinted(0, ['zone-a']),
+        hinted(1, ['zone-b']),
+        hinted(2, []),
+        hinted(3, ['zone-a']),
+      ],
+      cluster: ['10.0.0.0:80', '10.0.0.1:80', '10.0.0.2:80', '10.0.0.3:80'],
+    },
+    {
+      name: 'an unready endpoint without a hint does not stop the filtering',
+      zone: 'zone-a',
+      endpoints: [hinted(0, ['zone-a']), hinted(1, ['zone-b']), hinted(2, [], { ready: false })],
+      cluster: ['10.0.0.0:80'],
+    },
+    {
+      name: "several hints per endpoint: any endpoint hinted for the node's zone",
+      zone: 'zone-c',
+      endpoints: [hinted(0, ['zone-a', 'zone-b', 'zone-c']), hinted(1, ['zone-b', 'zone-c']), hinted(2, ['zone-b', 'zone-d']), hinted(3, ['zone-c'])], // prettier-ignore
+      cluster: ['10.0.0.0:80', '10.0.0.1:80', '10.0.0.3:80'],
+    },
+    {
+      name: 'PreferSameNode: only the endpoints hinted for this node',
+      zone: 'zone-a',
+      node: 'node-1',
+      endpoints: [hinted(0, ['zone-a'], { nodes: ['node-1'] }), hinted(1, ['zone-b'], { nodes: ['node-2'] }), hinted(2, ['zone-a'], { nodes: ['node-4'] })], // prettier-ignore
+      cluster: ['10.0.0.0:80'],
+    },
+    {
+      name: 'PreferSameNode ignored when an endpoint has no hints at all',
+      zone: 'zone-a',
+      node: 'node-1',
+      endpoints: [hinted(0, ['zone-a'], { nodes: ['node-1'] }), hinted(1, []), hinted(2, ['zone-a'], { nodes: ['node-4'] })], // prettier-ignore
+      cluster: ['10.0.0.0:80', '10.0.0.1:80', '10.0.0.2:80'],
+    },
+    {
+      name: 'PreferSameNode with no endpoint for this node falls back to the zone',
+      zone: 'zone-a',
+      node: 'node-0',
+      endpoints: [hinted(0, ['zone-a'], { nodes: ['node-1'] }), hinted(1, ['zone-b'], { nodes: ['node-2'] }), hinted(2, ['zone-a'], { nodes: ['node-4'] })], // prettier-ignore
+      cluster: ['10.0.0.0:80', '10.0.0.2:80'],
+    },
+    {
+      name: 'terminating endpoints only: topology does not apply, the serving ones are used',
+      zone: 'zone-a',
+      endpoints: [ep(0, false, { ...TERMINATING }), ep(1, false, { ...TERMINATING })],
+      cluster: ['10.0.0.0:80', '10.0.0.1:80'],
+    },
+  ];
+  it.each(cases)('$name', ({ zone, node, spec, endpoints, cluster, local, all }) => {
+    const sp = servicePort(spec ?? {}, endpoints);
+    const cat = categorizeEndpoints(sp, servicePortInfo(sp), node ?? NODE, zone);
+    expect({
+      cluster: names(cat.clusterEndpoints),
+      local: names(cat.localEndpoints),
+      all: names(cat.allReachableEndpoints),
+      hasAny: cat.hasAnyEndpoints,
+    }).toEqual({ cluster, local: local ?? [], all: all ?? cluster, hasAny: true });
+  });
+
+  it('topologyMode: the mode each case above picks', () => {
+    expect(topologyMode(FOUR_ZONES, NODE, 'zone-a')).toBe('PreferSameZone');
+    expect(topologyMode(FOUR_ZONES, NODE, 'zone-d')).toBe('');
+    expect(topologyMode(FOUR_ZONES, NODE, '')).toBe('');
+    expect(topologyMode([hinted(0, ['zone-a'], { nodes: [NODE] })], NODE, 'zone-b')).toBe(
+      'PreferSameNode',
+    );
+    expect(topologyMode([hinted(0, ['zone-a'], { ready: false })], NODE, 'zone-a')).toBe('');
   });
 });
 

@@ -91,15 +91,15 @@ export interface CategorizedEndpoints {
  * serving-and-terminating ones (KEP-1669), decided separately for the cluster list (ready
  * anywhere) and the local list (ready on this node).
  *
- * Topology: kube-proxy first picks a topology mode from EndpointSlice hints (PreferSameZone,
- * PreferSameNode) and filters the cluster list by it. svclab's endpoints carry no hints (the model
- * has no trafficDistribution yet), so the mode is always the default one, and the cluster list is
- * every usable endpoint.
+ * Topology: the cluster list is first narrowed by the endpoints' hints (topologyMode below), for
+ * this node's name and zone (kube-proxy's topologyLabels, from its own Node's
+ * topology.kubernetes.io/zone label; '' when it has none). The local list never is.
  */
 export function categorizeEndpoints(
   sp: ServicePortState,
   info: ServicePortInfo,
   nodeName: string,
+  zone = '',
 ): CategorizedEndpoints {
   const endpoints = sp.endpoints;
   const none: readonly Endpoint[] = [];
@@ -115,8 +115,14 @@ export function categorizeEndpoints(
   const cluster = info.usesClusterEndpoints;
   let clusterEndpoints = none;
   let hasAnyEndpoints = false;
+  let mode: TopologyMode = '';
   if (cluster) {
-    clusterEndpoints = endpoints.filter((e) => e.ready);
+    mode = topologyMode(endpoints, nodeName, zone);
+    clusterEndpoints = endpoints.filter(
+      (e) => e.ready && availableForTopology(e, mode, nodeName, zone),
+    );
+    // No fallback to other zones here: topologyMode already chose none when this node's zone (or
+    // the node) has no ready endpoint. Empty means no ready endpoint anywhere.
     if (clusterEndpoints.length === 0) clusterEndpoints = endpoints.filter(servingTerminating);
     hasAnyEndpoints = clusterEndpoints.length > 0;
   }
@@ -143,12 +149,63 @@ export function categorizeEndpoints(
     localEndpoints = endpoints.filter((e) => e.nodeName === nodeName && servingTerminating(e));
 
   if (!cluster) return result(localEndpoints);
-  // Local endpoints that are all ready are among the cluster ones (every ready endpoint, there
-  // being no topology filter): no union to build.
-  if (localReady || !localServingTerminating) return result(clusterEndpoints);
+  // Local endpoints that are all ready are among the cluster ones when no topology filter left
+  // any out: no union to build. Otherwise a local endpoint may be missing from the cluster list
+  // (terminating, or hinted for another zone), so the two are merged.
+  const useServingTerminating = !localReady && localServingTerminating;
+  if (mode === '' && !useServingTerminating) return result(clusterEndpoints);
   const union = new Map<string, Endpoint>();
   for (const e of [...clusterEndpoints, ...localEndpoints]) union.set(`${e.ip}:${e.port}`, e);
   return result([...union.values()]);
+}
+
+/** What kube-proxy's topologyModeFromHints returns: '' is the default, no topology. */
+export type TopologyMode = '' | 'PreferSameZone' | 'PreferSameNode';
+
+/**
+ * kube-proxy's topologyModeFromHints (topology.go), over ready endpoints only:
+ * - PreferSameNode when every ready endpoint has a node hint and one is hinted for this node
+ *   (the PreferSameTrafficDistribution gate, GA and locked on since 1.35);
+ * - else PreferSameZone when every ready endpoint has a zone hint and one is hinted for this
+ *   node's zone (a node without a zone label matches none);
+ * - else '': one endpoint without a hint, or no endpoint for this node's zone, and every
+ *   endpoint is used. PreferSameNode's endpoints carry zone hints too (the controller writes
+ *   both), so on a node without one of its endpoints it falls back to the zone first.
+ */
+export function topologyMode(
+  endpoints: readonly Endpoint[],
+  nodeName: string,
+  zone: string,
+): TopologyMode {
+  let hasReadyEndpoints = false;
+  let allHaveNodeHints = true;
+  let hasEndpointForNode = false;
+  let allHaveZoneHints = true;
+  let hasEndpointForZone = false;
+  for (const e of endpoints) {
+    if (!e.ready) continue;
+    hasReadyEndpoints = true;
+    if (!e.nodeHints?.length) allHaveNodeHints = false;
+    else if (e.nodeHints.includes(nodeName)) hasEndpointForNode = true;
+    if (!e.zoneHints?.length) allHaveZoneHints = false;
+    else if (e.zoneHints.includes(zone)) hasEndpointForZone = true;
+  }
+  if (!hasReadyEndpoints) return '';
+  if (allHaveNodeHints && hasEndpointForNode) return 'PreferSameNode';
+  if (allHaveZoneHints && hasEndpointForZone) return 'PreferSameZone';
+  return '';
+}
+
+/** kube-proxy's availableForTopology (topology.go): whether the mode lets this node use `e`. */
+function availableForTopology(
+  e: Endpoint,
+  mode: TopologyMode,
+  nodeName: string,
+  zone: string,
+): boolean {
+  if (mode === 'PreferSameNode') return e.nodeHints?.includes(nodeName) ?? false;
+  if (mode === 'PreferSameZone') return e.zoneHints?.includes(zone) ?? false;
+  return true;
 }
 
 /**

@@ -17,6 +17,15 @@ export interface Endpoint {
   ready: boolean;
   serving: boolean;
   terminating: boolean;
+  /** The endpoint's zone: its Node's topology.kubernetes.io/zone label; absent when none. */
+  zone?: string | undefined;
+  /**
+   * hints.forZones and hints.forNodes, by name; absent when empty (kube-proxy's ZoneHints() and
+   * NodeHints(), pkg/proxy/endpoint.go). The EndpointSlice controller writes them for Services
+   * with a trafficDistribution; kube-proxy filters by them (service-port.ts topologyMode).
+   */
+  zoneHints?: readonly string[] | undefined;
+  nodeHints?: readonly string[] | undefined;
 }
 
 /** A Service port with its endpoints: the unit kube-proxy programs (its ServicePortName). */
@@ -42,6 +51,11 @@ export interface NodeContext {
   /** The cluster-wide pod CIDR (kube-proxy's --cluster-cidr), for the masquerade-outside rule. */
   clusterCIDR: string;
   serviceCIDR: string;
+  /**
+   * The node's topology.kubernetes.io/zone label, which kube-proxy reads from its Node
+   * (NodeTopologyConfig, pkg/proxy/config) to pick zone-hinted endpoints; '' or absent: none.
+   */
+  zone?: string | undefined;
   /** Runs a program inside the node (its network namespace or container). */
   exec(
     file: string,

@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import type Docker from 'dockerode';
-import type { NodeSpec, Topology } from '../../model/types.js';
+import { nodeZone, type NodeSpec, type Topology } from '../../model/types.js';
 import type { NodeContext } from '../../proxy/types.js';
 import { containerLabels, containerName, networkName, type ContainerRole } from './labels.js';
 import { containerExec } from './exec.js';
@@ -121,6 +121,7 @@ export function dockerNodeContext(lab: string, topo: Topology, node: NodeSpec): 
     podCIDR: node.podCIDR,
     clusterCIDR: net.podSubnet,
     serviceCIDR: net.serviceSubnet,
+    zone: nodeZone(node),
     exec: (file, args, opts) => containerExec(container, file, args, { ...opts, lab }),
     // /proc/net is per network namespace of the reader: read it from inside the node.
     readFile: async (path) => (await containerExec(container, 'cat', [path], { lab })).stdout,

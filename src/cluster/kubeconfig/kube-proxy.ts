@@ -97,7 +97,9 @@ export function proxyInputsChanged(
 ): boolean {
   const view = (t: Pick<Topology, 'services' | 'pods'>) =>
     JSON.stringify(
-      computeProxyState(t)
+      // The zones are the cluster's own Nodes' labels, which the topology does not know: only
+      // node hints (PreferSameNode) are predicted here.
+      computeProxyState({ ...t, nodes: [] })
         .servicePorts.map(({ name, service: s, port, endpoints }) => ({
           name,
           type: s.type,
@@ -112,7 +114,10 @@ export function proxyInputsChanged(
             s.internalTrafficPolicy,
           ],
           endpoints: endpoints
-            .map((e) => `${e.ip}:${e.port} ${e.nodeName} ${e.ready} ${e.serving} ${e.terminating}`)
+            .map(
+              (e) =>
+                `${e.ip}:${e.port} ${e.nodeName} ${e.ready} ${e.serving} ${e.terminating} ${e.nodeHints?.join(',') ?? ''}`,
+            )
             .sort(),
         }))
         .sort((a, b) => a.name.localeCompare(b.name)),

@@ -3,7 +3,7 @@ import type { ServiceSpec } from '../../model/types.js';
 import { endpointChain, servicePortChains } from '../shared/hash.js';
 import type { Endpoint, ProxyState } from '../types.js';
 import { NODE, endpoint, service, servicePorts } from './fixtures.test-helper.js';
-import { planIptables, type IptablesPlan } from './plan.js';
+import { planIptables, type IptablesPlan, type PlanInput } from './plan.js';
 import { normalizeRule, type Table } from './ruleset.js';
 import { tracePacket, undeclaredJumps, type Packet } from './tracer.js';
 
@@ -502,6 +502,79 @@ describe('planIptables: healthCheckNodePort', () => {
     const next = plan(stateOf([lb({ healthCheckNodePort: 32001 }), eps]), first, 'partial');
     expect(rules(next, 'filter', 'KUBE-NODEPORTS')?.every((r) => r.includes('--dport 32001'))).toBe(
       true,
+    );
+  });
+});
+
+describe('planIptables: trafficDistribution (zone and node hints, topology.go)', () => {
+  const ZONED = { ...NODE, zone: 'zone-a' };
+  const zoned = (ip: string, node: string, zone: string, extra: Partial<Endpoint> = {}) =>
+    endpoint(ip, node, { zone, zoneHints: [zone], ...extra });
+  const hinted = [
+    zoned('10.244.0.5', 'node-a', 'zone-a'),
+    zoned('10.244.1.2', 'node-b', 'zone-b'),
+    zoned('10.244.3.2', 'node-d', 'zone-a'),
+  ];
+  const zonePlan = (eps: Endpoint[], node: PlanInput['node'] = ZONED, svc = service()) =>
+    planIptables({ node, state: stateOf([svc, eps]), previous: null, strategy: 'full' });
+
+  it("every endpoint hinted: KUBE-SVC holds only the node's zone's, and no chain for the others", () => {
+    const p = zonePlan(hinted);
+    expect(rules(p, 'nat', WEB.cluster)).toEqual(
+      expected(
+        `! -s 10.244.0.0/16 -d 10.96.0.10/32 -p tcp ${C('default/web:http cluster IP')} -m tcp --dport 80 -j KUBE-MARK-MASQ`,
+        `${C('default/web:http -> 10.244.0.5:8080')} -m statistic --mode random --probability 0.5000000000 -j ${sep('10.244.0.5')}`,
+        `${C('default/web:http -> 10.244.3.2:8080')} -j ${sep('10.244.3.2')}`,
+      ),
+    );
+    expect(p.desired.nat.has(sep('10.244.1.2'))).toBe(false);
+  });
+
+  it("an endpoint without a hint, or a node outside the hints' zones: every endpoint", () => {
+    const unhinted = [...hinted.slice(0, 2), endpoint('10.244.2.2', 'node-c')];
+    expect(rules(zonePlan(unhinted), 'nat', WEB.cluster)).toHaveLength(4);
+    expect(rules(zonePlan(hinted, { ...NODE, zone: 'zone-c' }), 'nat', WEB.cluster)).toHaveLength(4); // prettier-ignore
+    expect(rules(zonePlan(hinted, NODE), 'nat', WEB.cluster)).toHaveLength(4);
+  });
+
+  it('node hints (PreferSameNode): only the endpoints hinted for this node', () => {
+    const p = zonePlan(hinted.map((e) => ({ ...e, nodeHints: [e.nodeName] })));
+    expect(rules(p, 'nat', WEB.cluster)).toEqual(
+      expected(
+        `! -s 10.244.0.0/16 -d 10.96.0.10/32 -p tcp ${C('default/web:http cluster IP')} -m tcp --dport 80 -j KUBE-MARK-MASQ`,
+        `${C('default/web:http -> 10.244.0.5:8080')} -j ${sep('10.244.0.5')}`,
+      ),
+    );
+  });
+
+  it('eTP Local: KUBE-SVL keeps a local endpoint hinted for another zone, KUBE-SVC does not', () => {
+    const svc = service({
+      type: 'NodePort',
+      externalTrafficPolicy: 'Local',
+      ports: [{ name: 'http', protocol: 'TCP', port: 80, targetPort: 8080, nodePort: 30080 }],
+    });
+    const eps = [zoned('10.244.0.5', 'node-a', 'zone-b'), zoned('10.244.3.2', 'node-d', 'zone-a')];
+    const p = zonePlan(eps, ZONED, svc);
+    expect(rules(p, 'nat', WEB.local)).toEqual(
+      expected(`${C('default/web:http -> 10.244.0.5:8080')} -j ${sep('10.244.0.5')}`),
+    );
+    expect(rules(p, 'nat', WEB.cluster)?.slice(1)).toEqual(
+      expected(`${C('default/web:http -> 10.244.3.2:8080')} -j ${sep('10.244.3.2')}`),
+    );
+    // Both endpoints' chains exist: allLocallyReachableEndpoints is the union.
+    expect(p.desired.nat.has(sep('10.244.0.5'))).toBe(true);
+  });
+
+  it('a partial sync rewrites a Service whose hints changed, and every Service when the zone did', () => {
+    const first = zonePlan(hinted);
+    const unhinted = hinted.map((e) => ({ ...e, zoneHints: undefined }));
+    const second = planIptables({ node: ZONED, state: stateOf([service(), unhinted]), previous: first, strategy: 'partial' }); // prettier-ignore
+    expect(second.written.nat).toContain(WEB.cluster);
+    expect(rules(second, 'nat', WEB.cluster)).toHaveLength(4);
+    const moved = planIptables({ node: { ...NODE, zone: 'zone-b' }, state: stateOf([service(), hinted]), previous: first, strategy: 'partial' }); // prettier-ignore
+    expect(moved.written.nat).toContain(WEB.cluster);
+    expect(rules(moved, 'nat', WEB.cluster)?.slice(1)).toEqual(
+      expected(`${C('default/web:http -> 10.244.1.2:8080')} -j ${sep('10.244.1.2')}`),
     );
   });
 });

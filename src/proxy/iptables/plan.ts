@@ -30,7 +30,7 @@ export type SyncStrategy = 'full' | 'partial';
 export const LARGE_CLUSTER_ENDPOINTS_THRESHOLD = 1000;
 
 export interface PlanInput {
-  node: Pick<NodeContext, 'nodeName' | 'clusterCIDR'>;
+  node: Pick<NodeContext, 'nodeName' | 'clusterCIDR' | 'zone'>;
   state: ProxyState;
   /** The plan of the last successful sync; partial syncs diff against it. */
   previous: IptablesPlan | null;
@@ -106,6 +106,8 @@ export interface ServicePlan {
   /** The node fields the rules depend on. */
   nodeName: string;
   clusterCIDR: string;
+  /** The node's zone: the endpoints zone hints let it use (kube-proxy's topologyLabels). */
+  zone: string;
   /**
    * What the Service's chains depend on (see fingerprint()): a partial sync rewrites them when it
    * changes. Computed lazily: only a later state made of new objects needs it.
@@ -431,7 +433,9 @@ export function planIptables(input: PlanInput): IptablesPlan {
     let same = false;
     let unchanged = false;
     let fp: string | undefined;
-    if (prev && prev.largeClusterMode === largeClusterMode) {
+    // A new zone changes which endpoints hints leave this node, so every Service is rewritten, as
+    // kube-proxy's OnTopologyChange forces a full sync.
+    if (prev && prev.largeClusterMode === largeClusterMode && prev.zone === (node.zone ?? '')) {
       same = sameObjects(prev.seen, ports);
       if (same) {
         unchanged = true;
@@ -462,6 +466,7 @@ export function planIptables(input: PlanInput): IptablesPlan {
         largeClusterMode,
         nodeName: node.nodeName,
         clusterCIDR: node.clusterCIDR,
+        zone: node.zone ?? '',
         fingerprint: fp,
         ports: planned.includes(undefined)
           ? planned.filter((r): r is PortRules => r !== undefined)
@@ -718,7 +723,7 @@ function planServicePort(
   // kube-proxy's svcInfo and CategorizeEndpoints, as every planner asks them.
   const info = servicePortInfo(sp);
   const { externallyAccessible, externalPolicyLocal, internalPolicyLocal } = info;
-  const categorized = categorizeEndpoints(sp, info, node.nodeName);
+  const categorized = categorizeEndpoints(sp, info, node.nodeName, node.zone);
   const hasEndpoints = categorized.hasAnyEndpoints;
   const [clusterEndpoints, clusterKeys] = sortEndpoints(categorized.clusterEndpoints);
   const [localEndpoints, localKeys] = sortEndpoints(categorized.localEndpoints);

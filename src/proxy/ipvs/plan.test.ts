@@ -313,6 +313,30 @@ describe('planIpvs', () => {
     expect(cluster.iptables).toContain(accept);
   });
 
+  it("trafficDistribution: with every endpoint zone-hinted, the ClusterIP's real servers are the node's zone's (topology.go)", () => {
+    const zoned = (ip: string, node: string, zone: string, extra = {}) =>
+      endpoint(ip, node, 8080, 'TCP', { zone, zoneHints: [zone], ...extra });
+    const svc = service({ name: 'web', clusterIP: '10.96.0.10', type: 'NodePort', externalTrafficPolicy: 'Local' }); // prettier-ignore
+    const eps = [
+      zoned('10.244.1.2', NODE, 'zone-b'),
+      zoned('10.244.2.2', 'node-b', 'zone-a'),
+      zoned('10.244.3.2', 'node-d', 'zone-b'),
+    ];
+    const sps = servicePorts(svc, [{ port: 80, nodePort: 30081 }], eps);
+    const p = plan(sps, { zone: 'zone-a' });
+    expect(rs(p, 'TCP/10.96.0.10:80')).toEqual(['10.244.2.2:8080/1']);
+    // Local policy: the local endpoint, whatever its hint (topology never filters those).
+    expect(rs(p, 'TCP/192.168.100.2:30081')).toEqual(['10.244.1.2:8080/1']);
+    expect(rs(plan(sps, { zone: 'zone-c' }), 'TCP/10.96.0.10:80')).toHaveLength(3);
+    expect(rs(plan(sps), 'TCP/10.96.0.10:80')).toHaveLength(3);
+    const unhinted = servicePorts(svc, [{ port: 80, nodePort: 30081 }], [...eps, endpoint('10.244.4.2', 'node-e')]); // prettier-ignore
+    expect(rs(plan(unhinted, { zone: 'zone-a' }), 'TCP/10.96.0.10:80')).toHaveLength(4);
+    const byNode = servicePorts(svc, [{ port: 80, nodePort: 30081 }], eps.map((e) => ({ ...e, nodeHints: [e.nodeName] }))); // prettier-ignore
+    expect(rs(plan(byNode, { zone: 'zone-a' }), 'TCP/10.96.0.10:80')).toEqual([
+      '10.244.1.2:8080/1',
+    ]);
+  });
+
   it('uses the configured scheduler', () => {
     const p = plan(
       servicePorts(service({ name: 'w', clusterIP: '10.96.0.20' }), [{ port: 80 }], three),

@@ -14,6 +14,8 @@ export type IpvsScheduler = 'rr' | 'wrr' | 'lc' | 'sh';
 export interface PlanInput {
   state: ProxyState;
   nodeName: string;
+  /** The node's zone label, for zone hints (kube-proxy's topologyLabels); '' or absent: none. */
+  zone?: string | undefined;
   /**
    * The node's own addresses NodePort virtual servers are created on: every local address
    * except loopback and those on kube-ipvs0. 127.0.0.1 can never be an IPVS VIP (the kernel
@@ -64,10 +66,13 @@ export interface PlanChanges {
 function realServersFor(
   sp: ServicePortState,
   info: ServicePortInfo,
-  nodeName: string,
+  node: NodeRef,
   onlyLocal: boolean,
 ): RealServer[] {
-  const chosen = ipvsDestinations(categorizeEndpoints(sp, info, nodeName), onlyLocal);
+  const chosen = ipvsDestinations(
+    categorizeEndpoints(sp, info, node.nodeName, node.zone),
+    onlyLocal,
+  );
   // One real server per address:port, in first-seen order before the (stable) sort. A scan
   // rather than a Map for the usual handful: this runs for every Service port of a full plan.
   const out: RealServer[] = [];
@@ -99,9 +104,12 @@ interface Contribution {
   entries: string[];
 }
 
+/** The node a plan is for, as endpoint selection needs it. */
+type NodeRef = Pick<PlannerConfig, 'nodeName' | 'zone'>;
+
 function contribution(
   sp: ServicePortState,
-  nodeName: string,
+  node: NodeRef,
   scheduler: IpvsScheduler,
   nodeIPs: readonly string[],
   nodeAddressSet: ReadonlySet<string>,
@@ -122,8 +130,8 @@ function contribution(
   let local: RealServer[] | undefined;
   const vs = (address: string, vport: number, onlyLocal: boolean) => {
     const realServers = onlyLocal
-      ? (local ??= realServersFor(sp, info, nodeName, true))
-      : (all ??= realServersFor(sp, info, nodeName, false));
+      ? (local ??= realServersFor(sp, info, node, true))
+      : (all ??= realServersFor(sp, info, node, false));
     virtualServers.push({
       protocol,
       address,
@@ -137,7 +145,7 @@ function contribution(
 
   // Hairpin: a local endpoint reaching itself through the Service is masqueraded (KUBE-LOOP-BACK).
   for (const e of sp.endpoints) {
-    if (e.nodeName === nodeName)
+    if (e.nodeName === node.nodeName)
       entries.push('loopBack', ipPortIpEntry(e.ip, protocol, e.port, e.ip));
   }
 
@@ -174,6 +182,8 @@ function contribution(
 
 export interface PlannerConfig {
   nodeName: string;
+  /** See PlanInput.zone. */
+  zone?: string | undefined;
   clusterCIDR: string;
   scheduler: IpvsScheduler;
 }
@@ -361,8 +371,7 @@ export class IpvsPlanner {
   }
 
   private contribution(sp: ServicePortState): Contribution {
-    const { nodeName, scheduler } = this.cfg;
-    return contribution(sp, nodeName, scheduler, this.nodeIPs!, this.nodeAddressSet);
+    return contribution(sp, this.cfg, this.cfg.scheduler, this.nodeIPs!, this.nodeAddressSet);
   }
 
   private add(c: Contribution): Contribution {

@@ -39,6 +39,7 @@ export function createNftablesProxy(
   const cfg: NftablesPlanConfig = {
     nodeName: ctx.nodeName,
     nodeIP: ctx.nodeIP,
+    zone: ctx.zone,
     clusterCIDR: ctx.clusterCIDR,
     serviceCIDR: ctx.serviceCIDR,
     nodePortAddresses: tuning.nodePortAddresses,

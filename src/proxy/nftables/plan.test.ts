@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { ServicePortState } from '../types.js';
 import { NODE_CONFIG, endpoint, service, servicePorts, tcpPort } from './fixtures.js';
 import { endpointChainName, servicePortChainNames } from './names.js';
-import { NftablesPlanner, planRuleset } from './plan.js';
+import { NftablesPlanner, planRuleset, type NftablesPlanConfig } from './plan.js';
 import { undeclaredJumps, type Ruleset } from './ruleset.js';
 import { planTransactions } from './transaction.js';
 
@@ -402,6 +402,48 @@ describe('planRuleset: Service ports', () => {
       'service-ips: 192.168.200.70 . tcp . 443 : goto external-default/lb/tcp/p443',
       'service-ips: 192.168.200.80 . tcp . 443 : goto external-default/lb/tcp/p443',
       'service-nodeports: tcp . 30443 : goto external-default/lb/tcp/p443',
+    ]);
+  });
+});
+
+describe('planRuleset: trafficDistribution (zone and node hints, topology.go)', () => {
+  const ZONED = { ...NODE_CONFIG, zone: 'zone-a' };
+  const svc = service({ name: 'web', clusterIP: '10.96.0.10', ports: [tcpPort(80)] });
+  const zoned = (ip: string, node: string, zone: string) => ({
+    ...endpoint(ip, node),
+    zone,
+    zoneHints: [zone],
+  });
+  const hinted = [
+    zoned('10.244.1.2', A, 'zone-a'),
+    zoned('10.244.2.2', B, 'zone-b'),
+    zoned('10.244.3.2', 'node-d', 'zone-a'),
+  ];
+  const zonePlan = (eps: ReturnType<typeof endpoint>[], cfg: NftablesPlanConfig = ZONED) => {
+    const rs = planRuleset({ servicePorts: servicePorts(svc, eps) }, cfg);
+    expect(undeclaredJumps(rs)).toEqual([]);
+    return rs;
+  };
+
+  it("every endpoint hinted: the service chain picks among the node's zone's only", () => {
+    expect(unhashed(zonePlan(hinted), 'service-default/web/tcp/p80')).toEqual([
+      'meta l4proto tcp dnat ip to numgen random mod 2 map { 0 : 10.244.1.2 . 8080, 1 : 10.244.3.2 . 8080 }',
+    ]);
+  });
+
+  it("one endpoint unhinted, or the node's zone not among the hints: every endpoint", () => {
+    const all =
+      'meta l4proto tcp dnat ip to numgen random mod 3 map { 0 : 10.244.1.2 . 8080, 1 : 10.244.2.2 . 8080, 2 : 10.244.3.2 . 8080 }';
+    const unhinted = hinted.map((e, i) => (i === 1 ? { ...e, zoneHints: undefined } : e));
+    expect(unhashed(zonePlan(unhinted), 'service-default/web/tcp/p80')).toEqual([all]);
+    expect(unhashed(zonePlan(hinted, { ...NODE_CONFIG, zone: 'zone-c' }), 'service-default/web/tcp/p80')).toEqual([all]); // prettier-ignore
+    expect(unhashed(zonePlan(hinted, NODE_CONFIG), 'service-default/web/tcp/p80')).toEqual([all]);
+  });
+
+  it('node hints (PreferSameNode): the endpoint hinted for this node only', () => {
+    const rs = zonePlan(hinted.map((e) => ({ ...e, nodeHints: [e.nodeName] })));
+    expect(unhashed(rs, 'service-default/web/tcp/p80')).toEqual([
+      'meta l4proto tcp dnat to 10.244.1.2:8080',
     ]);
   });
 });

@@ -26,6 +26,8 @@ import {
 export interface NftablesPlanConfig {
   nodeName: string;
   nodeIP: string;
+  /** The node's zone label, for zone hints (kube-proxy's topologyLabels); '' or absent: none. */
+  zone?: string | undefined;
   /** kube-proxy's --cluster-cidr: sources outside it are "not local" (masqueraded to ClusterIPs). */
   clusterCIDR: string;
   /** Unallocated ClusterIPs in it are dropped (kube-proxy's cluster-ips-check chain). */
@@ -486,7 +488,7 @@ function planServicePort(sp: ServicePortState, cfg: NftablesPlanConfig): Service
   // kube-proxy's svcInfo and CategorizeEndpoints, as every planner asks them.
   const info = servicePortInfo(sp);
   const { externallyAccessible, externalPolicyLocal, internalPolicyLocal } = info;
-  const cat = categorizeEndpoints(sp, info, cfg.nodeName);
+  const cat = categorizeEndpoints(sp, info, cfg.nodeName, cfg.zone);
   const clusterEndpoints = [...cat.clusterEndpoints].sort(byAddress);
   const localEndpoints = [...cat.localEndpoints].sort(byAddress);
   const hasEndpoints = cat.hasAnyEndpoints;
