@@ -176,6 +176,8 @@ export function serviceObject(lab: string, s: ServiceSpec): KubeObject {
       ? { externalTrafficPolicy: s.externalTrafficPolicy }
       : {}),
     ...(!s.clusterIPAllocated && s.clusterIP ? { clusterIP: s.clusterIP } : {}),
+    loadBalancerSourceRanges:
+      s.loadBalancerSourceRanges.length > 0 ? [...s.loadBalancerSourceRanges] : undefined,
   };
   return {
     apiVersion: 'v1',
@@ -189,7 +191,13 @@ export function serviceObject(lab: string, s: ServiceSpec): KubeObject {
 export function applyServiceSpec(existing: KubeObject, s: ServiceSpec): KubeObject {
   const want = serviceObject(existing.metadata.labels?.[LAB_LABEL] ?? '', s);
   const spec = { ...existing.spec, ...want.spec };
-  for (const k of ['selector', 'externalIPs', 'sessionAffinityConfig', 'externalTrafficPolicy'])
+  for (const k of [
+    'selector',
+    'externalIPs',
+    'sessionAffinityConfig',
+    'externalTrafficPolicy',
+    'loadBalancerSourceRanges',
+  ])
     if (!(k in want.spec)) delete spec[k];
   // A NodePort the topology does not fix keeps the one the API server allocated.
   spec.ports = want.spec.ports.map((p: any) => {
@@ -233,6 +241,7 @@ export function serviceFromApi(obj: KubeObject): ServiceSpec {
     loadBalancerIPs: (obj.status?.loadBalancer?.ingress ?? [])
       .map((i: { ip?: string }) => i.ip)
       .filter((ip: string | undefined): ip is string => !!ip),
+    loadBalancerSourceRanges: spec.loadBalancerSourceRanges ?? [],
   };
 }
 

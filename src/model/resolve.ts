@@ -145,6 +145,7 @@ function resolveServices(doc: TopologyInput, plan: AddressPlan, out: IssueList):
       externalTrafficPolicy: s.spec.externalTrafficPolicy ?? DEFAULT_TRAFFIC_POLICY,
       internalTrafficPolicy: s.spec.internalTrafficPolicy ?? DEFAULT_TRAFFIC_POLICY,
       loadBalancerIPs: (s.status?.loadBalancer?.ingress ?? []).map((ing) => ing.ip),
+      loadBalancerSourceRanges: [...(s.spec.loadBalancerSourceRanges ?? [])],
     };
   });
 }

@@ -203,6 +203,10 @@ export const ServiceSpecInput = z.strictObject({
     .meta({ description: 'Routed to a node (never on the node network), as upstream routers do.' }),
   externalTrafficPolicy: trafficPolicy.optional(),
   internalTrafficPolicy: trafficPolicy.optional(),
+  loadBalancerSourceRanges: z.array(cidr).optional().meta({
+    description:
+      'LoadBalancer only: client CIDRs allowed to reach the load-balancer ingress IPs (kube-proxy drops the others); NodePorts and the ClusterIP are not restricted.',
+  }),
 });
 
 function affinityRangeMessage(): string {

@@ -86,6 +86,11 @@ export interface ServiceSpec {
   internalTrafficPolicy: TrafficPolicy;
   /** status.loadBalancer.ingress[].ip */
   loadBalancerIPs: string[];
+  /**
+   * spec.loadBalancerSourceRanges as written: the clients kube-proxy lets reach the
+   * load-balancer IPs (empty: everyone). What a proxy makes of them is ServicePortInfo's.
+   */
+  loadBalancerSourceRanges: string[];
 }
 
 /** A host on the node network outside the cluster (a client of NodePorts and external IPs). */

@@ -1,6 +1,7 @@
 /** Per-Service rules, following Kubernetes' ValidateService where it has one. */
 import { quote } from './echo.js';
 import { DEFAULT_PROTOCOL, DEFAULT_SERVICE_TYPE } from './defaults.js';
+import { formatCIDR, hasHostBits, parseCIDR } from './ipam.js';
 import type { IssueList, Path } from './issues.js';
 import type { AddressPlan } from './networking.js';
 import type { ServiceInput, TopologyInput } from './schema.js';
@@ -39,6 +40,23 @@ function validateService(svc: ServiceInput, at: Path, out: IssueList): void {
       `Invalid value: ${quote(spec.externalTrafficPolicy)}: may only be set for externally-accessible services (type NodePort or LoadBalancer, or with externalIPs)`,
     );
   }
+  // ValidateService (pkg/apis/core/validation/validation.go): source ranges only on LoadBalancers.
+  if ((spec.loadBalancerSourceRanges?.length ?? 0) > 0 && type !== 'LoadBalancer') {
+    out.error(
+      [...at, 'loadBalancerSourceRanges'],
+      `Forbidden: may only be used when type is 'LoadBalancer' (type is '${type}')`,
+    );
+  }
+  // The API server accepts these with a warning (GetWarningsForCIDR) and kube-proxy clears the
+  // host bits (ParseCIDRSloppy in MapCIDRsByIPFamily): say which network is meant.
+  spec.loadBalancerSourceRanges?.forEach((text, k) => {
+    const c = parseCIDR(text);
+    if (c && hasHostBits(text))
+      out.warning(
+        [...at, 'loadBalancerSourceRanges', k],
+        `${quote(text)} has host bits set: kube-proxy uses ${formatCIDR(c)}`,
+      );
+  });
   const ingress = svc.status?.loadBalancer?.ingress ?? [];
   if (ingress.length > 0 && type !== 'LoadBalancer') {
     out.error(
