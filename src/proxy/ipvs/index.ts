@@ -112,6 +112,7 @@ class IpvsProxy implements IpvsNodeProxy {
     this.nodeIPs = [ctx.nodeIP];
     this.planner = new IpvsPlanner({
       nodeName: ctx.nodeName,
+      nodeIP: ctx.nodeIP,
       clusterCIDR: ctx.clusterCIDR,
       scheduler: this.scheduler,
     });
@@ -170,6 +171,7 @@ class IpvsProxy implements IpvsNodeProxy {
     return planIpvs({
       state,
       nodeName: this.ctx.nodeName,
+      nodeIP: this.ctx.nodeIP,
       nodeIPs: this.nodeIPs,
       clusterCIDR: this.ctx.clusterCIDR,
       scheduler: this.scheduler,
