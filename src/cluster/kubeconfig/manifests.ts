@@ -274,6 +274,9 @@ export function serviceManifest(opts: WorkloadOptions, svc: ServiceSpec): V1Serv
       ...(svc.externalIPs.length > 0 ? { externalIPs: svc.externalIPs } : {}),
       ...(externallyAccessible ? { externalTrafficPolicy: svc.externalTrafficPolicy } : {}),
       internalTrafficPolicy: svc.internalTrafficPolicy,
+      ...(svc.loadBalancerSourceRanges.length > 0
+        ? { loadBalancerSourceRanges: svc.loadBalancerSourceRanges }
+        : {}),
     },
   };
 }

@@ -82,11 +82,7 @@ export const IPSETS = {
 
 export type IpsetKey = keyof typeof IPSETS;
 export type IpsetType =
-  | 'hash:ip'
-  | 'hash:ip,port'
-  | 'hash:ip,port,ip'
-  | 'hash:ip,port,net'
-  | 'bitmap:port';
+  'hash:ip' | 'hash:ip,port' | 'hash:ip,port,ip' | 'hash:ip,port,net' | 'bitmap:port';
 
 export interface IpsetSpec {
   name: string;

@@ -307,9 +307,7 @@ describe('planIpvs', () => {
     const withNode = plan(servicePorts(svc(['192.168.100.0/24']), [{ port: 80 }], three), {
       nodeIP: '192.168.100.2',
     });
-    expect(members(withNode, 'loadBalancerSourceIP')).toEqual([
-      '198.51.100.7,tcp:80,198.51.100.7',
-    ]);
+    expect(members(withNode, 'loadBalancerSourceIP')).toEqual(['198.51.100.7,tcp:80,198.51.100.7']);
     expect(withNode.iptables).toContain('--match-set KUBE-LOAD-BALANCER-SOURCE-IP dst,dst,src -j RETURN'); // prettier-ignore
     expect(withNode.iptables).not.toContain('-A KUBE-IPVS-OUT-FILTER -s');
 

@@ -172,7 +172,8 @@ function contribution(
       entries.push('loadBalancerFW', lb);
       for (const cidr of ranges)
         entries.push('loadBalancerSourceCIDR', ipPortIpEntry(ip, protocol, port, cidr));
-      if (allowFromNode) entries.push('loadBalancerSourceIP', ipPortIpEntry(ip, protocol, port, ip));
+      if (allowFromNode)
+        entries.push('loadBalancerSourceIP', ipPortIpEntry(ip, protocol, port, ip));
       else entries.push(NO_NODE_ACCESS, lb);
     }
     vs(ip, port, extLocal);
