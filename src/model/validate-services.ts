@@ -47,14 +47,13 @@ function validateService(svc: ServiceInput, at: Path, out: IssueList): void {
       `Forbidden: may only be used when type is 'LoadBalancer' (type is '${type}')`,
     );
   }
-  // The API server accepts these with a warning (GetWarningsForCIDR) and kube-proxy clears the
-  // host bits (ParseCIDRSloppy in MapCIDRsByIPFamily): say which network is meant.
+  // The API server rejects host bits in new values since StrictIPCIDRValidation went on by default
+  // (1.36; IsValidCIDRForLegacyField); kube-proxy would clear them (ParseCIDRSloppy).
   spec.loadBalancerSourceRanges?.forEach((text, k) => {
-    const c = parseCIDR(text);
-    if (c && hasHostBits(text))
-      out.warning(
+    if (hasHostBits(text))
+      out.error(
         [...at, 'loadBalancerSourceRanges', k],
-        `${quote(text)} has host bits set: kube-proxy uses ${formatCIDR(c)}`,
+        `Invalid value: ${quote(text)}: must not have bits set beyond the prefix length (${formatCIDR(parseCIDR(text)!)})`,
       );
   });
   const ingress = svc.status?.loadBalancer?.ingress ?? [];
