@@ -82,6 +82,15 @@ describe.skipIf(f.skip)(`external-ip (${f.config.label})`, () => {
     await f.expect.answeredBy(clusterIP, ['web-a', 'web-b', 'web-c']);
   });
 
+  it('a pod is subject to loadBalancerSourceRanges too: dropped at a LoadBalancer IP its address is not in', async () => {
+    expect(inRanges('lb-allowed', f.ip('client-a'))).toBe(false);
+    const obs = await f.lab.probe('client-a', f.lab.service('lb-allowed').loadBalancer('http'), {
+      count: 3,
+      timeoutMs: 700,
+    });
+    await f.expect.droppedSilently(obs);
+  });
+
   it('a pod reaches an external IP of a Service (short-circuited inside the cluster)', async () => {
     const obs = await f.lab.probe('client-b', f.lab.service('web').externalIP('http'), {
       count: 6,
