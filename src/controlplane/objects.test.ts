@@ -88,6 +88,21 @@ describe('topology <-> API objects', () => {
     } as typeof back);
   });
 
+  it('sends loadBalancerSourceRanges, reads them back, and a PUT without them removes them', () => {
+    const lb = {
+      ...web,
+      type: 'LoadBalancer' as const,
+      loadBalancerSourceRanges: ['172.18.0.0/24', '192.0.2.7/32'],
+    };
+    const obj = serviceObject('l', lb);
+    expect(obj.spec.loadBalancerSourceRanges).toEqual(['172.18.0.0/24', '192.0.2.7/32']);
+    expect(serviceFromApi(obj).loadBalancerSourceRanges).toEqual(lb.loadBalancerSourceRanges);
+    expect(serviceObject('l', web).spec).not.toHaveProperty('loadBalancerSourceRanges');
+    const cleared = applyServiceSpec(obj, { ...lb, loadBalancerSourceRanges: [] });
+    expect(cleared.spec).not.toHaveProperty('loadBalancerSourceRanges');
+    expect(serviceFromApi(cleared).loadBalancerSourceRanges).toEqual([]);
+  });
+
   it('keeps externalTrafficPolicy on a ClusterIP Service with externalIPs (externally accessible)', () => {
     const clusterIP = {
       ...web,

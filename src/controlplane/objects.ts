@@ -180,6 +180,8 @@ export function serviceObject(lab: string, s: ServiceSpec): KubeObject {
       ? { healthCheckNodePort: s.healthCheckNodePort }
       : {}),
     trafficDistribution: s.trafficDistribution,
+    loadBalancerSourceRanges:
+      s.loadBalancerSourceRanges.length > 0 ? [...s.loadBalancerSourceRanges] : undefined,
   };
   return {
     apiVersion: 'v1',
@@ -199,6 +201,7 @@ export function applyServiceSpec(existing: KubeObject, s: ServiceSpec): KubeObje
     'sessionAffinityConfig',
     'externalTrafficPolicy',
     'trafficDistribution',
+    'loadBalancerSourceRanges',
   ])
     if (!(k in want.spec)) delete spec[k];
   // A NodePort the topology does not fix keeps the one the API server allocated.
@@ -252,6 +255,7 @@ export function serviceFromApi(obj: KubeObject): ServiceSpec {
       .filter((ip: string | undefined): ip is string => !!ip),
     ...(spec.healthCheckNodePort ? { healthCheckNodePort: spec.healthCheckNodePort } : {}),
     ...(spec.trafficDistribution ? { trafficDistribution: spec.trafficDistribution } : {}),
+    loadBalancerSourceRanges: spec.loadBalancerSourceRanges ?? [],
   };
 }
 
@@ -346,7 +350,13 @@ export function proxyStateKey(state: ProxyState, only?: ReadonlySet<string>): st
       endpoints: sp.endpoints.map((e) => ({ ...e })).sort((a, b) => a.ip.localeCompare(b.ip)),
     }))
     .sort((a, b) => a.name.localeCompare(b.name) || a.port.protocol.localeCompare(b.port.protocol));
-  return JSON.stringify(ports);
+  // Keys sorted: the topology and the API reader build a Service field by field in their own
+  // order, and an optional field added to both must not make equal states differ.
+  return JSON.stringify(ports, (_key, value: unknown) =>
+    value && typeof value === 'object' && !Array.isArray(value)
+      ? Object.fromEntries(Object.entries(value).sort(([a], [b]) => a.localeCompare(b)))
+      : value,
+  );
 }
 
 /** Services of a topology by `namespace/name`. */

@@ -65,6 +65,12 @@ describe('generateServiceSets', () => {
       expect(
         checked.every((s) => s.type === 'LoadBalancer' && s.externalTrafficPolicy === 'Local'),
       ).toBe(true);
+      // loadBalancerSourceRanges that hold the compared node (172.18.0.2), that leave it out,
+      // and a zero-masked one.
+      const ranges = services.map((s) => s.loadBalancerSourceRanges.join(','));
+      expect(ranges).toContain('172.16.0.0/12');
+      expect(ranges).toContain('192.0.2.0/24,198.51.100.7/32');
+      expect(ranges.some((r) => r.includes('0.0.0.0/0'))).toBe(true);
       expect(ports.some((p) => typeof p.targetPort === 'string')).toBe(true);
       expect(ports.some((p) => typeof p.targetPort === 'number')).toBe(true);
       expect(new Set(ports.map((p) => p.protocol))).toEqual(new Set(['TCP', 'UDP']));

@@ -7,7 +7,9 @@ import type { PodSpec } from '../model/types.js';
  * replaced by K sets made from the seed and the topology's pods alone (the same seed gives the
  * same sets on any machine). Every field kube-proxy reads that the model has varies: type
  * (ClusterIP, NodePort, LoadBalancer with an ingress IP), both traffic policies, ClientIP
- * affinity with a timeout, trafficDistribution (zone and node hints), externalIPs, named and numbered target ports, one to three ports of
+ * affinity with a timeout, trafficDistribution (zone and node hints), externalIPs,
+ * loadBalancerSourceRanges (holding the lab's nodes, leaving them out, or zero-masked), named
+ * and numbered target ports, one to three ports of
  * either protocol, and selectors made of the pods' labels (several pods, one pod on the compared
  * node or elsewhere, a hostNetwork pod, pods that do not declare the named port) or of none
  * (no endpoints). The features cycle by each Service's overall index, with the seed choosing the
@@ -25,6 +27,20 @@ export interface GeneratedSet {
 }
 
 const TYPES = ['ClusterIP', 'NodePort', 'LoadBalancer'] as const;
+
+/**
+ * loadBalancerSourceRanges, cycled over LoadBalancer Services (by index, not the seed, so that
+ * earlier seeds' sets stay as they were): none; ranges that hold every node of a lab on
+ * 172.16.0.0/12 (kube-proxy then also allows the LB IPs as sources); ranges that leave the nodes
+ * out; a zero-masked range (allow any, no firewall); none.
+ */
+const SOURCE_RANGES: readonly (readonly string[])[] = [
+  [],
+  ['172.16.0.0/12'],
+  ['192.0.2.0/24', '198.51.100.7/32'],
+  ['10.0.0.0/8', '0.0.0.0/0'],
+  [],
+];
 
 /** What the generator needs of a topology's pods. */
 export type GeneratorPod = Pick<PodSpec, 'name' | 'labels' | 'ports'>;
@@ -147,6 +163,8 @@ export function generateServiceSets(opts: GenerateOptions): GeneratedSet[] {
         spec['healthCheckNodePort'] = HEALTH_CHECK_NODE_PORTS[i % 2];
         healthCheckPinned = true;
       }
+      const ranges = SOURCE_RANGES[Math.floor(g / TYPES.length) % SOURCE_RANGES.length]!;
+      if (type === 'LoadBalancer' && ranges.length > 0) spec.loadBalancerSourceRanges = ranges;
       services.push({
         metadata: { name: `gen-${i}-${j}` },
         spec,

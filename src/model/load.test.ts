@@ -33,7 +33,7 @@ describe('shipped topologies', () => {
     expect(pod('host-c')).toMatchObject({ ip: '172.18.0.4', hostNetwork: true });
     expect(t.nodes.find((n) => n.name === 'node-b')?.ip).toBe('172.18.0.3');
     expect(t.services.map((s) => s.clusterIP)).toEqual(
-      ['10', '11', '12', '13', '14', '15', '16'].map((o) => `10.96.0.${o}`),
+      ['10', '11', '12', '13', '14', '15', '16', '17', '18'].map((o) => `10.96.0.${o}`),
     );
     const webLocal = t.services.find((s) => s.name === 'web-local');
     expect(webLocal).toMatchObject({
@@ -53,6 +53,8 @@ describe('shipped topologies', () => {
           { to: '172.18.100.10/32', via: '172.18.0.2' },
           { to: '172.18.100.20/32', via: '172.18.0.2' },
           { to: '172.18.200.10/32', via: '172.18.0.2' },
+          { to: '172.18.200.20/32', via: '172.18.0.2' },
+          { to: '172.18.200.30/32', via: '172.18.0.2' },
         ],
       },
     ]);

@@ -152,6 +152,7 @@ function resolveServices(doc: TopologyInput, plan: AddressPlan, out: IssueList):
       ...(s.spec.trafficDistribution !== undefined && {
         trafficDistribution: s.spec.trafficDistribution,
       }),
+      loadBalancerSourceRanges: [...(s.spec.loadBalancerSourceRanges ?? [])],
     };
   });
   // After every Service's nodePorts, so that adding the field renumbers no nodePort (the API

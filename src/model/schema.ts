@@ -221,6 +221,10 @@ export const ServiceSpecInput = z.strictObject({
     description:
       "Zone (PreferClose, PreferSameZone) or node (PreferSameNode) hints on the Service's endpoints; unset: none.",
   }),
+  loadBalancerSourceRanges: z.array(cidr).optional().meta({
+    description:
+      'LoadBalancer only: client CIDRs allowed to reach the load-balancer ingress IPs (kube-proxy drops the others); NodePorts and the ClusterIP are not restricted.',
+  }),
 });
 
 function affinityRangeMessage(): string {

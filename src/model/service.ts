@@ -19,6 +19,7 @@ export function serviceWithDefaults(
     externalTrafficPolicy: 'Cluster',
     internalTrafficPolicy: 'Cluster',
     loadBalancerIPs: [],
+    loadBalancerSourceRanges: [],
     ...s,
   };
 }

@@ -99,6 +99,11 @@ export interface ServiceSpec {
    * controller turns it into endpoint hints (src/cluster/traffic-distribution.ts), which it reads.
    */
   trafficDistribution?: TrafficDistribution | undefined;
+  /**
+   * spec.loadBalancerSourceRanges as written: the clients kube-proxy lets reach the
+   * load-balancer IPs (empty: everyone). What a proxy makes of them is ServicePortInfo's.
+   */
+  loadBalancerSourceRanges: string[];
 }
 
 /** A host on the node network outside the cluster (a client of NodePorts and external IPs). */

@@ -1,6 +1,7 @@
 /** Per-Service rules, following Kubernetes' ValidateService where it has one. */
 import { quote } from './echo.js';
 import { DEFAULT_PROTOCOL, DEFAULT_SERVICE_TYPE } from './defaults.js';
+import { formatCIDR, hasHostBits, parseCIDR } from './ipam.js';
 import type { IssueList, Path } from './issues.js';
 import type { AddressPlan } from './networking.js';
 import type { ServiceInput, TopologyInput } from './schema.js';
@@ -76,6 +77,22 @@ function validateService(svc: ServiceInput, at: Path, out: IssueList): void {
       `Invalid value: ${spec.healthCheckNodePort}: may only be set when \`type\` is 'LoadBalancer' and \`externalTrafficPolicy\` is 'Local'`,
     );
   }
+  // ValidateService (pkg/apis/core/validation/validation.go): source ranges only on LoadBalancers.
+  if ((spec.loadBalancerSourceRanges?.length ?? 0) > 0 && type !== 'LoadBalancer') {
+    out.error(
+      [...at, 'loadBalancerSourceRanges'],
+      `Forbidden: may only be used when type is 'LoadBalancer' (type is '${type}')`,
+    );
+  }
+  // The API server rejects host bits in new values since StrictIPCIDRValidation went on by default
+  // (1.36; IsValidCIDRForLegacyField); kube-proxy would clear them (ParseCIDRSloppy).
+  spec.loadBalancerSourceRanges?.forEach((text, k) => {
+    if (hasHostBits(text))
+      out.error(
+        [...at, 'loadBalancerSourceRanges', k],
+        `Invalid value: ${quote(text)}: must not have bits set beyond the prefix length (${formatCIDR(parseCIDR(text)!)})`,
+      );
+  });
   const ingress = svc.status?.loadBalancer?.ingress ?? [];
   if (ingress.length > 0 && type !== 'LoadBalancer') {
     out.error(

@@ -6,6 +6,7 @@ import {
   ipvsDestinations,
   servicePortInfo,
   topologyMode,
+  sourceRangesAllowNode,
   trafficHasEndpoints,
   type ServicePortInfo,
 } from './service-port.js';
@@ -126,7 +127,33 @@ describe('servicePortInfo: kube-proxy ServicePort predicates', () => {
   ];
   it.each(cases)('$name', ({ spec, port, holds }) => {
     const info = servicePortInfo(servicePort(spec, [], port));
-    expect(Object.keys(info).filter((k) => info[k as keyof ServicePortInfo])).toEqual(holds);
+    expect(Object.keys(info).filter((k) => info[k as keyof ServicePortInfo] === true)).toEqual(
+      holds,
+    );
+  });
+});
+
+describe('servicePortInfo.loadBalancerSourceRanges: newBaseServicePortInfo', () => {
+  const lb = { type: 'LoadBalancer' as const, loadBalancerIPs: ['198.51.100.7'] };
+  const ranges = (written: string[]) =>
+    servicePortInfo(servicePort({ ...lb, loadBalancerSourceRanges: written }, []))
+      .loadBalancerSourceRanges;
+  it('clears host bits and trims, as ParseCIDRSloppy after TrimSpace', () => {
+    expect(ranges(['192.0.2.9/24', ' 172.18.0.200/32 '])).toEqual([
+      '192.0.2.0/24',
+      '172.18.0.200/32',
+    ]);
+  });
+  it('drops what does not parse as IPv4 (the IPv4 proxier ignores IPv6 ranges)', () => {
+    expect(ranges(['2001:db8::/32', '10.0.0.0/8', ''])).toEqual(['10.0.0.0/8']);
+  });
+  it('is empty when one range is zero-masked (IsZeroCIDR: allow any)', () => {
+    expect(ranges(['10.0.0.0/8', '0.0.0.0/0'])).toEqual([]);
+    expect(ranges([])).toEqual([]);
+  });
+  it("sourceRangesAllowNode: a range holds the node's IP", () => {
+    expect(sourceRangesAllowNode(['172.18.0.0/24'], '172.18.0.2')).toBe(true);
+    expect(sourceRangesAllowNode(['172.18.0.200/32'], '172.18.0.2')).toBe(false);
   });
 });
 

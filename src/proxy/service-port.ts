@@ -6,6 +6,7 @@
  * ExternalPolicyLocal.
  */
 
+import { cidrContains, formatCIDR, parseCIDR, parseIPv4, type Cidr } from '../model/ipam.js';
 import type { Endpoint, ServicePortState } from './types.js';
 
 /**
@@ -43,6 +44,13 @@ export interface ServicePortInfo {
    * LoadBalancer, externalTrafficPolicy Local), else 0 (newBaseServiceInfo).
    */
   readonly healthCheckNodePort: number;
+  /**
+   * LoadBalancerSourceRanges, as newBaseServicePortInfo makes them: trimmed, parsed with
+   * ParseCIDRSloppy (host bits cleared: `192.0.2.9/24` is `192.0.2.0/24`), unparsable and
+   * other-family ones left out, and none at all when one of them is a zero-masked CIDR, which
+   * allows any source. Empty: the load-balancer IPs are not firewalled.
+   */
+  readonly loadBalancerSourceRanges: readonly string[];
 }
 
 export function servicePortInfo(sp: ServicePortState): ServicePortInfo {
@@ -65,7 +73,37 @@ export function servicePortInfo(sp: ServicePortState): ServicePortInfo {
       svc.type === 'LoadBalancer' && svc.externalTrafficPolicy === 'Local'
         ? (svc.healthCheckNodePort ?? 0)
         : 0,
+    loadBalancerSourceRanges: sourceRanges(svc.loadBalancerSourceRanges),
   };
+}
+
+const NO_RANGES: readonly string[] = Object.freeze([]);
+
+function sourceRanges(written: readonly string[] | undefined): readonly string[] {
+  if (!written || written.length === 0) return NO_RANGES;
+  const cidrs: Cidr[] = [];
+  for (const text of written) {
+    const c = parseCIDR(text.trim());
+    if (c) cidrs.push(c);
+  }
+  // proxyutil.IsZeroCIDR: a /0 among them means "allow any", the same as no ranges.
+  if (cidrs.length === 0 || cidrs.some((c) => c.prefix === 0)) return NO_RANGES;
+  return cidrs.map(formatCIDR);
+}
+
+/**
+ * Whether some source range holds the node's IP (kube-proxy's `allowFromNode`, the same in every
+ * proxier): the node then also lets the load-balancer IPs themselves in as sources, because a
+ * node that has a VIP as a local address (an IP route rule of a VIP-like load balancer) talks
+ * to it from that address.
+ */
+export function sourceRangesAllowNode(ranges: readonly string[], nodeIP: string): boolean {
+  const ip = parseIPv4(nodeIP);
+  if (ip === undefined) return false;
+  return ranges.some((text) => {
+    const c = parseCIDR(text);
+    return c !== undefined && cidrContains(c, ip);
+  });
 }
 
 /** The endpoints one node's proxy uses for one Service port, split the way kube-proxy does. */

@@ -58,6 +58,8 @@ export const labModules = [
   // kube-proxy's IPVS mode accepts traffic to external IPs with `-m physdev ! --physdev-is-in`
   // (not from a bridge port); without the module iptables-restore fails the whole sync.
   'xt_physdev',
+  // loadBalancerSourceRanges that leave the node out: `-m ipvs --vaddr` in KUBE-IPVS-OUT-FILTER.
+  'xt_ipvs',
   'ipt_REJECT',
   // nf_tables: kube-proxy's nftables mode, and iptables-nft (the host's default iptables)
   // which needs nft_compat for every xt_ match.

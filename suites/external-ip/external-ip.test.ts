@@ -1,5 +1,6 @@
 import { describe, expect, it, type TestContext } from 'vitest';
 import { useLab } from '../../src/harness/lab-fixture.js';
+import { cidrContains, parseCIDR, parseIPv4 } from '../../src/model/ipam.js';
 
 // externalIPs and LoadBalancer ingress IPs are not assigned to any node: the external host has
 // routes for them via node-a, as an upstream router or cloud load balancer would (upstream e2e
@@ -56,6 +57,12 @@ function answer(status: number, localEndpoints: number) {
 }
 const passing = (localEndpoints: number) => answer(200, localEndpoints);
 const failing = () => answer(503, 0);
+
+/** Whether a Service's loadBalancerSourceRanges hold `ip` (the suite's precondition). */
+const inRanges = (service: string, ip: string) =>
+  f.topology.services
+    .find((s) => s.name === service)!
+    .loadBalancerSourceRanges.some((r) => cidrContains(parseCIDR(r)!, parseIPv4(ip)!));
 
 describe.skipIf(f.skip)(`external-ip (${f.config.label})`, () => {
   it('an external IP is reached from outside, TCP and UDP, masqueraded to the receiving node', async (ctx) => {
@@ -122,6 +129,43 @@ describe.skipIf(f.skip)(`external-ip (${f.config.label})`, () => {
       'node-b': passing(1),
       'node-c': failing(),
     });
+  });
+
+  // loadBalancerSourceRanges: kube-proxy firewalls the load-balancer IPs only (KUBE-FW and
+  // KUBE-PROXY-FIREWALL, nftables' firewall-ips, IPVS' KUBE-SOURCE-RANGES-FIREWALL), dropping
+  // clients outside the ranges; the NodePort and the ClusterIP stay open.
+  it('a LoadBalancer IP answers a client inside loadBalancerSourceRanges', async (ctx) => {
+    outside(ctx);
+    expect(inRanges('lb-allowed', f.ip('client'))).toBe(true);
+    const obs = await f.lab.probe('client', f.lab.service('lb-allowed').loadBalancer('http'), {
+      count: 6,
+    });
+    await f.expect.answeredBy(obs, ['web-a', 'web-b', 'web-c']);
+  });
+
+  it('a LoadBalancer IP drops a client outside loadBalancerSourceRanges; its NodePort and ClusterIP stay open', async (ctx) => {
+    outside(ctx);
+    expect(inRanges('lb-denied', f.ip('client'))).toBe(false);
+    const denied = f.lab.service('lb-denied');
+    const dropped = await f.lab.probe('client', denied.loadBalancer('http'), {
+      count: 3,
+      timeoutMs: 700,
+    });
+    await f.expect.droppedSilently(dropped);
+    // "nodeports are not subject to loadBalancerSourceRanges" (kube-proxy's proxier.go).
+    const nodePort = await f.lab.probe('client', denied.nodePort('http', 'node-a'), { count: 6 });
+    await f.expect.answeredBy(nodePort, ['web-a', 'web-b', 'web-c']);
+    const clusterIP = await f.lab.probe('client-a', denied.clusterIP('http'), { count: 6 });
+    await f.expect.answeredBy(clusterIP, ['web-a', 'web-b', 'web-c']);
+  });
+
+  it('a pod is subject to loadBalancerSourceRanges too: dropped at a LoadBalancer IP its address is not in', async () => {
+    expect(inRanges('lb-allowed', f.ip('client-a'))).toBe(false);
+    const obs = await f.lab.probe('client-a', f.lab.service('lb-allowed').loadBalancer('http'), {
+      count: 3,
+      timeoutMs: 700,
+    });
+    await f.expect.droppedSilently(obs);
   });
 
   it('a pod reaches an external IP of a Service (short-circuited inside the cluster)', async () => {

@@ -72,6 +72,8 @@ describe('planKindLab', () => {
           { to: '172.18.100.10/32', viaNode: 'node-a' },
           { to: '172.18.100.20/32', viaNode: 'node-a' },
           { to: '172.18.200.10/32', viaNode: 'node-a' },
+          { to: '172.18.200.20/32', viaNode: 'node-a' },
+          { to: '172.18.200.30/32', viaNode: 'node-a' },
         ],
       },
     ]);

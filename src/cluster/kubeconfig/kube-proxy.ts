@@ -109,6 +109,7 @@ export function proxyInputsChanged(
           affinity: s.sessionAffinity === 'ClientIP' ? s.sessionAffinityTimeoutSeconds : 'None',
           externalIPs: [...s.externalIPs].sort(),
           loadBalancerIPs: s.type === 'LoadBalancer' ? [...s.loadBalancerIPs].sort() : [],
+          loadBalancerSourceRanges: s.type === 'LoadBalancer' ? s.loadBalancerSourceRanges : [],
           policies: [
             s.type !== 'ClusterIP' || s.externalIPs.length > 0 ? s.externalTrafficPolicy : '',
             s.internalTrafficPolicy,

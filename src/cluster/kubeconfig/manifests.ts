@@ -277,6 +277,9 @@ export function serviceManifest(opts: WorkloadOptions, svc: ServiceSpec): V1Serv
       ...(svc.healthCheckNodePort !== undefined && !svc.healthCheckNodePortAllocated
         ? { healthCheckNodePort: svc.healthCheckNodePort }
         : {}),
+      ...(svc.loadBalancerSourceRanges.length > 0
+        ? { loadBalancerSourceRanges: svc.loadBalancerSourceRanges }
+        : {}),
     },
   };
 }

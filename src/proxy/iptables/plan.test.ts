@@ -579,6 +579,82 @@ describe('planIptables: trafficDistribution (zone and node hints, topology.go)',
   });
 });
 
+describe('planIptables: loadBalancerSourceRanges (KUBE-FW, KUBE-PROXY-FIREWALL)', () => {
+  const lb = (ranges: string[], extra: Partial<ServiceSpec> = {}) =>
+    service({
+      type: 'LoadBalancer',
+      loadBalancerIPs: ['198.51.100.7'],
+      loadBalancerSourceRanges: ranges,
+      ports: [{ name: 'http', protocol: 'TCP', port: 80, targetPort: 8080, nodePort: 30080 }],
+      ...extra,
+    });
+  const eps = [endpoint('10.244.1.2', 'node-b')];
+  const lbIP = { dst: '198.51.100.7', protocol: 'TCP' as const, dport: 80 };
+
+  it('sends LB traffic through KUBE-FW: allowed sources on to KUBE-EXT, the rest left for KUBE-PROXY-FIREWALL', () => {
+    const p = plan(stateOf([lb(['192.0.2.0/24', '203.0.113.9/32']), eps]));
+    expect(rules(p, 'nat', 'KUBE-SERVICES')).toContain(
+      normalizeRule(
+        `-d 198.51.100.7/32 -p tcp ${C('default/web:http loadbalancer IP')} -m tcp --dport 80 -j ${WEB.firewall}`,
+      ),
+    );
+    expect(rules(p, 'nat', WEB.firewall)).toEqual(
+      expected(
+        `-s 192.0.2.0/24 ${C('default/web:http loadbalancer IP')} -j ${WEB.external}`,
+        `-s 203.0.113.9/32 ${C('default/web:http loadbalancer IP')} -j ${WEB.external}`,
+        C('other traffic to default/web:http will be dropped by KUBE-PROXY-FIREWALL'),
+      ),
+    );
+    expect(rules(p, 'filter', 'KUBE-PROXY-FIREWALL')).toEqual(
+      expected(
+        `-d 198.51.100.7/32 -p tcp ${C(`default/web:http traffic not accepted by ${WEB.firewall}`)} -m tcp --dport 80 -j DROP`,
+      ),
+    );
+    // The node IP 172.18.0.2 is in no range: the VIP is not allowed as a source.
+    expect(p.restoreInput).not.toContain('-s 198.51.100.7 ');
+    const verdicts = (src: string) => trace(p, { ...lbIP, src }).map((o) => [o.dnat, o.verdict]);
+    expect(verdicts('192.0.2.77')).toEqual([['10.244.1.2:8080', 'ACCEPT']]);
+    expect(verdicts('203.0.113.9')).toEqual([['10.244.1.2:8080', 'ACCEPT']]);
+    expect(verdicts('203.0.113.10')).toEqual([[undefined, 'DROP']]);
+    // Neither the ClusterIP nor the NodePort is restricted.
+    const clusterIP = trace(p, { src: '203.0.113.10', dst: '10.96.0.10', protocol: 'TCP', dport: 80 }); // prettier-ignore
+    expect(clusterIP.map((o) => o.verdict)).toEqual(['ACCEPT']);
+    const nodePort = trace(p, { src: '203.0.113.10', dst: '172.18.0.2', protocol: 'TCP', dport: 30080 }); // prettier-ignore
+    expect(nodePort.map((o) => [o.dnat, o.verdict])).toEqual([['10.244.1.2:8080', 'ACCEPT']]);
+  });
+
+  it("lets the LB IPs in as sources when a range holds the node's IP (allowFromNode), host bits cleared", () => {
+    const p = plan(stateOf([lb(['172.18.0.9/24'], { loadBalancerIPs: ['198.51.100.7', '198.51.100.8'] }), eps])); // prettier-ignore
+    expect(rules(p, 'nat', WEB.firewall)).toEqual(
+      expected(
+        `-s 172.18.0.0/24 ${C('default/web:http loadbalancer IP')} -j ${WEB.external}`,
+        `-s 198.51.100.7/32 ${C('default/web:http loadbalancer IP')} -j ${WEB.external}`,
+        `-s 198.51.100.8/32 ${C('default/web:http loadbalancer IP')} -j ${WEB.external}`,
+        C('other traffic to default/web:http will be dropped by KUBE-PROXY-FIREWALL'),
+      ),
+    );
+    expect(rules(p, 'filter', 'KUBE-PROXY-FIREWALL')).toHaveLength(2);
+  });
+
+  it.each([
+    ['a zero-masked range (allow any)', ['10.0.0.0/8', '0.0.0.0/0'], eps, 'LB'],
+    ['no endpoints (REJECT instead)', ['192.0.2.0/24'], [], 'LB'],
+    ['no ingress IP', ['192.0.2.0/24'], eps, 'none'],
+  ])('no firewall with %s', (_, ranges, endpoints, ingress) => {
+    const svc = lb(ranges, ingress === 'none' ? { loadBalancerIPs: [] } : {});
+    const p = plan(stateOf([svc, endpoints]));
+    expect(p.desired.nat.has(WEB.firewall)).toBe(false);
+    expect(rules(p, 'filter', 'KUBE-PROXY-FIREWALL')).toEqual([]);
+  });
+
+  it('a partial sync that drops the ranges deletes KUBE-FW', () => {
+    const first = plan(stateOf([lb(['192.0.2.0/24']), eps]));
+    const next = plan(stateOf([lb([]), eps]), first, 'partial');
+    expect(next.deleted).toEqual([WEB.firewall]);
+    expect(next.desired).toEqual(plan(stateOf([lb([]), eps])).desired);
+  });
+});
+
 describe('planIptables: node-wide chains', () => {
   const p = plan(stateOf());
 
@@ -904,8 +980,8 @@ describe('planIptables: reusing the previous plan', () => {
   });
 
   it.each([
-    ['name', { nodeName: 'node-b', clusterCIDR: NODE.clusterCIDR }],
-    ['cluster CIDR', { nodeName: NODE.nodeName, clusterCIDR: '10.0.0.0/8' }],
+    ['name', { ...NODE, nodeName: 'node-b' }],
+    ['cluster CIDR', { ...NODE, clusterCIDR: '10.0.0.0/8' }],
   ])('rules follow a change of node %s, though a partial sync does not rewrite them', (_, node) => {
     const first = plan(base);
     const next = planIptables({ node, state: base, previous: first, strategy: 'partial' });

@@ -6,7 +6,12 @@
  */
 
 import { serviceKey } from '../../model/types.js';
-import { categorizeEndpoints, servicePortInfo, trafficHasEndpoints } from '../service-port.js';
+import {
+  categorizeEndpoints,
+  servicePortInfo,
+  sourceRangesAllowNode,
+  trafficHasEndpoints,
+} from '../service-port.js';
 import { endpointChainSuffix, servicePortChainSuffix } from '../shared/hash.js';
 import type { Endpoint, NodeContext, ProxyState, ServicePortState } from '../types.js';
 import {
@@ -17,6 +22,7 @@ import {
   KUBE_MARK_MASQ,
   KUBE_NODEPORTS,
   KUBE_POSTROUTING,
+  KUBE_PROXY_FIREWALL,
   KUBE_SERVICES,
   MASQUERADE_MARK,
   NAT_TOP_CHAINS,
@@ -30,7 +36,8 @@ export type SyncStrategy = 'full' | 'partial';
 export const LARGE_CLUSTER_ENDPOINTS_THRESHOLD = 1000;
 
 export interface PlanInput {
-  node: Pick<NodeContext, 'nodeName' | 'clusterCIDR' | 'zone'>;
+  /** nodeIP: kube-proxy's primary node IP (loadBalancerSourceRanges' allowFromNode). */
+  node: Pick<NodeContext, 'nodeName' | 'nodeIP' | 'clusterCIDR' | 'zone'>;
   state: ProxyState;
   /** The plan of the last successful sync; partial syncs diff against it. */
   previous: IptablesPlan | null;
@@ -105,6 +112,7 @@ export interface ServicePlan {
   largeClusterMode: boolean;
   /** The node fields the rules depend on. */
   nodeName: string;
+  nodeIP: string;
   clusterCIDR: string;
   /** The node's zone: the endpoints zone hints let it use (kube-proxy's topologyLabels). */
   zone: string;
@@ -125,7 +133,8 @@ interface PortRules {
   filterServices: readonly string[];
   filterExternal: readonly string[];
   filterNodePorts: readonly string[];
-  /** The port's own chains, declared in this order: KUBE-EXT, KUBE-SVC, KUBE-SVL, KUBE-SEPs. */
+  filterFirewall: readonly string[];
+  /** The port's own chains, declared in this order: KUBE-EXT, KUBE-FW, KUBE-SVC, KUBE-SVL, KUBE-SEPs. */
   chains: readonly string[];
   rules: readonly (readonly string[])[];
   ownRules: number;
@@ -454,6 +463,7 @@ export function planIptables(input: PlanInput): IptablesPlan {
       prev &&
       unchanged &&
       prev.nodeName === node.nodeName &&
+      prev.nodeIP === node.nodeIP &&
       prev.clusterCIDR === node.clusterCIDR
     ) {
       entries.push(same ? prev : { ...prev, seen: remember(ports), fingerprint: fp });
@@ -465,6 +475,7 @@ export function planIptables(input: PlanInput): IptablesPlan {
         seen: remember(ports),
         largeClusterMode,
         nodeName: node.nodeName,
+        nodeIP: node.nodeIP,
         clusterCIDR: node.clusterCIDR,
         zone: node.zone ?? '',
         fingerprint: fp,
@@ -536,6 +547,7 @@ export function planIptables(input: PlanInput): IptablesPlan {
   const filterServices = desired.filter.get(KUBE_SERVICES)!;
   const filterExternal = desired.filter.get(KUBE_EXTERNAL_SERVICES)!;
   const filterNodePorts = desired.filter.get(KUBE_NODEPORTS)!;
+  const filterFirewall = desired.filter.get(KUBE_PROXY_FIREWALL)!;
   const desiredNat = desired.nat;
   let ownChains = 0;
   let servicePortsWritten = 0;
@@ -548,8 +560,13 @@ export function planIptables(input: PlanInput): IptablesPlan {
       for (const text of r.filterServices) filterServices.push(text);
       for (const text of r.filterExternal) filterExternal.push(text);
       for (const text of r.filterNodePorts) filterNodePorts.push(text);
+      for (const text of r.filterFirewall) filterFirewall.push(text);
       natRules += r.natServices.length + r.natNodePorts.length;
-      filterRules += r.filterServices.length + r.filterExternal.length + r.filterNodePorts.length;
+      filterRules +=
+        r.filterServices.length +
+        r.filterExternal.length +
+        r.filterNodePorts.length +
+        r.filterFirewall.length;
       if (r.filterText) filterLines.push(r.filterText);
 
       const { chains, rules } = r;
@@ -693,6 +710,7 @@ const NAT_NODEPORTS = 1;
 const FILTER_SERVICES = 0;
 const FILTER_EXTERNAL = 1;
 const FILTER_NODEPORTS = 2;
+const FILTER_FIREWALL = 3;
 
 /**
  * One Service port: the body of kube-proxy's per-service loop in syncProxyRules. Returns nothing
@@ -713,6 +731,7 @@ function planServicePort(
     cluster: chainName('KUBE-SVC-', suffix),
     local: chainName('KUBE-SVL-', suffix),
     external: chainName('KUBE-EXT-', suffix),
+    firewall: chainName('KUBE-FW-', suffix),
   };
   // `-m <proto> -p <proto> -d <ip> --dport <port>`, as the pieces around the IP.
   const match = `-m ${protocol} -p ${protocol}`;
@@ -750,6 +769,11 @@ function planServicePort(
   // The EXT chain exists even without usable external endpoints: its short-circuit rules for
   // pod and host traffic still apply.
   const usesExternalTrafficChain = hasEndpoints && externallyAccessible;
+  // loadBalancerSourceRanges: load-balancer traffic goes through KUBE-FW, which sends allowed
+  // sources on to KUBE-EXT; the rest leaves it un-DNATed and KUBE-PROXY-FIREWALL drops it.
+  const sourceRanges = info.loadBalancerSourceRanges;
+  const usesFWChain = hasEndpoints && svc.loadBalancerIPs.length > 0 && sourceRanges.length > 0;
+  const loadBalancerTrafficChain = usesFWChain ? chains.firewall : externalTrafficChain;
 
   let internalFilter: { target: string; comment: string } | undefined;
   let externalFilter: { target: string; comment: string } | undefined;
@@ -784,10 +808,13 @@ function planServicePort(
       filter.add(FILTER_EXTERNAL, X, '-m comment --comment "', externalFilter.comment, '" ', destHead, ip, destTail, ' -j ', externalFilter.target); // prettier-ignore
   }
 
-  // Capture load-balancer ingress IPs (no loadBalancerSourceRanges in the model: no KUBE-FW).
+  // Capture load-balancer ingress IPs.
   for (const ip of svc.loadBalancerIPs) {
     if (hasEndpoints)
-      nat.add(NAT_SERVICES, S, '-m comment --comment "', name, ' loadbalancer IP" ', destHead, ip, destTail, ' -j ', externalTrafficChain); // prettier-ignore
+      nat.add(NAT_SERVICES, S, '-m comment --comment "', name, ' loadbalancer IP" ', destHead, ip, destTail, ' -j ', loadBalancerTrafficChain); // prettier-ignore
+    // Runs in filter, after nat: a packet still addressed to the LB IP was not DNATed by KUBE-FW.
+    if (usesFWChain)
+      filter.add(FILTER_FIREWALL, KUBE_PROXY_FIREWALL, '-m comment --comment "', name, ' traffic not accepted by ', chains.firewall, '" ', destHead, ip, destTail, ' -j DROP'); // prettier-ignore
   }
   if (externalFilter) {
     for (const ip of svc.loadBalancerIPs)
@@ -810,6 +837,7 @@ function planServicePort(
   // From here on: the Service's own chains, which a partial sync skips when unchanged.
   const declared: string[] = [];
   if (usesExternalTrafficChain) declared.push(externalTrafficChain);
+  if (usesFWChain) declared.push(chains.firewall);
   if (usesClusterPolicyChain) declared.push(chains.cluster);
   if (usesLocalPolicyChain) declared.push(chains.local);
   const firstSep = declared.length;
@@ -848,6 +876,21 @@ function planServicePort(
       rule(ext, '-m comment --comment "route LOCAL traffic for ', name, ' external destinations" -m addrtype --src-type LOCAL -j ', chains.cluster); // prettier-ignore
     }
     if (hasExternalEndpoints) rule(ext, '-j ', externalPolicyChain);
+  }
+
+  if (usesFWChain) {
+    // The firewall only works for VIP-like load balancers that keep the client's address; one
+    // that sends traffic to the NodePort is not subject to it (proxier.go).
+    const fw = chains.firewall;
+    for (const cidr of sourceRanges)
+      rule(fw, '-m comment --comment "', name, ' loadbalancer IP" -s ', cidr, ' -j ', externalTrafficChain); // prettier-ignore
+    // A node that holds the VIP as a local address (an IP route rule) reaches it from the VIP
+    // itself: let that through when the ranges let the node in.
+    if (sourceRangesAllowNode(sourceRanges, node.nodeIP))
+      for (const ip of svc.loadBalancerIPs)
+        rule(fw, '-m comment --comment "', name, ' loadbalancer IP" -s ', ip, ' -j ', externalTrafficChain); // prettier-ignore
+    // No target: what falls through is left un-DNATed for KUBE-PROXY-FIREWALL to drop.
+    rule(fw, '-m comment --comment "other traffic to ', name, ' will be dropped by KUBE-PROXY-FIREWALL"'); // prettier-ignore
   }
 
   // kube-proxy's appendServiceCommentLocked: endpoint rules lose their comments in large
@@ -896,13 +939,14 @@ function planServicePort(
   const natAllEnd = t.size;
   t.append(w.decl.reset().declare(declared), 0);
   const declEnd = t.size;
-  const [filterServices, filterExternal, filterNodePorts] = t.append(filter, 3);
+  const [filterServices, filterExternal, filterNodePorts, filterFirewall] = t.append(filter, 4);
   const r: PortRules = {
     natServices: natServices!,
     natNodePorts: natNodePorts!,
     filterServices: filterServices!,
     filterExternal: filterExternal!,
     filterNodePorts: filterNodePorts!,
+    filterFirewall: filterFirewall!,
     chains: declared.slice(),
     rules,
     ownRules: own.ruleCount,

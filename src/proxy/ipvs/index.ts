@@ -113,6 +113,7 @@ class IpvsProxy implements IpvsNodeProxy {
     this.planner = new IpvsPlanner({
       nodeName: ctx.nodeName,
       zone: ctx.zone,
+      nodeIP: ctx.nodeIP,
       clusterCIDR: ctx.clusterCIDR,
       scheduler: this.scheduler,
     });
@@ -172,6 +173,7 @@ class IpvsProxy implements IpvsNodeProxy {
       state,
       nodeName: this.ctx.nodeName,
       zone: this.ctx.zone,
+      nodeIP: this.ctx.nodeIP,
       nodeIPs: this.nodeIPs,
       clusterCIDR: this.ctx.clusterCIDR,
       scheduler: this.scheduler,

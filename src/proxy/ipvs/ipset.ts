@@ -4,9 +4,7 @@ import type { Protocol } from '../../model/types.js';
  * The ipsets kube-proxy's IPVS mode keeps (pkg/proxy/ipvs/ipset.go), with kube-proxy's names,
  * types and comments. The comments are what the iptables rules carry in `--comment`.
  *
- * Left out because the topology model has nothing that fills them: KUBE-LOAD-BALANCER-FW,
- * KUBE-LOAD-BALANCER-SOURCE-IP / -SOURCE-CIDR (loadBalancerSourceRanges) and the SCTP NodePort
- * sets.
+ * Left out because the topology model has nothing that fills them: the SCTP NodePort sets.
  */
 export const IPSETS = {
   loopBack: {
@@ -39,6 +37,24 @@ export const IPSETS = {
     type: 'hash:ip,port',
     comment: 'Kubernetes service load balancer ip + port with externalTrafficPolicy=local',
   },
+  /** loadBalancerSourceRanges: LB IP:ports that are firewalled... */
+  loadBalancerFW: {
+    name: 'KUBE-LOAD-BALANCER-FW',
+    type: 'hash:ip,port',
+    comment: 'Kubernetes service load balancer ip + port for load balancer with sourceRange',
+  },
+  /** ...the LB IP as an allowed source of itself (when a range holds the node's IP)... */
+  loadBalancerSourceIP: {
+    name: 'KUBE-LOAD-BALANCER-SOURCE-IP',
+    type: 'hash:ip,port,ip',
+    comment: 'Kubernetes service load balancer ip + port + source IP for packet filter purpose',
+  },
+  /** ...and the allowed source CIDRs of each. */
+  loadBalancerSourceCIDR: {
+    name: 'KUBE-LOAD-BALANCER-SOURCE-CIDR',
+    type: 'hash:ip,port,net',
+    comment: 'Kubernetes service load balancer ip + port + source cidr for packet filter purpose',
+  },
   nodePortTCP: {
     name: 'KUBE-NODE-PORT-TCP',
     type: 'bitmap:port',
@@ -70,7 +86,8 @@ export const IPSETS = {
 } as const satisfies Record<string, IpsetSpec>;
 
 export type IpsetKey = keyof typeof IPSETS;
-export type IpsetType = 'hash:ip' | 'hash:ip,port' | 'hash:ip,port,ip' | 'bitmap:port';
+export type IpsetType =
+  'hash:ip' | 'hash:ip,port' | 'hash:ip,port,ip' | 'hash:ip,port,net' | 'bitmap:port';
 
 export interface IpsetSpec {
   name: string;
@@ -97,7 +114,11 @@ export function ipPortEntry(ip: string, protocol: Protocol, port: number): strin
   return `${ip},${protocol.toLowerCase()}:${port}`;
 }
 
-/** `10.244.1.2,tcp:8080,10.244.1.2`: hash:ip,port,ip, for KUBE-LOOP-BACK (hairpin). */
+/**
+ * `10.244.1.2,tcp:8080,10.244.1.2`: hash:ip,port,ip, for KUBE-LOOP-BACK (hairpin); with a CIDR
+ * as `ip2`, hash:ip,port,net (KUBE-LOAD-BALANCER-SOURCE-CIDR), written as kube-proxy writes it
+ * (`/32` included, which `ipset list` leaves out).
+ */
 export function ipPortIpEntry(ip: string, protocol: Protocol, port: number, ip2: string): string {
   return `${ipPortEntry(ip, protocol, port)},${ip2}`;
 }

@@ -16,7 +16,14 @@ const NAT_CHAINS = [
   'KUBE-LOAD-BALANCER',
   'KUBE-MARK-MASQ',
 ];
-const FILTER_CHAINS = ['KUBE-FORWARD', 'KUBE-NODE-PORT', 'KUBE-IPVS-FILTER'];
+const FILTER_CHAINS = [
+  'KUBE-FORWARD',
+  'KUBE-NODE-PORT',
+  'KUBE-PROXY-FIREWALL',
+  'KUBE-SOURCE-RANGES-FIREWALL',
+  'KUBE-IPVS-FILTER',
+  'KUBE-IPVS-OUT-FILTER',
+];
 
 /** Jumps from the built-in chains, inserted once at install (kube-proxy "ensures" them each sync). */
 const JUMPS: { table: 'nat' | 'filter'; from: string; to: string; comment: string }[] = [
@@ -38,7 +45,25 @@ const JUMPS: { table: 'nat' | 'filter'; from: string; to: string; comment: strin
   {
     table: 'filter',
     from: 'INPUT',
+    to: 'KUBE-PROXY-FIREWALL',
+    comment: 'kube-proxy firewall rules',
+  },
+  {
+    table: 'filter',
+    from: 'FORWARD',
+    to: 'KUBE-PROXY-FIREWALL',
+    comment: 'kube-proxy firewall rules',
+  },
+  {
+    table: 'filter',
+    from: 'INPUT',
     to: 'KUBE-IPVS-FILTER',
+    comment: 'kubernetes ipvs access filter',
+  },
+  {
+    table: 'filter',
+    from: 'OUTPUT',
+    to: 'KUBE-IPVS-OUT-FILTER',
     comment: 'kubernetes ipvs access filter',
   },
 ];
@@ -46,6 +71,7 @@ const JUMPS: { table: 'nat' | 'filter'; from: string; to: string; comment: strin
 /** ipset-to-chain dispatch, in kube-proxy's order (ipsetWithIptablesChain): LOCAL sets before their masquerading twins. */
 const SET_JUMPS: {
   set: IpsetKey;
+  table?: 'filter';
   from: string;
   to: string;
   match: string;
@@ -70,6 +96,29 @@ const SET_JUMPS: {
     match: 'dst',
     protocol: 'udp',
   },
+  // loadBalancerSourceRanges: a firewalled LB IP:port goes to KUBE-SOURCE-RANGES-FIREWALL, which
+  // returns allowed sources and drops the rest.
+  {
+    set: 'loadBalancerFW',
+    table: 'filter',
+    from: 'KUBE-PROXY-FIREWALL',
+    to: 'KUBE-SOURCE-RANGES-FIREWALL',
+    match: 'dst,dst',
+  },
+  {
+    set: 'loadBalancerSourceCIDR',
+    table: 'filter',
+    from: 'KUBE-SOURCE-RANGES-FIREWALL',
+    to: 'RETURN',
+    match: 'dst,dst,src',
+  },
+  {
+    set: 'loadBalancerSourceIP',
+    table: 'filter',
+    from: 'KUBE-SOURCE-RANGES-FIREWALL',
+    to: 'RETURN',
+    match: 'dst,dst,src',
+  },
 ];
 
 export interface RulesInput {
@@ -77,6 +126,12 @@ export interface RulesInput {
   nonEmpty: ReadonlySet<IpsetKey>;
   /** --cluster-cidr: Service traffic from outside it is masqueraded. */
   clusterCIDR: string;
+  /**
+   * Firewalled LB IP:ports (`198.51.100.7,tcp:80`) whose source ranges leave this node out
+   * (kube-proxy's lbNoNodeAccessIPPortProtocolEntries, kubernetes#119656), sorted: the node
+   * itself must not reach them either.
+   */
+  noNodeAccess?: readonly string[] | undefined;
 }
 
 const comment = (key: IpsetKey) => `-m comment --comment "${IPSETS[key].comment}"`;
@@ -93,7 +148,9 @@ export function iptablesRules(input: RulesInput): string {
   for (const j of SET_JUMPS) {
     if (!has(j.set)) continue;
     const proto = j.protocol ? `-p ${j.protocol} ` : '';
-    nat.push(`-A ${j.from} ${proto}${comment(j.set)} ${matchSet(j.set, j.match)} -j ${j.to}`);
+    (j.table === 'filter' ? filter : nat).push(
+      `-A ${j.from} ${proto}${comment(j.set)} ${matchSet(j.set, j.match)} -j ${j.to}`,
+    );
   }
   if (has('clusterIP')) {
     // Masquerade off-cluster traffic to a Service VIP (kube-proxy's LocalTrafficDetector by cluster CIDR):
@@ -148,6 +205,17 @@ export function iptablesRules(input: RulesInput): string {
   filter.push(
     `-A KUBE-IPVS-FILTER -m conntrack --ctstate NEW ${matchSet('ipvsIPs', 'dst')} -j REJECT`,
   );
+  // What KUBE-SOURCE-RANGES-FIREWALL did not return comes from outside the ranges.
+  filter.push('-A KUBE-SOURCE-RANGES-FIREWALL -j DROP');
+  // The node reaches an LB IP on kube-ipvs0 from that very address (source and destination are
+  // both the LB IP), which KUBE-PROXY-FIREWALL never sees (OUTPUT): drop it here.
+  for (const entry of input.noNodeAccess ?? []) {
+    const [ip, protoPort] = entry.split(',');
+    const [proto, port] = protoPort!.split(':');
+    filter.push(
+      `-A KUBE-IPVS-OUT-FILTER -s ${ip} -m ipvs --vaddr ${ip} --vproto ${proto} --vport ${port} -j DROP`,
+    );
+  }
 
   return [
     '*nat',

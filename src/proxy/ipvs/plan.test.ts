@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { ServicePortState } from '../types.js';
 import { countRules } from './iptables.js';
 import { vsLine } from './ipvsadm.js';
-import { planIpvs, type PlanInput } from './plan.js';
+import { IpvsPlanner, planIpvs, type PlanInput } from './plan.js';
 import { endpoint, service, servicePorts } from './testing.js';
 
 const NODE = 'node-a';
@@ -335,6 +335,56 @@ describe('planIpvs', () => {
     expect(rs(plan(byNode, { zone: 'zone-a' }), 'TCP/10.96.0.10:80')).toEqual([
       '10.244.1.2:8080/1',
     ]);
+  });
+
+  it('loadBalancerSourceRanges: KUBE-LOAD-BALANCER-FW and -SOURCE-CIDR, KUBE-SOURCE-RANGES-FIREWALL; the node shut out unless a range holds it', () => {
+    const svc = (ranges: string[]) =>
+      service({
+        name: 'lb',
+        type: 'LoadBalancer',
+        clusterIP: '10.96.0.21',
+        loadBalancerIPs: ['198.51.100.7'],
+        loadBalancerSourceRanges: ranges,
+      });
+    const p = plan(servicePorts(svc(['203.0.113.0/24', '192.0.2.9/32']), [{ port: 80 }], three), {
+      nodeIP: '192.168.100.2',
+    });
+    expect(members(p, 'loadBalancerFW')).toEqual(['198.51.100.7,tcp:80']);
+    expect(members(p, 'loadBalancerSourceCIDR')).toEqual([
+      '198.51.100.7,tcp:80,192.0.2.9/32',
+      '198.51.100.7,tcp:80,203.0.113.0/24',
+    ]);
+    expect(members(p, 'loadBalancerSourceIP')).toEqual([]);
+    const filterRules = (text: string) =>
+      text.split('\n').filter((l) => /FIREWALL|OUT-FILTER/.test(l) && l.startsWith('-A'));
+    expect(filterRules(p.iptables)).toEqual([
+      '-A KUBE-PROXY-FIREWALL -m comment --comment "Kubernetes service load balancer ip + port for load balancer with sourceRange" -m set --match-set KUBE-LOAD-BALANCER-FW dst,dst -j KUBE-SOURCE-RANGES-FIREWALL',
+      '-A KUBE-SOURCE-RANGES-FIREWALL -m comment --comment "Kubernetes service load balancer ip + port + source cidr for packet filter purpose" -m set --match-set KUBE-LOAD-BALANCER-SOURCE-CIDR dst,dst,src -j RETURN',
+      '-A KUBE-SOURCE-RANGES-FIREWALL -j DROP',
+      // kubernetes#119656: the node reaches the VIP from the VIP; the ranges leave it out.
+      '-A KUBE-IPVS-OUT-FILTER -s 198.51.100.7 -m ipvs --vaddr 198.51.100.7 --vproto tcp --vport 80 -j DROP',
+    ]);
+
+    const withNode = plan(servicePorts(svc(['192.168.100.0/24']), [{ port: 80 }], three), {
+      nodeIP: '192.168.100.2',
+    });
+    expect(members(withNode, 'loadBalancerSourceIP')).toEqual(['198.51.100.7,tcp:80,198.51.100.7']);
+    expect(withNode.iptables).toContain('--match-set KUBE-LOAD-BALANCER-SOURCE-IP dst,dst,src -j RETURN'); // prettier-ignore
+    expect(withNode.iptables).not.toContain('-A KUBE-IPVS-OUT-FILTER -s');
+
+    // A zero-masked range allows any source: nothing firewalled; the DROP rule is constant.
+    const open = plan(servicePorts(svc(['0.0.0.0/0']), [{ port: 80 }], three));
+    expect(members(open, 'loadBalancerFW')).toEqual([]);
+    expect(filterRules(open.iptables)).toEqual(['-A KUBE-SOURCE-RANGES-FIREWALL -j DROP']);
+
+    // Kept up to date: the node's DROP rule leaves with the Service port that needed it.
+    const planner = new IpvsPlanner({ nodeName: NODE, nodeIP: '192.168.100.2', clusterCIDR: '10.244.0.0/16', scheduler: 'rr' }); // prettier-ignore
+    const firewalled = servicePorts(svc(['203.0.113.0/24']), [{ port: 80 }], three);
+    expect(planner.plan({ servicePorts: firewalled }, NODE_IPS).iptables).toContain('-A KUBE-IPVS-OUT-FILTER -s'); // prettier-ignore
+    planner.commit();
+    const after = planner.plan({ servicePorts: [] }, NODE_IPS);
+    expect(after.iptables).not.toContain('-A KUBE-IPVS-OUT-FILTER -s');
+    expect(members(after, 'loadBalancerSourceCIDR')).toEqual([]);
   });
 
   it('uses the configured scheduler', () => {

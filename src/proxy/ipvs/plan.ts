@@ -2,6 +2,7 @@ import {
   categorizeEndpoints,
   ipvsDestinations,
   servicePortInfo,
+  sourceRangesAllowNode,
   type ServicePortInfo,
 } from '../service-port.js';
 import type { ProxyState, ServicePortState } from '../types.js';
@@ -16,6 +17,8 @@ export interface PlanInput {
   nodeName: string;
   /** The node's zone label, for zone hints (kube-proxy's topologyLabels); '' or absent: none. */
   zone?: string | undefined;
+  /** kube-proxy's node IP (PlannerConfig.nodeIP). */
+  nodeIP?: string | undefined;
   /**
    * The node's own addresses NodePort virtual servers are created on: every local address
    * except loopback and those on kube-ipvs0. 127.0.0.1 can never be an IPVS VIP (the kernel
@@ -92,6 +95,8 @@ function realServersFor(
 
 /** Marks a kube-ipvs0 address among a Contribution's entries (not an IpsetKey). */
 const BOUND = 'bound';
+/** Marks a firewalled LB IP:port the node may not reach (an iptables rule, not an IpsetKey). */
+const NO_NODE_ACCESS = 'noNodeAccess';
 
 /**
  * What one Service port adds to the plan. Computed once per ServicePortState object (they are
@@ -113,6 +118,7 @@ function contribution(
   scheduler: IpvsScheduler,
   nodeIPs: readonly string[],
   nodeAddressSet: ReadonlySet<string>,
+  nodeIP: string | undefined,
 ): Contribution {
   const virtualServers: PlannedVirtualServer[] = [];
   const entries: string[] = [];
@@ -160,9 +166,24 @@ function contribution(
     if (!nodeAddressSet.has(ip)) entries.push(BOUND, ip);
   }
 
+  const ranges = info.loadBalancerSourceRanges;
+  const allowFromNode = nodeIP !== undefined && sourceRangesAllowNode(ranges, nodeIP);
   for (const ip of s.loadBalancerIPs) {
-    entries.push('loadBalancer', ipPortEntry(ip, protocol, port));
-    if (extLocal) entries.push('loadBalancerLocal', ipPortEntry(ip, protocol, port));
+    const lb = ipPortEntry(ip, protocol, port);
+    entries.push('loadBalancer', lb);
+    if (extLocal) entries.push('loadBalancerLocal', lb);
+    if (ranges.length > 0) {
+      // loadBalancerSourceRanges (proxier.go syncService's load-balancer ingress loop): the
+      // LB IP:port is firewalled, each range is an allowed source, and the LB IP itself too
+      // when a range holds the node's IP (a node with the VIP as a local address reaches it
+      // from the VIP); else the node may not reach it at all.
+      entries.push('loadBalancerFW', lb);
+      for (const cidr of ranges)
+        entries.push('loadBalancerSourceCIDR', ipPortIpEntry(ip, protocol, port, cidr));
+      if (allowFromNode)
+        entries.push('loadBalancerSourceIP', ipPortIpEntry(ip, protocol, port, ip));
+      else entries.push(NO_NODE_ACCESS, lb);
+    }
     vs(ip, port, extLocal);
     if (!nodeAddressSet.has(ip)) entries.push(BOUND, ip);
   }
@@ -184,6 +205,11 @@ export interface PlannerConfig {
   nodeName: string;
   /** See PlanInput.zone. */
   zone?: string | undefined;
+  /**
+   * kube-proxy's node IP, which loadBalancerSourceRanges' allowFromNode looks for in the
+   * ranges; unset: the first of the addresses plan() is given.
+   */
+  nodeIP?: string | undefined;
   clusterCIDR: string;
   scheduler: IpvsScheduler;
 }
@@ -238,9 +264,11 @@ export class IpvsPlanner {
   /** References beyond the first to a set member or bound address, e.g. a ClusterIP every port of its Service binds. */
   private extraMembers = new Map(IPSET_KEYS.map((k) => [k, new Map<string, number>()]));
   private extraBound = new Map<string, number>();
+  /** NO_NODE_ACCESS entries with how many Service ports hold each. */
+  private noNodeAccess = new Map<string, number>();
   private realServerTotal = 0;
   private pending = noChanges(true);
-  private readonly rules = new Map<number, string>();
+  private readonly rules = new Map<number | string, string>();
 
   constructor(private readonly cfg: PlannerConfig) {}
 
@@ -346,13 +374,20 @@ export class IpvsPlanner {
     IPSET_KEYS.forEach((k, i) => {
       if (this.current.ipsets.get(k)!.size > 0) nonEmpty |= 1 << i;
     });
-    let rules = this.rules.get(nonEmpty);
+    // The ruleset depends on which sets are empty and, with loadBalancerSourceRanges that leave
+    // the node out, on those LB IP:ports.
+    const noNodeAccess = [...this.noNodeAccess.keys()].sort();
+    const rulesKey = noNodeAccess.length === 0 ? nonEmpty : `${nonEmpty} ${noNodeAccess.join(' ')}`;
+    let rules = this.rules.get(rulesKey);
     if (rules === undefined) {
       rules = iptablesRules({
         nonEmpty: new Set(IPSET_KEYS.filter((_, i) => (nonEmpty & (1 << i)) !== 0)),
         clusterCIDR: this.cfg.clusterCIDR,
+        noNodeAccess,
       });
-      this.rules.set(nonEmpty, rules);
+      // Bounded: a planner that sees many different firewalled sets would keep every ruleset.
+      if (this.rules.size > 1024) this.rules.clear();
+      this.rules.set(rulesKey, rules);
     }
     this.current.iptables = rules;
     return this.current;
@@ -365,13 +400,22 @@ export class IpvsPlanner {
     this.contested = new Map();
     this.extraMembers = new Map(IPSET_KEYS.map((k) => [k, new Map<string, number>()]));
     this.extraBound = new Map();
+    this.noNodeAccess = new Map();
     this.realServerTotal = 0;
     const { added, removed } = this.pending;
     this.pending = { ...noChanges(true), added, removed };
   }
 
   private contribution(sp: ServicePortState): Contribution {
-    return contribution(sp, this.cfg, this.cfg.scheduler, this.nodeIPs!, this.nodeAddressSet);
+    const nodeIP = this.cfg.nodeIP ?? this.nodeIPs![0];
+    return contribution(
+      sp,
+      this.cfg,
+      this.cfg.scheduler,
+      this.nodeIPs!,
+      this.nodeAddressSet,
+      nodeIP,
+    );
   }
 
   private add(c: Contribution): Contribution {
@@ -379,6 +423,7 @@ export class IpvsPlanner {
     const e = c.entries;
     for (let i = 0; i < e.length; i += 2) {
       if (e[i] === BOUND) this.addBound(e[i + 1]!);
+      else if (e[i] === NO_NODE_ACCESS) count(this.noNodeAccess, e[i + 1]!, 1);
       else this.addMember(e[i] as IpsetKey, e[i + 1]!);
     }
     return c;
@@ -389,6 +434,7 @@ export class IpvsPlanner {
     const e = c.entries;
     for (let i = 0; i < e.length; i += 2) {
       if (e[i] === BOUND) this.removeBound(e[i + 1]!);
+      else if (e[i] === NO_NODE_ACCESS) count(this.noNodeAccess, e[i + 1]!, -1);
       else this.removeMember(e[i] as IpsetKey, e[i + 1]!);
     }
   }
@@ -488,6 +534,13 @@ function winner(candidates: readonly PlannedVirtualServer[]): PlannedVirtualServ
     if (c.servicePort >= best!.servicePort) best = c;
   }
   return best;
+}
+
+/** Adds `by` to `key`'s count, deleting it at zero. */
+function count(counts: Map<string, number>, key: string, by: number): void {
+  const n = (counts.get(key) ?? 0) + by;
+  if (n > 0) counts.set(key, n);
+  else counts.delete(key);
 }
 
 /** Replaces `xs[from, to)` by `by`, in place. */

@@ -62,11 +62,18 @@ export interface ServicePortChainNames {
   local: string;
   /** Entry point for NodePort, external IP and load-balancer IP traffic. */
   external: string;
+  /** loadBalancerSourceRanges: drops load-balancer traffic from other sources. */
+  firewall: string;
 }
 
 export function servicePortChainNames(ref: ServicePortRef): ServicePortChainNames {
   const base = servicePortNameBase(ref);
-  return { cluster: `service-${base}`, local: `local-${base}`, external: `external-${base}` };
+  return {
+    cluster: `service-${base}`,
+    local: `local-${base}`,
+    external: `external-${base}`,
+    firewall: `firewall-${base}`,
+  };
 }
 
 export function endpointChainName(ref: ServicePortRef, ip: string, port: number): string {

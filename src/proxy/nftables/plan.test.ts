@@ -8,7 +8,7 @@ import { planTransactions } from './transaction.js';
 
 /** Hashes make names unreadable in expectations; kube-proxy's own vectors are checked once below. */
 function unhash(s: string): string {
-  return s.replace(/\b(service|local|external|endpoint|affinity)-[A-Z2-7]{8}-/g, '$1-');
+  return s.replace(/\b(service|local|external|firewall|endpoint|affinity)-[A-Z2-7]{8}-/g, '$1-');
 }
 
 /** Everything one Service port contributes: chain rules, set definitions and map elements. */
@@ -235,6 +235,38 @@ describe('planRuleset: Service ports', () => {
     ]);
     expect(unhashed(rs, 'external-default/etp/tcp/p80')).toHaveLength(3);
     expect(rs.chains.has(unhashName(rs, 'local-default/etp/tcp/p80'))).toBe(false);
+  });
+
+  it('loadBalancerSourceRanges: firewall-ips sends the LB IP to a firewall chain that drops other sources', () => {
+    const svc = (ranges: string[], loadBalancerIPs = ['192.168.200.60']) =>
+      service({
+        name: 'fw',
+        type: 'LoadBalancer',
+        clusterIP: '10.96.0.16',
+        ports: [tcpPort(80, { nodePort: 30083 })],
+        loadBalancerIPs,
+        loadBalancerSourceRanges: ranges,
+      });
+    const firewall = (rs: Ruleset) =>
+      owned(rs, 'default/fw:p80').filter((l) => l.startsWith('firewall-ips'));
+    const rs = plan(servicePorts(svc(['203.0.113.0/24', '198.51.100.9/32']), [endpoint('10.244.2.2', B)])); // prettier-ignore
+    expect(firewall(rs)).toEqual([
+      'firewall-ips: 192.168.200.60 . tcp . 80 : goto firewall-default/fw/tcp/p80',
+    ]);
+    expect(unhashed(rs, 'firewall-default/fw/tcp/p80')).toEqual([
+      'ip saddr != { 203.0.113.0/24, 198.51.100.9/32 } drop',
+    ]);
+    // The node IP 192.168.200.2 is in the range: the LB IPs are allowed as sources too; and
+    // unlike iptables mode, the firewall stays without endpoints.
+    const withNode = plan(servicePorts(svc(['192.168.200.9/24'], ['192.168.200.60', '192.168.200.61']), [])); // prettier-ignore
+    expect(firewall(withNode)).toHaveLength(2);
+    expect(unhashed(withNode, 'firewall-default/fw/tcp/p80')).toEqual([
+      'ip saddr != { 192.168.200.0/24, 192.168.200.60, 192.168.200.61 } drop',
+    ]);
+    // A zero-masked range allows any source: no firewall at all.
+    const open = plan(servicePorts(svc(['0.0.0.0/0']), [endpoint('10.244.2.2', B)]));
+    expect(firewall(open)).toEqual([]);
+    expect(owned(open, 'default/fw:p80').join('\n')).not.toContain('firewall');
   });
 
   it('internalTrafficPolicy=Local: ClusterIP goes to the local chain, or is dropped without local endpoints', () => {

@@ -1,4 +1,9 @@
-import { categorizeEndpoints, servicePortInfo, trafficHasEndpoints } from '../service-port.js';
+import {
+  categorizeEndpoints,
+  servicePortInfo,
+  sourceRangesAllowNode,
+  trafficHasEndpoints,
+} from '../service-port.js';
 import type { Endpoint, ProxyState, ServicePortState } from '../types.js';
 import {
   TABLE_FAMILY,
@@ -414,7 +419,8 @@ function planTableLevel(cfg: NftablesPlanConfig): ServicePortFragment {
       : `ip daddr @${NODEPORT_IPS} meta l4proto . th dport vmap @${NO_ENDPOINT_NODEPORTS}`,
   );
 
-  // The model has no loadBalancerSourceRanges, but the dispatch exists in every kube-proxy table.
+  // loadBalancerSourceRanges: before DNAT, a (new) packet to a firewalled LB IP and port goes to
+  // that Service port's firewall chain, which drops sources outside the ranges.
   b.set({
     name: FIREWALL_IPS,
     kind: 'map',
@@ -509,6 +515,9 @@ function planServicePort(sp: ServicePortState, cfg: NftablesPlanConfig): Service
 
   const comment = sp.name;
   const ipKey = (ip: string) => `${ip} . ${protocol} . ${port}`;
+  // Unlike iptables mode, the firewall does not depend on there being endpoints.
+  const sourceRanges = info.loadBalancerSourceRanges;
+  const usesFWChain = svc.loadBalancerIPs.length > 0 && sourceRanges.length > 0;
 
   b.element(CLUSTER_IPS, svc.clusterIP);
   if (hasInternalEndpoints) {
@@ -526,6 +535,17 @@ function planServicePort(sp: ServicePortState, cfg: NftablesPlanConfig): Service
         value: externalFilterVerdict,
         comment,
       });
+  }
+  if (usesFWChain) {
+    b.chain({ name: chains.firewall });
+    for (const ip of svc.loadBalancerIPs)
+      b.element(FIREWALL_IPS, ipKey(ip), { value: `goto ${chains.firewall}` });
+    // A node that holds the VIP as a local address (an IP route rule of a VIP-like load
+    // balancer) reaches it from the VIP itself: allowed when the ranges let the node in.
+    const allowed = sourceRangesAllowNode(sourceRanges, cfg.nodeIP)
+      ? [...sourceRanges, ...svc.loadBalancerIPs]
+      : sourceRanges;
+    b.rule(chains.firewall, `ip saddr != { ${allowed.join(', ')} } drop`);
   }
   if (nodePort !== 0) {
     const key = `${protocol} . ${nodePort}`;
