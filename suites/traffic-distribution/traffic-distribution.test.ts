@@ -1,4 +1,5 @@
 import { describe, it } from 'vitest';
+import { scaledDeadline } from '../../src/exec/index.js';
 import { useLab } from '../../src/harness/lab-fixture.js';
 import type { TrafficDistribution } from '../../src/model/types.js';
 
@@ -21,6 +22,11 @@ const f = useLab('three-node.yaml', {
 
 /** Enough requests that missing one of three equally likely backends is a 1e-7 event. */
 const MANY = 40;
+/**
+ * Every request here is expected to be answered: under software emulation (the VM) one of 40
+ * HTTP answers took over the probe's default 2 s, so the wait is scaled like every other deadline.
+ */
+const ANSWER_MS = scaledDeadline(2000);
 
 const setTrafficDistribution = (service: string, td: TrafficDistribution | undefined) =>
   f.lab.update((t) => {
@@ -37,7 +43,7 @@ const skip = f.skipFor(
 describe.skipIf(skip)(`traffic-distribution (${f.config.label})`, () => {
   it("PreferClose: a client in zone-a reaches only zone-a's endpoint", async () => {
     const vip = f.lab.service('web-local').clusterIP('http');
-    const obs = await f.lab.probe('client-a', vip, { count: MANY });
+    const obs = await f.lab.probe('client-a', vip, { count: MANY, timeoutMs: ANSWER_MS });
     await f.expect.answeredBy(obs, ['web-a']);
     await f.expect.sourcePreserved(obs, f.ip('client-a'));
   });
@@ -45,6 +51,7 @@ describe.skipIf(skip)(`traffic-distribution (${f.config.label})`, () => {
   it("PreferClose: a client in zone-b reaches only zone-b's endpoint, over UDP too", async () => {
     const tcp = await f.lab.probe('client-b', f.lab.service('web-local').clusterIP('http'), {
       count: MANY,
+      timeoutMs: ANSWER_MS,
     });
     await f.expect.answeredBy(tcp, ['web-b']);
     const udp = await f.lab.probe('client-b', f.lab.service('web-local').clusterIP('udp'), {
@@ -56,6 +63,7 @@ describe.skipIf(skip)(`traffic-distribution (${f.config.label})`, () => {
   it('PreferClose: a node without a zone label reaches every endpoint', async () => {
     const obs = await f.lab.probe('node-c', f.lab.service('web-local').clusterIP('http'), {
       count: MANY,
+      timeoutMs: ANSWER_MS,
     });
     await f.expect.answeredBy(obs, ['web-a', 'web-b'], { all: true });
   });
@@ -70,6 +78,7 @@ describe.skipIf(skip)(`traffic-distribution (${f.config.label})`, () => {
   it('PreferClose: one endpoint without a hint (zoneless node-c), and every endpoint is used', async () => {
     const obs = await f.lab.probe('client-a', f.lab.service('web').clusterIP('http'), {
       count: MANY,
+      timeoutMs: ANSWER_MS,
     });
     await f.expect.answeredBy(obs, ['web-a', 'web-b', 'web-c'], { all: true });
   });
@@ -77,15 +86,25 @@ describe.skipIf(skip)(`traffic-distribution (${f.config.label})`, () => {
   it("PreferSameNode: node hints on every endpoint, so each client reaches its own node's", async () => {
     await setTrafficDistribution('web', 'PreferSameNode');
     const vip = f.lab.service('web').clusterIP('http');
-    await f.expect.answeredBy(await f.lab.probe('client-a', vip, { count: MANY }), ['web-a']);
-    await f.expect.answeredBy(await f.lab.probe('client-b', vip, { count: MANY }), ['web-b']);
-    await f.expect.answeredBy(await f.lab.probe('node-c', vip, { count: MANY }), ['web-c']);
+    await f.expect.answeredBy(
+      await f.lab.probe('client-a', vip, { count: MANY, timeoutMs: ANSWER_MS }),
+      ['web-a'],
+    );
+    await f.expect.answeredBy(
+      await f.lab.probe('client-b', vip, { count: MANY, timeoutMs: ANSWER_MS }),
+      ['web-b'],
+    );
+    await f.expect.answeredBy(
+      await f.lab.probe('node-c', vip, { count: MANY, timeoutMs: ANSWER_MS }),
+      ['web-c'],
+    );
   });
 
   it('removing trafficDistribution removes the hints: every endpoint again', async () => {
     await setTrafficDistribution('web-local', undefined);
     const obs = await f.lab.probe('client-a', f.lab.service('web-local').clusterIP('http'), {
       count: MANY,
+      timeoutMs: ANSWER_MS,
     });
     await f.expect.answeredBy(obs, ['web-a', 'web-b'], { all: true });
   });
