@@ -1,4 +1,5 @@
-import { AgentClient } from '../../traffic/agent-client.js';
+import { scaledDeadline } from '../../exec/index.js';
+import { AgentClient, waitForAgentReady } from '../../traffic/agent-client.js';
 import type { NodeContext } from '../../proxy/types.js';
 
 /**
@@ -10,8 +11,19 @@ export function agentServiceHealth(
   node: string,
   socket: () => string,
 ): NonNullable<NodeContext['syncServiceHealth']> {
+  // A lab installs its proxy while the agents boot (lab-flow runs the proxy phase before "wait for
+  // agents"), so the first sync can come before the node's agent listens: wait for it once.
+  let ready: Promise<unknown> | undefined;
   return async (services, serviceProxyHealthy) => {
-    const agent = await AgentClient.connect(socket(), { name: node });
+    const path = socket();
+    ready ??= waitForAgentReady(path, { name: node, timeoutMs: scaledDeadline(30_000) }).catch(
+      (err: unknown) => {
+        ready = undefined;
+        throw err;
+      },
+    );
+    await ready;
+    const agent = await AgentClient.connect(path, { name: node });
     try {
       return await agent.healthCheckSync({ services, serviceProxyHealthy });
     } finally {
