@@ -198,9 +198,9 @@ describe('svclab bench scale --quick with the real kube-proxy beside its svclab 
         // The sync time was counted: it read 0 while the histogram's deferred Observe was not
         // waited for. It is not bounded by the write → synced time, though: a counted sync may
         // have started before the write, and the Observe also covers what kube-proxy does after
-        // it sets last_timestamp (the SLI, conntrack cleanup): 58 ms against 43 ms was seen at
-        // 100 Services. Twice that time and a sync's worth of slack still catch a sum of the
-        // wrong syncs.
+        // it sets last_timestamp (the SLI, conntrack cleanup): a median of 58 ms against 43 ms
+        // was seen in one run. Twice that time and a sync's worth of slack still catch a sum of
+        // the wrong syncs.
         expect(ch.syncMs.median!).toBeGreaterThan(0);
         expect(ch.syncMs.median!).toBeLessThanOrEqual(2 * ch.applyMs.median! + 50);
       }
