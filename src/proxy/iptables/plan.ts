@@ -1,19 +1,15 @@
 /**
- * The iptables-mode planner: desired Services and Endpoints for one node → the
- * iptables-restore input kube-proxy (1.28+) would write, as a pure function. Rule arguments,
- * their order and comments follow pkg/proxy/iptables/proxier.go so that `iptables-save` on a
- * lab node reads like one on a real node.
+ * The iptables-mode planner: desired Services and Endpoints for one node, and the plan of the
+ * last sync → the iptables-restore input kube-proxy (1.28+) would write. It keeps no state of
+ * its own: what a partial sync needs from the last one is the previous plan, passed back in,
+ * whose unchanged Services' rules it reuses as they are (it only fills in their lazily computed
+ * fingerprints). This file is the sync: node-wide chains and rules, which Services to rewrite,
+ * stale chains. One Service port's rules, following pkg/proxy/iptables/proxier.go rule by rule,
+ * are in service-rules.ts.
  */
 
 import { serviceKey } from '../../model/types.js';
-import {
-  categorizeEndpoints,
-  servicePortInfo,
-  sourceRangesAllowNode,
-  trafficHasEndpoints,
-} from '../service-port.js';
-import { endpointChainSuffix, servicePortChainSuffix } from '../shared/hash.js';
-import type { Endpoint, NodeContext, ProxyState, ServicePortState } from '../types.js';
+import type { NodeContext, ProxyState, ServicePortState } from '../types.js';
 import {
   FILTER_TOP_CHAINS,
   KUBE_EXTERNAL_SERVICES,
@@ -28,7 +24,11 @@ import {
   NAT_TOP_CHAINS,
   isServiceChainName,
 } from './chains.js';
+import { RestoreText, type RuleArg } from './line-buffer.js';
 import type { Table } from './ruleset.js';
+import { PortWriter, planServicePort, sortEndpoints, type PortRules } from './service-rules.js';
+
+export { probability } from './service-rules.js';
 
 export type SyncStrategy = 'full' | 'partial';
 
@@ -125,186 +125,7 @@ export interface ServicePlan {
   ports: readonly PortRules[];
 }
 
-/** What one Service port contributes to a plan (kube-proxy's per-service loop in syncProxyRules). */
-interface PortRules {
-  /** Rules for the node-wide chains, each in the order kube-proxy writes them. */
-  natServices: readonly string[];
-  natNodePorts: readonly string[];
-  filterServices: readonly string[];
-  filterExternal: readonly string[];
-  filterNodePorts: readonly string[];
-  filterFirewall: readonly string[];
-  /** The port's own chains, declared in this order: KUBE-EXT, KUBE-FW, KUBE-SVC, KUBE-SVL, KUBE-SEPs. */
-  chains: readonly string[];
-  rules: readonly (readonly string[])[];
-  ownRules: number;
-  /** Restore lines: the port's rules in node-wide nat chains, which every sync writes... */
-  natTop: string;
-  /** ...those followed by its own chains' rules, in kube-proxy's order... */
-  natAll: string;
-  /** ...its own chains' declarations, and its filter rules. */
-  declText: string;
-  filterText: string;
-}
-
-/** The rules of a chain a port has none for; frozen, as plans share it. */
-const NONE: readonly string[] = Object.freeze([]);
 const SEEN_STRIDE = 4;
-
-/** kube-proxy's computeProbability: 1/n with %0.10f. */
-export function probability(n: number): string {
-  return (1 / n).toFixed(10);
-}
-
-/** `-m comment --comment "<text>"`; kube-proxy quotes every comment that may contain spaces. */
-function comment(text: string): string[] {
-  return ['-m', 'comment', '--comment', `"${text}"`];
-}
-
-/**
- * The restore lines of one port for one part of the restore input (node-wide nat rules, own
- * chains, filter rules), as pieces: `-A <chain> ` and the rule's arguments, themselves pieces of
- * kube-proxy's space-joined argument lists. A scratch buffer, reused for every port.
- */
-class PortLines {
-  readonly parts: string[] = [];
-  partCount = 0;
-  length = 0;
-  /** Per rule: its chain (an index in the caller's list of chains), where it starts and ends. */
-  readonly chainOf: number[] = [];
-  readonly starts: number[] = [];
-  readonly ends: number[] = [];
-  ruleCount = 0;
-
-  reset(): this {
-    this.partCount = this.length = this.ruleCount = 0;
-    return this;
-  }
-
-  add(chainIndex: number, chain: string, ...pieces: string[]): void {
-    this.piece('-A ');
-    this.piece(chain);
-    this.piece(' ');
-    this.chainOf[this.ruleCount] = chainIndex;
-    this.starts[this.ruleCount] = this.length;
-    for (const piece of pieces) this.piece(piece);
-    this.ends[this.ruleCount++] = this.length;
-    this.piece('\n');
-  }
-
-  /** `:<chain> - [0:0]` for each chain. */
-  declare(chains: readonly string[]): this {
-    for (const chain of chains) {
-      this.piece(':');
-      this.piece(chain);
-      this.piece(' - [0:0]\n');
-    }
-    return this;
-  }
-
-  private piece(s: string): void {
-    this.parts[this.partCount++] = s;
-    this.length += s.length;
-  }
-}
-
-/**
- * The text of many ports' restore lines; its slices are their rules and their parts of the
- * restore input. At 50,000 Services a plan holds 400,000 rules, which later plans reuse, so they
- * outlive the young-generation collections that copy whatever survives them. As template
- * literals, each rule would be a tree of a dozen concatenations, copied once more into a line;
- * here the lines of a few hundred ports are joined into one text, which V8 allocates in its
- * large-object space (never copied), and each rule is one small slice of it. A text lives as long
- * as any slice of it: once partial syncs have replaced some of its Services, the others keep it.
- */
-class RestoreText {
-  private readonly parts: string[] = [];
-  private partCount = 0;
-  private length = 0;
-  /** Slices to make once the text exists: into which array and index, from where to where. */
-  private readonly arrays: string[][] = [];
-  private readonly indices: number[] = [];
-  private readonly bounds: number[] = [];
-  private sliceCount = 0;
-  /** Ports whose restore lines are slices to make, and where their parts start and end. */
-  private readonly ports: PortRules[] = [];
-  private readonly portBounds: number[] = [];
-  private portCount = 0;
-
-  /**
-   * Just above V8's largest young-generation object (128 KiB); larger texts join more slowly
-   * (per piece), and keep more memory alive per slice.
-   */
-  static readonly FLUSH_AT = 1 << 17;
-
-  get size(): number {
-    return this.length;
-  }
-
-  /**
-   * Appends the lines and returns their rules per chain (`chains` chains), in arrays that flush()
-   * fills. Exactly sized: arrays grown by push keep up to 16 spare slots, and plans keep these.
-   */
-  append(lines: PortLines, chains: number): (readonly string[])[] {
-    const counts = new Array<number>(chains).fill(0);
-    for (let k = 0; k < lines.ruleCount; k++) counts[lines.chainOf[k]!]!++;
-    const rules = counts.map((n) => (n === 0 ? NONE : new Array<string>(n)));
-    counts.fill(0);
-    for (let k = 0; k < lines.ruleCount; k++) {
-      const chain = lines.chainOf[k]!;
-      const s = this.sliceCount++;
-      this.arrays[s] = rules[chain] as string[];
-      this.indices[s] = counts[chain]!++;
-      this.bounds[2 * s] = this.length + lines.starts[k]!;
-      this.bounds[2 * s + 1] = this.length + lines.ends[k]!;
-    }
-    for (let p = 0; p < lines.partCount; p++) this.parts[this.partCount++] = lines.parts[p]!;
-    this.length += lines.length;
-    return rules;
-  }
-
-  /** Sets the port's restore lines at flush(): its parts were appended since `start`. */
-  port(r: PortRules, start: number, natTopEnd: number, natAllEnd: number, declEnd: number): void {
-    this.ports[this.portCount++] = r;
-    this.portBounds.push(start, natTopEnd, natAllEnd, declEnd, this.length);
-  }
-
-  flush(): void {
-    this.parts.length = this.partCount;
-    const text = this.parts.join('');
-    for (let s = 0; s < this.sliceCount; s++)
-      this.arrays[s]![this.indices[s]!] = text.slice(this.bounds[2 * s], this.bounds[2 * s + 1]);
-    const b = this.portBounds;
-    for (let p = 0; p < this.portCount; p++) {
-      const r = this.ports[p]!;
-      r.natTop = text.slice(b[5 * p], b[5 * p + 1]);
-      r.natAll = text.slice(b[5 * p], b[5 * p + 2]);
-      r.declText = text.slice(b[5 * p + 2], b[5 * p + 3]);
-      r.filterText = text.slice(b[5 * p + 3], b[5 * p + 4]);
-    }
-    this.partCount = this.length = this.sliceCount = this.portCount = 0;
-    this.portBounds.length = 0;
-  }
-}
-
-function endpointString(e: Endpoint): string {
-  return `${e.ip}:${e.port}`;
-}
-
-/**
- * kube-proxy's endpoints cache keeps endpoints sorted by their `ip:port` string. Returns the
- * endpoints and their strings; both are the input when it is sorted already (the usual case).
- */
-function sortEndpoints(eps: readonly Endpoint[]): [readonly Endpoint[], string[]] {
-  const keys = eps.map(endpointString);
-  let sorted = true;
-  for (let i = 1; i < keys.length && sorted; i++) sorted = keys[i - 1]! <= keys[i]!;
-  if (sorted) return [eps, keys];
-  // A stable sort, like Array.prototype.sort on the endpoints themselves.
-  const order = keys.map((_, i) => i);
-  order.sort((a, b) => (keys[a]! < keys[b]! ? -1 : keys[a]! > keys[b]! ? 1 : 0));
-  return [order.map((i) => eps[i]!), order.map((i) => keys[i]!)];
-}
 
 /** What a Service's chains depend on: any change here makes a partial sync rewrite them. */
 function fingerprint(ports: readonly ServicePortState[], largeClusterMode: boolean): string {
@@ -424,13 +245,7 @@ export function planIptables(input: PlanInput): IptablesPlan {
   const replaced: ServicePlan[] = [];
   let matched = 0;
   const rewrite: boolean[] = [];
-  const w: PortWriter = {
-    text: new RestoreText(),
-    nat: new PortLines(),
-    own: new PortLines(),
-    decl: new PortLines(),
-    filter: new PortLines(),
-  };
+  const w = new PortWriter();
   keys.forEach((key, k) => {
     const group = groups[k]!;
     const ports = group.length > 1 ? group.sort(byName) : group;
@@ -499,34 +314,24 @@ export function planIptables(input: PlanInput): IptablesPlan {
   const filterLines: string[] = [];
   const natDecls: string[] = [];
   const natLines: string[] = [];
-  let filterRules = 0;
-  let natRules = 0;
-  const rule = (table: Table, chain: string, args: readonly string[]) => {
-    const text = args.join(' ');
-    desired[table].get(chain)!.push(text);
-    (table === 'filter' ? filterLines : natLines).push(`-A ${chain} ${text}\n`);
-    if (table === 'filter') filterRules++;
-    else natRules++;
-  };
+  const filterRules = new TableRules(desired.filter, filterLines);
+  const natRules = new TableRules(desired.nat, natLines);
 
-  rule('nat', KUBE_POSTROUTING, [
-    '-m',
-    'mark',
-    '!',
-    '--mark',
-    `${MASQUERADE_MARK}/${MASQUERADE_MARK}`,
-    '-j',
-    'RETURN',
-  ]);
+  // prettier-ignore
+  natRules.write(
+    '-A', KUBE_POSTROUTING,
+    '-m', 'mark', '!', '--mark', `${MASQUERADE_MARK}/${MASQUERADE_MARK}`,
+    '-j', 'RETURN',
+  );
   // Clear the mark so a packet that re-traverses the stack is not masqueraded twice.
-  rule('nat', KUBE_POSTROUTING, ['-j', 'MARK', '--xor-mark', MASQUERADE_MARK]);
-  rule('nat', KUBE_POSTROUTING, [
-    ...comment('kubernetes service traffic requiring SNAT'),
-    '-j',
-    'MASQUERADE',
-    '--random-fully',
-  ]);
-  rule('nat', KUBE_MARK_MASQ, ['-j', 'MARK', '--or-mark', MASQUERADE_MARK]);
+  natRules.write('-A', KUBE_POSTROUTING, '-j', 'MARK', '--xor-mark', MASQUERADE_MARK);
+  // prettier-ignore
+  natRules.write(
+    '-A', KUBE_POSTROUTING,
+    '-m', 'comment', '--comment', '"kubernetes service traffic requiring SNAT"',
+    '-j', 'MASQUERADE', '--random-fully',
+  );
+  natRules.write('-A', KUBE_MARK_MASQ, '-j', 'MARK', '--or-mark', MASQUERADE_MARK);
 
   if (localhostNodePorts) {
     // route_localnet=1 (for NodePorts on 127.0.0.1) lets martian packets to 127/8 in from the
@@ -534,12 +339,14 @@ export function planIptables(input: PlanInput): IptablesPlan {
     // (kubernetes#90259).
     desired.filter.set(KUBE_FIREWALL, []);
     writtenFilter.push(KUBE_FIREWALL);
-    rule('filter', KUBE_FIREWALL, [
-      ...comment('block incoming localnet connections'),
+    // prettier-ignore
+    filterRules.write(
+      '-A', KUBE_FIREWALL,
+      '-m', 'comment', '--comment', '"block incoming localnet connections"',
       '-d', '127.0.0.0/8', '!', '-s', '127.0.0.0/8',
       '-m', 'conntrack', '!', '--ctstate', 'RELATED,ESTABLISHED,DNAT',
       '-j', 'DROP',
-    ]); // prettier-ignore
+    );
   }
 
   const natServices = desired.nat.get(KUBE_SERVICES)!;
@@ -561,8 +368,8 @@ export function planIptables(input: PlanInput): IptablesPlan {
       for (const text of r.filterExternal) filterExternal.push(text);
       for (const text of r.filterNodePorts) filterNodePorts.push(text);
       for (const text of r.filterFirewall) filterFirewall.push(text);
-      natRules += r.natServices.length + r.natNodePorts.length;
-      filterRules +=
+      natRules.count += r.natServices.length + r.natNodePorts.length;
+      filterRules.count +=
         r.filterServices.length +
         r.filterExternal.length +
         r.filterNodePorts.length +
@@ -578,7 +385,7 @@ export function planIptables(input: PlanInput): IptablesPlan {
         for (const c of chains) writtenNat.push(c);
         if (r.declText) natDecls.push(r.declText);
         if (r.natAll) natLines.push(r.natAll);
-        natRules += r.ownRules;
+        natRules.count += r.ownRules;
       } else {
         servicePortsSkipped++;
         if (r.natTop) natLines.push(r.natTop);
@@ -605,29 +412,35 @@ export function planIptables(input: PlanInput): IptablesPlan {
 
   // The NodePort dispatch must be the last rule of KUBE-SERVICES: ClusterIPs and external IPs
   // that happen to be local addresses must match their own rules first.
-  rule('nat', KUBE_SERVICES, [
-    ...comment('kubernetes service nodeports; NOTE: this must be the last rule in this chain'),
+  // prettier-ignore
+  natRules.write(
+    '-A', KUBE_SERVICES,
+    '-m', 'comment', '--comment', '"kubernetes service nodeports; NOTE: this must be the last rule in this chain"',
     '-m', 'addrtype', '--dst-type', 'LOCAL',
-    ...(localhostNodePorts ? [] : ['!', '-d', '127.0.0.0/8']),
+    localhostNodePorts ? [] : ['!', '-d', '127.0.0.0/8'],
     '-j', KUBE_NODEPORTS,
-  ]); // prettier-ignore
+  );
 
   if (!input.conntrackTCPLiberal) {
     // Packets conntrack considers INVALID would otherwise reach a pod un-NATed and be answered
     // with a RST that kills the connection (kubernetes#74839).
-    rule('filter', KUBE_FORWARD, ['-m', 'conntrack', '--ctstate', 'INVALID', '-j', 'DROP']);
+    filterRules.write('-A', KUBE_FORWARD, '-m', 'conntrack', '--ctstate', 'INVALID', '-j', 'DROP');
   }
   // Forward what kube-proxy marked even where the FORWARD policy is DROP.
-  rule('filter', KUBE_FORWARD, [
-    ...comment('kubernetes forwarding rules'),
+  // prettier-ignore
+  filterRules.write(
+    '-A', KUBE_FORWARD,
+    '-m', 'comment', '--comment', '"kubernetes forwarding rules"',
     '-m', 'mark', '--mark', `${MASQUERADE_MARK}/${MASQUERADE_MARK}`,
     '-j', 'ACCEPT',
-  ]); // prettier-ignore
-  rule('filter', KUBE_FORWARD, [
-    ...comment('kubernetes forwarding conntrack rule'),
+  );
+  // prettier-ignore
+  filterRules.write(
+    '-A', KUBE_FORWARD,
+    '-m', 'comment', '--comment', '"kubernetes forwarding conntrack rule"',
     '-m', 'conntrack', '--ctstate', 'RELATED,ESTABLISHED',
     '-j', 'ACCEPT',
-  ]); // prettier-ignore
+  );
 
   const out: string[] = ['*filter\n'];
   for (const c of writtenFilter) out.push(`:${c} - [0:0]\n`);
@@ -649,9 +462,9 @@ export function planIptables(input: PlanInput): IptablesPlan {
     services,
     counts: {
       filterChains: writtenFilter.length,
-      filterRules,
+      filterRules: filterRules.count,
       natChains: writtenNat.length + deleted.length,
-      natRules,
+      natRules: natRules.count,
       deletedChains: deleted.length,
       servicePortsWritten,
       servicePortsSkipped,
@@ -695,286 +508,23 @@ function mergeSharedChains(
   }
 }
 
-/** Scratch buffers for planServicePort, and the text its ports' lines go to. */
-interface PortWriter {
-  text: RestoreText;
-  nat: PortLines;
-  own: PortLines;
-  decl: PortLines;
-  filter: PortLines;
-}
-
-/** The node-wide chains of a port's rules, as PortLines chain indices per table. */
-const NAT_SERVICES = 0;
-const NAT_NODEPORTS = 1;
-const FILTER_SERVICES = 0;
-const FILTER_EXTERNAL = 1;
-const FILTER_NODEPORTS = 2;
-const FILTER_FIREWALL = 3;
-
 /**
- * One Service port: the body of kube-proxy's per-service loop in syncProxyRules. Returns nothing
- * for a headless Service. The port's text fields are set when `w.text` is flushed.
+ * A table's node-wide rules: kube-proxy's natRules / filterRules for the chains every sync
+ * writes in full. Each rule goes to the plan's desired state and to the restore lines.
  */
-function planServicePort(
-  sp: ServicePortState,
-  node: PlanInput['node'],
-  largeClusterMode: boolean,
-  w: PortWriter,
-): PortRules | undefined {
-  const svc = sp.service;
-  if (!svc.clusterIP || svc.clusterIP === 'None') return undefined; // headless
-  const name = sp.name;
-  const protocol = sp.port.protocol.toLowerCase();
-  const suffix = servicePortChainSuffix(name, sp.port.protocol);
-  const chains = {
-    cluster: chainName('KUBE-SVC-', suffix),
-    local: chainName('KUBE-SVL-', suffix),
-    external: chainName('KUBE-EXT-', suffix),
-    firewall: chainName('KUBE-FW-', suffix),
-  };
-  // `-m <proto> -p <proto> -d <ip> --dport <port>`, as the pieces around the IP.
-  const match = `-m ${protocol} -p ${protocol}`;
-  const destHead = `${match} -d `;
-  const destTail = ` --dport ${sp.port.port}`;
+class TableRules {
+  /** Rules written to this table, Service ports' included (the plan's counts). */
+  count = 0;
 
-  const nodePort = sp.port.nodePort ?? 0;
-  // kube-proxy's svcInfo and CategorizeEndpoints, as every planner asks them.
-  const info = servicePortInfo(sp);
-  const { externallyAccessible, externalPolicyLocal, internalPolicyLocal } = info;
-  const categorized = categorizeEndpoints(sp, info, node.nodeName, node.zone);
-  const hasEndpoints = categorized.hasAnyEndpoints;
-  const [clusterEndpoints, clusterKeys] = sortEndpoints(categorized.clusterEndpoints);
-  const [localEndpoints, localKeys] = sortEndpoints(categorized.localEndpoints);
-  let reachable: readonly Endpoint[];
-  let reachableKeys: string[];
-  if (localEndpoints.length === 0 && !hasDuplicates(clusterKeys)) {
-    // The union below, without building it: the cluster endpoints are sorted and distinct.
-    reachable = clusterEndpoints;
-    reachableKeys = clusterKeys;
-  } else {
-    const union = new Map<string, Endpoint>();
-    clusterEndpoints.forEach((e, i) => union.set(clusterKeys[i]!, e));
-    localEndpoints.forEach((e, i) => union.set(localKeys[i]!, e));
-    [reachable, reachableKeys] = sortEndpoints([...union.values()]);
+  constructor(
+    private readonly chains: Map<string, string[]>,
+    private readonly lines: string[],
+  ) {}
+
+  write(append: '-A', chain: string, ...args: RuleArg[]): void {
+    const text = args.flat().join(' ');
+    this.chains.get(chain)!.push(text);
+    this.lines.push(`${append} ${chain} ${text}\n`);
+    this.count++;
   }
-
-  const usesClusterPolicyChain = clusterEndpoints.length > 0;
-  const usesLocalPolicyChain = localEndpoints.length > 0;
-
-  const { hasInternalEndpoints, hasExternalEndpoints } = trafficHasEndpoints(info, categorized);
-  const internalTrafficChain = internalPolicyLocal ? chains.local : chains.cluster;
-  const externalPolicyChain = externalPolicyLocal ? chains.local : chains.cluster;
-  const externalTrafficChain = chains.external;
-  // The EXT chain exists even without usable external endpoints: its short-circuit rules for
-  // pod and host traffic still apply.
-  const usesExternalTrafficChain = hasEndpoints && externallyAccessible;
-  // loadBalancerSourceRanges: load-balancer traffic goes through KUBE-FW, which sends allowed
-  // sources on to KUBE-EXT; the rest leaves it un-DNATed and KUBE-PROXY-FIREWALL drops it.
-  const sourceRanges = info.loadBalancerSourceRanges;
-  const usesFWChain = hasEndpoints && svc.loadBalancerIPs.length > 0 && sourceRanges.length > 0;
-  const loadBalancerTrafficChain = usesFWChain ? chains.firewall : externalTrafficChain;
-
-  let internalFilter: { target: string; comment: string } | undefined;
-  let externalFilter: { target: string; comment: string } | undefined;
-  if (!hasEndpoints) {
-    // No endpoints anywhere: no nat chains at all, and REJECT so clients fail fast instead of
-    // timing out.
-    internalFilter = externalFilter = { target: 'REJECT', comment: `${name} has no endpoints` };
-  } else {
-    if (!hasInternalEndpoints)
-      internalFilter = { target: 'DROP', comment: `${name} has no local endpoints` };
-    if (!hasExternalEndpoints)
-      externalFilter = { target: 'DROP', comment: `${name} has no local endpoints` };
-  }
-
-  const nat = w.nat.reset();
-  const filter = w.filter.reset();
-  const S = KUBE_SERVICES;
-  const X = KUBE_EXTERNAL_SERVICES;
-
-  // Capture the ClusterIP.
-  if (hasInternalEndpoints) {
-    nat.add(NAT_SERVICES, S, '-m comment --comment "', name, ' cluster IP" ', destHead, svc.clusterIP, destTail, ' -j ', internalTrafficChain); // prettier-ignore
-  } else if (internalFilter) {
-    filter.add(FILTER_SERVICES, S, '-m comment --comment "', internalFilter.comment, '" ', destHead, svc.clusterIP, destTail, ' -j ', internalFilter.target); // prettier-ignore
-  }
-
-  // Capture external IPs.
-  for (const ip of svc.externalIPs) {
-    if (hasEndpoints)
-      nat.add(NAT_SERVICES, S, '-m comment --comment "', name, ' external IP" ', destHead, ip, destTail, ' -j ', externalTrafficChain); // prettier-ignore
-    if (externalFilter)
-      filter.add(FILTER_EXTERNAL, X, '-m comment --comment "', externalFilter.comment, '" ', destHead, ip, destTail, ' -j ', externalFilter.target); // prettier-ignore
-  }
-
-  // Capture load-balancer ingress IPs.
-  for (const ip of svc.loadBalancerIPs) {
-    if (hasEndpoints)
-      nat.add(NAT_SERVICES, S, '-m comment --comment "', name, ' loadbalancer IP" ', destHead, ip, destTail, ' -j ', loadBalancerTrafficChain); // prettier-ignore
-    // Runs in filter, after nat: a packet still addressed to the LB IP was not DNATed by KUBE-FW.
-    if (usesFWChain)
-      filter.add(FILTER_FIREWALL, KUBE_PROXY_FIREWALL, '-m comment --comment "', name, ' traffic not accepted by ', chains.firewall, '" ', destHead, ip, destTail, ' -j DROP'); // prettier-ignore
-  }
-  if (externalFilter) {
-    for (const ip of svc.loadBalancerIPs)
-      filter.add(FILTER_EXTERNAL, X, '-m comment --comment "', externalFilter.comment, '" ', destHead, ip, destTail, ' -j ', externalFilter.target); // prettier-ignore
-  }
-
-  // Capture NodePorts (KUBE-SERVICES' last rule sends every local destination here).
-  if (nodePort !== 0) {
-    if (hasEndpoints)
-      nat.add(NAT_NODEPORTS, KUBE_NODEPORTS, '-m comment --comment ', name, ' ', match, ' --dport ', String(nodePort), ' -j ', externalTrafficChain); // prettier-ignore
-    if (externalFilter)
-      filter.add(FILTER_EXTERNAL, X, '-m comment --comment "', externalFilter.comment, '" -m addrtype --dst-type LOCAL ', match, ' --dport ', String(nodePort), ' -j ', externalFilter.target); // prettier-ignore
-  }
-
-  // Capture the healthCheckNodePort, whatever the endpoints: the load balancer must reach the
-  // node's health server even where INPUT drops by default (filter KUBE-NODEPORTS, from INPUT).
-  if (info.healthCheckNodePort !== 0)
-    filter.add(FILTER_NODEPORTS, KUBE_NODEPORTS, '-m comment --comment "', name, ' health check node port" -m tcp -p tcp --dport ', String(info.healthCheckNodePort), ' -j ACCEPT'); // prettier-ignore
-
-  // From here on: the Service's own chains, which a partial sync skips when unchanged.
-  const declared: string[] = [];
-  if (usesExternalTrafficChain) declared.push(externalTrafficChain);
-  if (usesFWChain) declared.push(chains.firewall);
-  if (usesClusterPolicyChain) declared.push(chains.cluster);
-  if (usesLocalPolicyChain) declared.push(chains.local);
-  const firstSep = declared.length;
-  for (const key of reachableKeys)
-    declared.push(chainName('KUBE-SEP-', endpointChainSuffix(name, sp.port.protocol, key)));
-  const sepOf = indexOf(reachableKeys);
-  const own = w.own.reset();
-  const rule = (chain: string, ...pieces: string[]) => {
-    // Among the chains before the endpoint chains: a port may have hundreds of those.
-    let i = 0;
-    while (i < firstSep && declared[i] !== chain) i++;
-    if (i === firstSep) throw new Error(`internal error: rule for undeclared chain nat/${chain}`);
-    own.add(i, chain, ...pieces);
-  };
-
-  if (hasInternalEndpoints && node.clusterCIDR) {
-    // Masquerade off-cluster clients of the ClusterIP: with a static route for the Service
-    // range to any node, the reply could otherwise bypass this node's conntrack.
-    rule(internalTrafficChain, '-m comment --comment "', name, ' cluster IP" ', destHead, svc.clusterIP, destTail, ' ! -s ', node.clusterCIDR, ' -j ', KUBE_MARK_MASQ); // prettier-ignore
-  }
-
-  if (usesExternalTrafficChain) {
-    const ext = externalTrafficChain;
-    if (!externalPolicyLocal) {
-      // Cluster policy: the endpoint may be on another node, so SNAT to keep replies symmetric.
-      rule(ext, '-m comment --comment "masquerade traffic for ', name, ' external destinations" -j ', KUBE_MARK_MASQ); // prettier-ignore
-    } else {
-      if (node.clusterCIDR) {
-        // Pods reaching an external destination skip the traffic policy, as if they had gone
-        // out to the load balancer and back.
-        rule(ext, '-m comment --comment "pod traffic for ', name, ' external destinations" -s ', node.clusterCIDR, ' -j ', chains.cluster); // prettier-ignore
-      }
-      // The node itself: its source address would be the (local) external IP, so masquerade,
-      // and it may use any endpoint.
-      rule(ext, '-m comment --comment "masquerade LOCAL traffic for ', name, ' external destinations" -m addrtype --src-type LOCAL -j ', KUBE_MARK_MASQ); // prettier-ignore
-      rule(ext, '-m comment --comment "route LOCAL traffic for ', name, ' external destinations" -m addrtype --src-type LOCAL -j ', chains.cluster); // prettier-ignore
-    }
-    if (hasExternalEndpoints) rule(ext, '-j ', externalPolicyChain);
-  }
-
-  if (usesFWChain) {
-    // The firewall only works for VIP-like load balancers that keep the client's address; one
-    // that sends traffic to the NodePort is not subject to it (proxier.go).
-    const fw = chains.firewall;
-    for (const cidr of sourceRanges)
-      rule(fw, '-m comment --comment "', name, ' loadbalancer IP" -s ', cidr, ' -j ', externalTrafficChain); // prettier-ignore
-    // A node that holds the VIP as a local address (an IP route rule) reaches it from the VIP
-    // itself: let that through when the ranges let the node in.
-    if (sourceRangesAllowNode(sourceRanges, node.nodeIP))
-      for (const ip of svc.loadBalancerIPs)
-        rule(fw, '-m comment --comment "', name, ' loadbalancer IP" -s ', ip, ' -j ', externalTrafficChain); // prettier-ignore
-    // No target: what falls through is left un-DNATed for KUBE-PROXY-FIREWALL to drop.
-    rule(fw, '-m comment --comment "other traffic to ', name, ' will be dropped by KUBE-PROXY-FIREWALL"'); // prettier-ignore
-  }
-
-  // kube-proxy's appendServiceCommentLocked: endpoint rules lose their comments in large
-  // clusters. This one is `"<name> -> <ip:port>"`, quotes included, in pieces around the key.
-  const endpointComment = largeClusterMode ? undefined : `-m comment --comment "${name} -> `;
-  /** ClientIP affinity rules first, then the random split: rule i matches with 1/(n-i). */
-  const serviceToEndpointRules = (chain: string, keys: readonly string[]) => {
-    const sep = (key: string) => declared[firstSep + sepOf(key)]!;
-    if (svc.sessionAffinity === 'ClientIP') {
-      const seconds = String(svc.sessionAffinityTimeoutSeconds);
-      for (const key of keys) {
-        const recent = ['-m recent --name ', sep(key), ' --rcheck --seconds ', seconds, ' --reap -j ', sep(key)]; // prettier-ignore
-        if (endpointComment) rule(chain, endpointComment, key, '" ', ...recent);
-        else rule(chain, ...recent);
-      }
-    }
-    const n = keys.length;
-    keys.forEach((key, i) => {
-      const statistic =
-        i < n - 1 ? `-m statistic --mode random --probability ${probability(n - i)} -j ` : '-j ';
-      if (endpointComment) rule(chain, endpointComment, key, '" ', statistic, sep(key));
-      else rule(chain, statistic, sep(key));
-    });
-  };
-  if (usesClusterPolicyChain) serviceToEndpointRules(chains.cluster, clusterKeys);
-  if (usesLocalPolicyChain) serviceToEndpointRules(chains.local, localKeys);
-
-  const serviceComment = largeClusterMode ? '' : `-m comment --comment ${name} `;
-  const affinity = svc.sessionAffinity === 'ClientIP';
-  reachable.forEach((e, i) => {
-    const chain = declared[firstSep + i]!;
-    const key = reachableKeys[i]!;
-    // Hairpin: a pod reaching itself through the Service must be SNATed, or it would answer
-    // itself directly and the client would drop the reply.
-    own.add(firstSep + i, chain, serviceComment, '-s ', e.ip, ' -j ', KUBE_MARK_MASQ);
-    if (affinity)
-      own.add(firstSep + i, chain, serviceComment, '-m recent --name ', chain, ' --set ', match, ' -j DNAT --to-destination ', key); // prettier-ignore
-    else own.add(firstSep + i, chain, serviceComment, match, ' -j DNAT --to-destination ', key);
-  });
-
-  const t = w.text;
-  const start = t.size;
-  const [natServices, natNodePorts] = t.append(nat, 2);
-  const natTopEnd = t.size;
-  const rules = t.append(own, declared.length);
-  const natAllEnd = t.size;
-  t.append(w.decl.reset().declare(declared), 0);
-  const declEnd = t.size;
-  const [filterServices, filterExternal, filterNodePorts, filterFirewall] = t.append(filter, 4);
-  const r: PortRules = {
-    natServices: natServices!,
-    natNodePorts: natNodePorts!,
-    filterServices: filterServices!,
-    filterExternal: filterExternal!,
-    filterNodePorts: filterNodePorts!,
-    filterFirewall: filterFirewall!,
-    chains: declared.slice(),
-    rules,
-    ownRules: own.ruleCount,
-    natTop: '',
-    natAll: '',
-    declText: '',
-    filterText: '',
-  };
-  t.port(r, start, natTopEnd, natAllEnd, declEnd);
-  return r;
-}
-
-/**
- * `prefix + suffix` as one flat string. A plan keeps its 155,000 chain names (at 50,000 Services),
- * and a concatenation would keep both parts as separate objects for the garbage collector.
- */
-function chainName(prefix: string, suffix: string): string {
-  return [prefix, suffix].join('');
-}
-
-function hasDuplicates(sortedKeys: readonly string[]): boolean {
-  for (let i = 1; i < sortedKeys.length; i++) if (sortedKeys[i - 1] === sortedKeys[i]) return true;
-  return false;
-}
-
-/** Position lookup in distinct keys: indexOf for the few endpoints of most ports, a Map beyond. */
-function indexOf(keys: readonly string[]): (key: string) => number {
-  if (keys.length <= 16) return (key) => keys.indexOf(key);
-  const positions = new Map(keys.map((k, i) => [k, i]));
-  return (key) => positions.get(key) ?? -1;
 }
