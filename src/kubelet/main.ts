@@ -413,7 +413,7 @@ class LabKubelet {
       );
       if (states.every(Boolean)) return;
       if (Date.now() > deadline)
-        throw new Error(`kube-proxy did not reach ${what} in ${timeoutMs / 1000} s`);
+        throw new Error(`kube-proxy did not reach ${what} in ${(timeoutMs / 1000).toFixed(0)} s`);
       await sleep(50);
     }
   }
