@@ -427,7 +427,7 @@ async function runKubeProxyCell(
       base,
       mutations: scaleMutations(stateOpts),
       maxReps: o.quick || where === 'vm' ? 3 : 7,
-      deadline: () => Date.now() + Math.max(0, (modeDeadline - Date.now()) / 3),
+      budgetEnd: modeDeadline,
       onProgress: log,
     });
     const dataPath = await measureTargets(bench, base, services, o, mode, log);
