@@ -12,6 +12,7 @@ import { AgentClient } from '../traffic/agent-client.js';
 import type { Attempt, L4 } from '../traffic/protocol.js';
 import { computeProxyState } from './endpoints.js';
 import { writeDump, type DumpOptions } from './dump.js';
+import { disownLab } from './owned-labs.js';
 import type { DownReport, LabBackend, LabTarget } from './provider.js';
 import {
   parseDestination,
@@ -193,10 +194,7 @@ export class Lab implements AsyncDisposable {
       );
       // New objects in a new list: the mutator may have handed in Services it keeps using.
       if (allocated.size > 0)
-        draft.services = draft.services.map((s) => {
-          const port = allocated.get(`${s.namespace}/${s.name}`);
-          return port === undefined ? s : { ...s, healthCheckNodePort: port };
-        });
+        draft.services = draft.services.map((s) => allocated.get(`${s.namespace}/${s.name}`) ?? s);
       await cp.waitForTopology(draft);
     }
     this.topo = draft;
@@ -362,7 +360,11 @@ export class Lab implements AsyncDisposable {
     if (this.closed) return { lab: this.name, removed: [], errors: [] };
     this.closed = true;
     await this.detach();
-    return this.backend.teardown();
+    try {
+      return await this.backend.teardown();
+    } finally {
+      disownLab(this.name);
+    }
   }
 
   async [Symbol.asyncDispose](): Promise<void> {

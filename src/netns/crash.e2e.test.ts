@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { execa } from 'execa';
@@ -60,6 +61,24 @@ function upUntil(lab: string, line: RegExp, extra: string[] = []): Promise<Child
       if (!line.test(seen)) reject(new Error(`svclab up exited before ${line}: ${seen}`));
     });
   });
+}
+
+/** The ready ephemeral lab the process `pid` owns, once there is one. */
+async function ownedLabOf(pid: number): Promise<string> {
+  const deadline = Date.now() + 45_000;
+  while (Date.now() < deadline) {
+    const lab = readdirSync('/run/svclab').find((d) => {
+      try {
+        const st = JSON.parse(readFileSync(join(labDir(d), 'state.json'), 'utf8'));
+        return st.ephemeral && st.phase === 'ready' && st.ownerPid === pid;
+      } catch {
+        return false;
+      }
+    });
+    if (lab) return lab;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`process ${pid} made no lab in 45 s`);
 }
 
 const exited = (c: ChildProcess) =>
@@ -124,6 +143,42 @@ describe.skipIf(skip)('crash safety', () => {
     expect(await exited(child)).toBe(130);
     expect(leftovers(lab)).toEqual({ namespaces: [], processes: [], stateDir: false });
   });
+
+  // Commands that make labs for themselves (bench, matrix, fidelity) remove them on a signal, as
+  // `up` does: a Ctrl-C during a 20-minute benchmark left its lab, control plane included.
+  it.each(['SIGINT', 'SIGTERM'] as const)(
+    '%s of `svclab bench scale` while its lab is up removes that lab',
+    async (signal) => {
+      const out = mkdtempSync(join(tmpdir(), 'svclab-crash-bench-'));
+      const child = spawn(
+        process.execPath,
+        [
+          cli,
+          'bench',
+          'scale',
+          '--quick',
+          '--modes',
+          'iptables-partial',
+          '--services',
+          '1',
+          '--out',
+          out,
+        ],
+        { stdio: 'ignore' },
+      );
+      try {
+        const lab = await ownedLabOf(child.pid!);
+        expect(leftovers(lab).namespaces.length).toBeGreaterThan(0);
+        child.kill(signal);
+        expect(await exited(child)).toBe(signal === 'SIGINT' ? 130 : 143);
+        expect(leftovers(lab)).toEqual({ namespaces: [], processes: [], stateDir: false });
+      } finally {
+        child.kill('SIGKILL');
+        rmSync(out, { recursive: true, force: true });
+      }
+    },
+    60_000,
+  );
 
   it('a suite run killed mid-way leaves an ephemeral lab that the sweep removes', async () => {
     const child = spawn(

@@ -1,6 +1,7 @@
 import { LabError } from '../../exec/index.js';
 import type { Topology } from '../../model/types.js';
 import { Lab } from '../lab.js';
+import { disownLab, ownLab } from '../owned-labs.js';
 import { defaultProgressOutput, runPhases, type Phase } from '../phases.js';
 import type { DownReport, LabBackend, UpOptions } from '../provider.js';
 import { claimLabDir, isPidAlive, readLabState, writeLabState, type LabState } from '../state.js';
@@ -60,6 +61,8 @@ export async function createLab(flow: CreateLabFlow): Promise<Lab> {
   };
   const saveState = () => writeLabState(state);
   await saveState();
+  // From here on there is something to remove if this process is interrupted.
+  if (state.ephemeral) ownLab(name, () => flow.teardown(name));
   const lab: Lab = new Lab(
     flow.backend(name, state, () => lab.topology),
     topology,
@@ -78,6 +81,7 @@ export async function createLab(flow: CreateLabFlow): Promise<Lab> {
     await saveState();
     return lab;
   } catch (err) {
+    disownLab(name);
     if (!opts.keepOnFailure) {
       const report = await flow.teardown(name);
       if (report.errors.length > 0) {

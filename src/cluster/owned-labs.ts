@@ -1,0 +1,51 @@
+/**
+ * Labs this process made for itself (ephemeral labs: the test harness, `svclab bench`, `matrix`,
+ * `fidelity`) and removes when it is done with them. On SIGINT or SIGTERM they are removed before
+ * the process exits, as `svclab up` removes a half-made lab: a Ctrl-C during a 20-minute benchmark
+ * must not leave its namespaces, control plane and kube-proxy running. A process that dies
+ * without a signal it can handle still leaves them; `svclab sweep` removes labs whose owner died.
+ */
+
+type Teardown = () => Promise<unknown>;
+
+const owned = new Map<string, Teardown>();
+let installed = false;
+
+export function ownLab(name: string, teardown: Teardown): void {
+  owned.set(name, teardown);
+  installHandlers();
+}
+
+export function disownLab(name: string): void {
+  owned.delete(name);
+}
+
+/** The labs a signal would remove now (for tests and messages). */
+export function ownedLabs(): string[] {
+  return [...owned.keys()];
+}
+
+function installHandlers(): void {
+  if (installed) return;
+  installed = true;
+  let stopping = false;
+  const onSignal = (signal: NodeJS.Signals) => {
+    const code = signal === 'SIGINT' ? 130 : 143;
+    // A second signal while removing: leave now, the sweep finds what is left.
+    if (stopping || owned.size === 0) process.exit(code);
+    stopping = true;
+    const labs = [...owned];
+    process.stderr.write(`svclab: ${signal}: removing lab ${labs.map(([n]) => n).join(', ')}\n`);
+    void Promise.allSettled(labs.map(([, teardown]) => teardown())).then((results) => {
+      results.forEach((r, i) => {
+        if (r.status === 'rejected')
+          process.stderr.write(
+            `svclab: removing lab ${labs[i]![0]}: ${(r.reason as Error).message ?? String(r.reason)}; run svclab sweep\n`,
+          );
+      });
+      process.exit(code);
+    });
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+}
