@@ -43,6 +43,7 @@ import {
   nodeStatus,
   podObject,
   serviceFromApi,
+  withApiAllocations,
   serviceObject,
 } from './objects.js';
 import { CLIENTS, createPki, pkiPaths } from './pki.js';
@@ -354,20 +355,7 @@ export async function registerTopology(
         `/api/v1/namespaces/${s.namespace}/services/${s.name}/status`,
         loadBalancerStatus(s),
       );
-    const got = serviceFromApi(obj);
-    return {
-      ...s,
-      clusterIP: got.clusterIP,
-      ...(got.healthCheckNodePort !== undefined && {
-        healthCheckNodePort: got.healthCheckNodePort,
-      }),
-      ports: s.ports.map((p) => ({
-        ...p,
-        nodePort:
-          got.ports.find((g) => g.name === p.name && g.protocol === p.protocol)?.nodePort ??
-          p.nodePort,
-      })),
-    };
+    return withApiAllocations(s, serviceFromApi(obj));
   });
   return { ...topo, services };
 }

@@ -10,6 +10,7 @@ import {
   applyServiceSpec,
   loadBalancerStatus,
   serviceFromApi,
+  withApiAllocations,
   serviceObject,
 } from './objects.js';
 
@@ -20,9 +21,11 @@ export const TERMINATING_GRACE_SECONDS = 3600;
  * A change to a lab with a control plane, made the way a user or a controller would make it:
  * Services through the API (PUT of the spec, the status subresource for LoadBalancer IPs), pod
  * readiness through the pod's own agent (its readiness probe flips, the lab kubelet reports it,
- * the EndpointSlice controller follows), deletions as DELETE with a grace period. Returns the
- * healthCheckNodePorts the API server allocated where the topology left them to it (by
- * `namespace/name`), for the caller to record as bring-up does.
+ * the EndpointSlice controller follows), deletions as DELETE with a grace period. Returns each
+ * Service written, by `namespace/name`, with the ClusterIP, NodePorts and healthCheckNodePort the
+ * API server allocated or kept, for the caller to record as bring-up does: a Service added with
+ * a NodePort svclab's allocator chose (not sent: the API server allocates its own) would
+ * otherwise be programmed by svclab's planners on another port than kube-proxy's.
  */
 export async function applyTopologyChange(
   cp: ControlPlane,
@@ -30,8 +33,8 @@ export async function applyTopologyChange(
   before: Topology,
   after: Topology,
   agentOf: (pod: PodSpec) => Promise<AgentClient>,
-): Promise<Map<string, number>> {
-  const allocated = new Map<string, number>();
+): Promise<Map<string, ServiceSpec>> {
+  const allocated = new Map<string, ServiceSpec>();
   const api = cp.api();
   const added = after.pods.filter((p) => !before.pods.some((b) => b.name === p.name));
   if (added.length > 0)
@@ -56,8 +59,7 @@ export async function applyTopologyChange(
       const existing = await api.get<KubeObject>(path);
       written = await api.replace(path, applyServiceSpec(existing, s));
     }
-    const hcnp = written && serviceFromApi(written).healthCheckNodePort;
-    if (s.healthCheckNodePortAllocated && hcnp !== undefined) allocated.set(key(s), hcnp);
+    if (written) allocated.set(key(s), withApiAllocations(s, serviceFromApi(written)));
     if (JSON.stringify(prev?.loadBalancerIPs ?? []) !== JSON.stringify(s.loadBalancerIPs))
       await api.mergePatch(`${path}/status`, loadBalancerStatus(s));
   }

@@ -210,6 +210,34 @@ describe.skipIf(skip)(
       expect(seen.attempts.some((a) => a.backend === 'web-b')).toBe(false);
     });
 
+    it('records what the API server allocated for a Service a lab update adds, and programs that', async () => {
+      // svclab's allocator chose this ClusterIP and NodePort (the *Allocated flags): they are
+      // not sent, so the API server allocates its own, and those are what kube-proxy would use.
+      const web = lab.topology.services.find((s) => s.name === 'web')!;
+      await lab.update((t) => {
+        t.services.push({
+          ...structuredClone(web),
+          name: 'web-added',
+          externalIPs: [],
+          clusterIP: '10.96.0.250',
+          clusterIPAllocated: true,
+          ports: [{ ...web.ports[0]!, nodePort: 30999, nodePortAllocated: true }],
+        });
+      });
+      const api = (await getJson('services')).find((s) => s.metadata.name === 'web-added');
+      const added = lab.service('web-added');
+      expect(added.spec.clusterIP).toBe(api.spec.clusterIP);
+      expect(added.spec.ports[0]!.nodePort).toBe(api.spec.ports[0].nodePort);
+      for (const to of [added.clusterIP('http'), added.nodePort('http', 'node-b')]) {
+        const seen = await lab.probe('client-a', to, { count: 5 });
+        expect(
+          seen.attempts.every((a) => a.ok),
+          to.description,
+        ).toBe(true);
+      }
+      await lab.update((t) => void (t.services = t.services.filter((s) => s.name !== 'web-added')));
+    });
+
     it("dumps the components' logs and the lab's objects as kubectl shows them", async () => {
       const dir = await lab.dump();
       const objects = readFileSync(join(dir, 'control-plane', 'objects.yaml'), 'utf8');

@@ -229,6 +229,27 @@ export function loadBalancerStatus(s: ServiceSpec): unknown {
 }
 
 /** The API's Service, in the topology's terms (defaults filled in as the model has them). */
+/**
+ * The topology's Service with what the API server allocated or kept (ClusterIP, NodePorts,
+ * healthCheckNodePort) as the API has them: those are what kube-proxy programs, whatever the
+ * topology file or svclab's allocator chose where the file left them out.
+ */
+export function withApiAllocations(s: ServiceSpec, got: ServiceSpec): ServiceSpec {
+  return {
+    ...s,
+    clusterIP: got.clusterIP,
+    ...(got.healthCheckNodePort !== undefined && {
+      healthCheckNodePort: got.healthCheckNodePort,
+    }),
+    ports: s.ports.map((p) => ({
+      ...p,
+      nodePort:
+        got.ports.find((g) => g.name === p.name && g.protocol === p.protocol)?.nodePort ??
+        p.nodePort,
+    })),
+  };
+}
+
 export function serviceFromApi(obj: KubeObject): ServiceSpec {
   const spec = obj.spec ?? {};
   const ports: ServicePort[] = (spec.ports ?? []).map((p: any) => ({
