@@ -38,7 +38,10 @@ export function mergeReports(base: ScaleReport, extra: ScaleReport): ScaleReport
       );
   }
 
-  const merged = [...ran.values()].map((c) => `${seriesOf(c)} at ${c.services}`);
+  // A failed cell replaces the base's too (it is what that run saw): the note says it failed.
+  const merged = [...ran.values()].map(
+    (c) => `${seriesOf(c)} at ${c.services}${c.status === 'failed' ? ' (failed)' : ''}`,
+  );
   const notes = [...base.notes];
   for (const n of extra.notes) if (!notes.includes(n)) notes.push(n);
   if (merged.length > 0)

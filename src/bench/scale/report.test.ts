@@ -407,6 +407,7 @@ describe('mergeReports', () => {
         { ...cell('nftables', 5000), durationMs: 4000 },
         cell('nftables', 50000),
         { ...cell('iptables-partial', 1), status: 'skipped', reason: 'not asked' },
+        { ...cell('nftables-rules', 50000), status: 'failed', reason: 'timed out' },
       ],
       notes: [],
     };
@@ -421,7 +422,9 @@ describe('mergeReports', () => {
     expect(merged.cells.some((c) => c.mode === 'nftables' && c.services === 50000)).toBe(true);
     expect(merged.options.services).toContain(50000);
     expect(merged.rows.some((r) => r.mode === 'nftables' && r.services === 50000)).toBe(true);
-    expect(merged.notes.at(-1)).toContain('nftables at 5000, nftables at 50000');
+    expect(merged.notes.at(-1)).toContain(
+      'nftables at 5000, nftables at 50000, nftables-rules at 50000 (failed)',
+    );
     expect(merged.durationMs).toBe(base.durationMs);
     expect(() => scaleReportSchema.parse(JSON.parse(toJson(merged)))).not.toThrow();
   });
