@@ -8,12 +8,24 @@
 
 type Teardown = () => Promise<unknown>;
 
-const owned = new Map<string, Teardown>();
+interface OwnedLab {
+  teardown: Teardown;
+  /** A teardown already under way (the lab's own down): a signal waits for it, not a second one. */
+  running?: Promise<unknown> | undefined;
+}
+
+const owned = new Map<string, OwnedLab>();
 let installed = false;
 
 export function ownLab(name: string, teardown: Teardown): void {
-  owned.set(name, teardown);
+  owned.set(name, { teardown });
   installHandlers();
+}
+
+/** Records that `name` is being removed by `running`: two teardowns at once race each other. */
+export function tearingDown(name: string, running: Promise<unknown>): void {
+  const lab = owned.get(name);
+  if (lab) lab.running = running;
 }
 
 export function disownLab(name: string): void {
@@ -36,7 +48,7 @@ function installHandlers(): void {
     stopping = true;
     const labs = [...owned];
     process.stderr.write(`svclab: ${signal}: removing lab ${labs.map(([n]) => n).join(', ')}\n`);
-    void Promise.allSettled(labs.map(([, teardown]) => teardown())).then((results) => {
+    void Promise.allSettled(labs.map(([, l]) => l.running ?? l.teardown())).then((results) => {
       results.forEach((r, i) => {
         if (r.status === 'rejected')
           process.stderr.write(

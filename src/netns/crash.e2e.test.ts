@@ -181,6 +181,8 @@ describe.skipIf(skip)('crash safety', () => {
   );
 
   it('a suite run killed mid-way leaves an ephemeral lab that the sweep removes', async () => {
+    // Labs that exist already are someone else's (another run on this machine), not the suite's.
+    const before = new Set(readdirSync('/run/svclab'));
     const child = spawn(
       join(root, 'node_modules', '.bin', 'vitest'),
       ['run', '--project', 'e2e', 'suites/session-affinity'],
@@ -197,6 +199,7 @@ describe.skipIf(skip)('crash safety', () => {
     while (!lab && Date.now() < deadline) {
       await new Promise((r) => setTimeout(r, 100));
       lab = readdirSync('/run/svclab').find((d) => {
+        if (before.has(d)) return false;
         try {
           const st = JSON.parse(readFileSync(join(labDir(d), 'state.json'), 'utf8'));
           return st.ephemeral && st.phase === 'ready' && st.ownerPid !== process.pid;
