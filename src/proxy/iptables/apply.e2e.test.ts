@@ -135,6 +135,27 @@ describe.each(['nft', 'legacy'] as const)('iptables proxy on the %s backend', (b
     expect(rules.get('filter')?.get('INPUT')?.[0]).toBe('-j KUBE-FIREWALL');
   });
 
+  it("reads the node's nf_conntrack_tcp_be_liberal at install: set, there is no INVALID drop rule (kubernetes#117924)", async () => {
+    const invalidDrop = async () =>
+      ((await saved()).get('filter')?.get('KUBE-FORWARD') ?? []).some((r) =>
+        /--ctstate INVALID -j DROP/.test(r),
+      );
+    // Per network namespace: this changes the test's namespace only.
+    await ctx.exec('sysctl', ['-q', '-w', 'net.netfilter.nf_conntrack_tcp_be_liberal=1']);
+    try {
+      const liberal = createIptablesProxy(ctx, { iptablesBackend: backend, syncStrategy: 'full' });
+      await liberal.install();
+      await liberal.sync(STATE_1);
+      expect(await invalidDrop()).toBe(false);
+    } finally {
+      await ctx.exec('sysctl', ['-q', '-w', 'net.netfilter.nf_conntrack_tcp_be_liberal=0']);
+    }
+    const strict = createIptablesProxy(ctx, { iptablesBackend: backend, syncStrategy: 'full' });
+    await strict.install();
+    await strict.sync(STATE_1);
+    expect(await invalidDrop()).toBe(true);
+  });
+
   it('a full sync leaves exactly the planned chains in the kernel', async () => {
     const proxy = createIptablesProxy(ctx, { iptablesBackend: backend, syncStrategy: 'full' });
     await proxy.install();

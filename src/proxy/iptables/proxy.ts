@@ -26,6 +26,8 @@ export function createIptablesProxy(ctx: NodeContext, options: ProxyOptions): No
   let previous: IptablesPlan | null = null;
   let previousState: ProxyState | null = null;
   let conntrackTCPLiberal = false;
+  /** What install() read and ensured, for the first sync after it: nothing ran in between. */
+  let installed: Awaited<ReturnType<typeof ensureHooksNow>> | undefined;
 
   const restore = (input: string) =>
     // --wait: take the xtables lock like kube-proxy, so a concurrent iptables call in the same
@@ -42,12 +44,21 @@ export function createIptablesProxy(ctx: NodeContext, options: ProxyOptions): No
     (await ctx.exec(cmd.save, [], { timeoutMs: 600_000 })).stdout;
 
   /** Ensures the jumps from the built-in chains; returns the parsed rules it read and the commands it ran. */
-  const ensureHooks = async () => {
+  const ensureHooksNow = async () => {
     // Rules are only needed for the built-in chains (where the jumps live); other chains by name.
     const existing = parseSave(await save(), { rulesOf: (chain) => !chain.startsWith('KUBE-') });
     const hooks = planHooks(existing);
     if (hooks.restoreInput) await restore(hooks.restoreInput);
     return { existing, commands: hooks.restoreInput ? 2 : 1 };
+  };
+  // The first full sync follows install(), which has just read the tables and written the
+  // jumps: it takes that reading instead of a second iptables-save (one process fewer per node
+  // on `svclab up`'s critical path). Later full syncs read again, as kube-proxy ensures its
+  // jumps on every full sync.
+  const ensureHooks = async () => {
+    const fresh = installed;
+    installed = undefined;
+    return fresh ? { existing: fresh.existing, commands: 0 } : ensureHooksNow();
   };
 
   return {
@@ -58,14 +69,16 @@ export function createIptablesProxy(ctx: NodeContext, options: ProxyOptions): No
         // NodePorts on 127.0.0.1 need martian-looking packets to be routed (kube-proxy's
         // --iptables-localhost-nodeports, on by default); the KUBE-FIREWALL rule limits the
         // exposure (kubernetes#90259). net.ipv4.ip_forward is the provider's job.
-        if (localhostNodePorts)
-          await ctx.exec('sysctl', ['-w', 'net.ipv4.conf.all.route_localnet=1']);
-        // kube-proxy reads this to decide whether to DROP conntrack-INVALID packets.
-        const liberal = await ctx
-          .readFile('/proc/sys/net/netfilter/nf_conntrack_tcp_be_liberal')
-          .catch(() => '0');
-        conntrackTCPLiberal = liberal.trim() !== '0' && liberal.trim() !== '';
-        await ensureHooks();
+        // One process for both (a process start is most of what either costs). kube-proxy reads
+        // tcp_be_liberal to decide whether to DROP conntrack-INVALID packets; a kernel without
+        // the file reads as 0.
+        const r = await ctx.exec('sh', [
+          '-c',
+          `${localhostNodePorts ? 'sysctl -q -w net.ipv4.conf.all.route_localnet=1 && ' : ''}{ cat /proc/sys/net/netfilter/nf_conntrack_tcp_be_liberal 2>/dev/null || echo 0; }`,
+        ]);
+        const liberal = r.stdout.trim();
+        conntrackTCPLiberal = liberal !== '0' && liberal !== '';
+        installed = await ensureHooksNow();
       } catch (err) {
         throw new LabError(
           `failed to install iptables proxy (${backend}) on node "${ctx.nodeName}"`,
