@@ -76,6 +76,10 @@ describe('what short commands load', () => {
     expect(await packagesImported(['fidelity', '--help'])).toEqual(['(svclab)']);
   });
 
+  it('kubeconfig --help loads no package (kube build loads its builder, and execa, when it runs)', async () => {
+    expect(await packagesImported(['kubeconfig', '--help'])).toEqual(['(svclab)']);
+  });
+
   it('report loads no package (zod is in the bundle)', async () => {
     const out = join(dir, 'report.html');
     expect(await packagesImported(['report', '--out', out])).toEqual(['(svclab)']);

@@ -4,7 +4,6 @@ import { providerOfLab } from '../../cluster/providers.js';
 import { readLabState } from '../../cluster/state.js';
 import { runInteractive } from '../../exec/index.js';
 import { controlPlaneOf } from '../../controlplane/handle.js';
-import { buildComponents } from '../../kube/build.js';
 import {
   KUBE_COMPONENTS,
   parseComponents,
@@ -52,6 +51,9 @@ export function register(program: Command): void {
     .option('--json', 'machine-readable report')
     .action(async (o) => {
       const version = parseKubeVersion(o.kubeVersion).version;
+      // The builder (and execa with it) loads only here: kubeconfig, kubectl and set-ready
+      // share this module and are short commands (issue 17).
+      const { buildComponents } = await import('../../kube/build.js');
       const report = await buildComponents({
         version,
         components: parseComponents(
