@@ -226,3 +226,39 @@ describe('IPVS attribution', () => {
     expect(byPort.get(CONSTANT)!.status).toBe('identical');
   });
 });
+
+describe('runs read back from the VM', () => {
+  it('get their declarations back (JSON keeps no patterns)', async () => {
+    const { reviveRuns } = await import('./vm.js');
+    const { DECLARED_DIFFERENCES } = await import('./declared.js');
+    const d = DECLARED_DIFFERENCES[0]!;
+    const fromJson = JSON.parse(
+      JSON.stringify({
+        kubeVersion: 'v1.37.2',
+        runs: [
+          {
+            mode: d.mode,
+            lab: 'l',
+            configuration: [],
+            notes: [],
+            sources: [
+              {
+                source: 's',
+                comparisons: [
+                  {
+                    servicePort: CONSTANT,
+                    status: 'declared',
+                    declared: [d],
+                    lines: { kubeProxy: 1, svclab: 0 },
+                  },
+                ],
+              },
+            ],
+          },
+        ],
+      }),
+    );
+    const revived = reviveRuns(fromJson);
+    expect(revived.runs[0]!.sources[0]!.comparisons[0]!.declared[0]).toBe(d);
+  });
+});
