@@ -73,7 +73,8 @@ if [ -z "${SVCLAB_SKIP_IPVS:-}" ]; then
   SVCLAB_PROXY=ipvs SVCLAB_SKIP_LOG="$RESULTS/suites-ipvs.skips.jsonl" node bin/svclab.js vm --auto -- \
     node_modules/.bin/vitest run --project e2e \
     --reporter=default --reporter=json --outputFile.json="$RESULTS/suites-ipvs.json" \
-    suites src/proxy/ipvs src/kubelet/kube-proxy-ipvs.e2e.test.ts || status=1
+    suites src/proxy/ipvs src/kubelet/kube-proxy-ipvs.e2e.test.ts \
+    src/fidelity/fidelity-ipvs.e2e.test.ts || status=1
   # Every suite against the real kube-proxy in IPVS mode: on a host kernel with IP_VS it runs like
   # the other kube-proxy modes; through the VM it does not fit the CI time limit (a control plane
   # per suite under software emulation), so it is a declared skip with the measurement, and the

@@ -1,3 +1,4 @@
+import { servicePortInfo } from '../proxy/service-port.js';
 import type { ProxyState, ServicePortState } from '../proxy/types.js';
 import type { RulesetLine } from './lines.js';
 
@@ -30,6 +31,10 @@ export interface ServicePortIndex {
   byClusterIP: Map<string, string[]>;
   /** `ip . proto . port` of an endpoint → keys of the ports it serves. */
   byEndpoint: Map<string, string[]>;
+  /** Every Service IP (ClusterIP, external and load-balancer IPs) → keys of the Service's ports. */
+  byServiceIP: Map<string, string[]>;
+  /** A Service's healthCheckNodePort → keys of its ports. */
+  byHealthCheckNodePort: Map<string, string[]>;
 }
 
 export function indexServicePorts(state: ProxyState): ServicePortIndex {
@@ -41,6 +46,8 @@ export function indexServicePorts(state: ProxyState): ServicePortIndex {
     byNodePort: new Map(),
     byClusterIP: new Map(),
     byEndpoint: new Map(),
+    byServiceIP: new Map(),
+    byHealthCheckNodePort: new Map(),
   };
   const add = (m: Map<string, string[]>, k: string, key: string) => {
     const list = m.get(k) ?? [];
@@ -60,6 +67,10 @@ export function indexServicePorts(state: ProxyState): ServicePortIndex {
     if (sp.port.nodePort) add(idx.byNodePort, `${proto} . ${sp.port.nodePort}`, key);
     add(idx.byClusterIP, svc.clusterIP, key);
     for (const ep of sp.endpoints) add(idx.byEndpoint, `${ep.ip} . ${proto} . ${ep.port}`, key);
+    for (const ip of [svc.clusterIP, ...svc.externalIPs, ...svc.loadBalancerIPs])
+      add(idx.byServiceIP, ip, key);
+    const hc = servicePortInfo(sp).healthCheckNodePort;
+    if (hc !== 0) add(idx.byHealthCheckNodePort, String(hc), key);
   }
   return idx;
 }
@@ -73,9 +84,14 @@ export function indexServicePorts(state: ProxyState): ServicePortIndex {
 export function groupByOwner(
   lines: readonly RulesetLine[],
   idx: ServicePortIndex,
-  mode: 'iptables' | 'nftables',
+  mode: 'iptables' | 'nftables' | 'ipvs',
 ): Map<string, string[]> {
-  const owners = mode === 'iptables' ? iptablesOwners(lines, idx) : nftOwners(lines, idx);
+  const owners =
+    mode === 'iptables'
+      ? iptablesOwners(lines, idx)
+      : mode === 'nftables'
+        ? nftOwners(lines, idx)
+        : ipvsOwners(lines, idx);
   const positions = positionOf(lines, owners);
   const out = new Map<string, string[]>();
   lines.forEach((line, i) => {
@@ -220,5 +236,76 @@ function nftOwners(lines: readonly RulesetLine[], idx: ServicePortIndex): string
         return [CONSTANT];
     }
     return found && found.length > 0 ? found : [UNATTRIBUTED];
+  });
+}
+
+// --- IPVS -------------------------------------------------------------------------------------
+
+/** `10.96.0.10,tcp:53` (hash:ip,port members, and the first two parts of hash:ip,port,ip|net). */
+function ipPortKey(member: string): string | undefined {
+  const m = /^([^,]+),(tcp|udp|sctp):(\d+)/.exec(member);
+  return m ? `${m[1]} . ${m[2]} . ${m[3]}` : undefined;
+}
+
+/** The node ports (bitmap:port) sets of each protocol. */
+const NODE_PORT_SETS: Record<string, string> = {
+  'KUBE-NODE-PORT-TCP': 'tcp',
+  'KUBE-NODE-PORT-LOCAL-TCP': 'tcp',
+  'KUBE-NODE-PORT-UDP': 'udp',
+  'KUBE-NODE-PORT-LOCAL-UDP': 'udp',
+  'KUBE-NODE-PORT-SCTP-HASH': 'sctp',
+  'KUBE-NODE-PORT-LOCAL-SCTP-HASH': 'sctp',
+};
+
+/**
+ * IPVS mode's lines (src/fidelity/ipvs-save.ts) and its iptables rules: a virtual server and its
+ * real servers belong to the Service port whose address:port (ClusterIP, external or
+ * load-balancer IP) or NodePort it is; an ipset member to the ports whose address:port, node
+ * port, endpoint (KUBE-LOOP-BACK: the endpoint reaching itself), health check node port or
+ * Service IP (KUBE-IPVS-IPS) it holds; a kube-ipvs0 address to the ports of the Service whose IP it
+ * is. The iptables rules are node-wide (they match sets), except the KUBE-IPVS-OUT-FILTER drop
+ * of a firewalled load-balancer IP:port. Set create lines, the device's state and the timeouts
+ * are node-wide too.
+ */
+function ipvsOwners(lines: readonly RulesetLine[], idx: ServicePortIndex): string[][] {
+  const found = (keys: string[] | undefined) => (keys && keys.length > 0 ? keys : [UNATTRIBUTED]);
+  return lines.map((l) => {
+    if (l.table === 'ipvs') {
+      if (!l.key) return [CONSTANT];
+      // `TCP 10.96.0.10:53`
+      const m = /^(\S+) (.+):(\d+)$/.exec(l.key);
+      if (!m) return [UNATTRIBUTED];
+      const proto = m[1]!.toLowerCase();
+      const byAddr = idx.byAddress.get(`${m[2]} . ${proto} . ${m[3]}`);
+      return found(byAddr ?? idx.byNodePort.get(`${proto} . ${m[3]}`));
+    }
+    if (l.table === 'ipset') {
+      if (l.kind !== 'element' || !l.key) return [CONSTANT];
+      const set = l.object;
+      if (set === 'KUBE-LOOP-BACK') {
+        // `10.244.1.2,tcp:8080,10.244.1.2`
+        return found(idx.byEndpoint.get(ipPortKey(l.key) ?? ''));
+      }
+      if (set === 'KUBE-IPVS-IPS') return found(idx.byServiceIP.get(l.key));
+      if (set === 'KUBE-HEALTH-CHECK-NODE-PORT') return found(idx.byHealthCheckNodePort.get(l.key));
+      const nodePortProto = NODE_PORT_SETS[set];
+      if (nodePortProto) {
+        const port = /(\d+)$/.exec(l.key)?.[1];
+        return found(idx.byNodePort.get(`${nodePortProto} . ${port}`));
+      }
+      return found(idx.byAddress.get(ipPortKey(l.key) ?? ''));
+    }
+    if (l.table === 'kube-ipvs0')
+      return l.kind === 'element' && l.key ? found(idx.byServiceIP.get(l.key)) : [CONSTANT];
+    // iptables: `-A KUBE-IPVS-OUT-FILTER -s IP -m ipvs --vaddr IP --vproto tcp --vport 80 -j DROP`.
+    if (l.kind === 'rule' && l.object === 'KUBE-IPVS-OUT-FILTER') {
+      const m = /--vaddr (\S+?)(?:\/32)? --vproto (\S+) --vport (\d+)/.exec(l.text);
+      // iptables-save may print the protocol by number.
+      const proto =
+        ({ '6': 'tcp', '17': 'udp', '132': 'sctp' } as Record<string, string>)[m?.[2] ?? ''] ??
+        m?.[2];
+      if (m) return found(idx.byAddress.get(`${m[1]} . ${proto} . ${m[3]}`));
+    }
+    return [CONSTANT];
   });
 }

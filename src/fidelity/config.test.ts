@@ -5,7 +5,7 @@ import { plannerSettings } from './config.js';
 
 const node = { nodeName: 'node-a', clusterCIDR: '10.244.0.0/16' };
 /** The configuration the lab writes for a node's kube-proxy (src/kubelet/kube-proxy.ts). */
-const labConfig = (mode: 'iptables' | 'nftables') =>
+const labConfig = (mode: 'iptables' | 'nftables' | 'ipvs') =>
   stringify(
     kubeProxyConfiguration(
       {
@@ -41,6 +41,40 @@ describe("svclab's planner set up as the lab's kube-proxy", () => {
       node,
     );
     expect(all.nftables).toEqual({ nodePortAddresses: 'all' });
+  });
+
+  it("ipvs: the lab's scheduler (rr), the kernel's timeouts, NodePorts on every address", () => {
+    const s = plannerSettings(labConfig('ipvs'), 'ipvs', node);
+    expect(s.proxyOptions).toEqual({
+      ipvsScheduler: 'rr',
+      ipvsTimeouts: { tcp: 0, tcpFin: 0, udp: 0 },
+    });
+    expect(s.ipvs).toEqual({ strictARP: false });
+    expect(s.described).toContain('nodePortAddresses all');
+    const tuned = plannerSettings(
+      "mode: ipvs\nclusterCIDR: 10.244.0.0/16\nipvs: { scheduler: '', strictARP: true, tcpTimeout: 15m, tcpFinTimeout: 2m0s, udpTimeout: 300s }\n",
+      'ipvs',
+      node,
+    );
+    expect(tuned.proxyOptions).toEqual({
+      ipvsScheduler: 'rr',
+      ipvsTimeouts: { tcp: 900, tcpFin: 120, udp: 300 },
+    });
+    expect(tuned.ipvs).toEqual({ strictARP: true });
+    expect(() =>
+      plannerSettings(
+        'mode: ipvs\nclusterCIDR: 10.244.0.0/16\nipvs: { scheduler: mh }\n',
+        'ipvs',
+        node,
+      ),
+    ).toThrow(/ipvs\.scheduler mh/);
+    expect(() =>
+      plannerSettings(
+        'mode: ipvs\nclusterCIDR: 10.244.0.0/16\nipvs: { excludeCIDRs: [10.0.0.0/8] }\n',
+        'ipvs',
+        node,
+      ),
+    ).toThrow(/excludeCIDRs/);
   });
 
   it.each([

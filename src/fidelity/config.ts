@@ -12,6 +12,8 @@ import type { NodeContext, ProxyOptions } from '../proxy/types.js';
 export interface PlannerSettings {
   proxyOptions: ProxyOptions;
   nftables: NftablesProxyTuning;
+  /** IPVS mode's --ipvs-strict-arp (sysctls only; not in the compared rules). */
+  ipvs?: { strictARP: boolean } | undefined;
   /** What was taken from kube-proxy's configuration, for the report. */
   described: string[];
 }
@@ -23,13 +25,21 @@ interface KubeProxyConfiguration {
   nodePortAddresses?: string[] | null;
   iptables?: { localhostNodePorts?: boolean; masqueradeBit?: number; masqueradeAll?: boolean };
   nftables?: { masqueradeBit?: number };
+  ipvs?: {
+    scheduler?: string;
+    strictARP?: boolean;
+    excludeCIDRs?: string[] | null;
+    tcpTimeout?: string;
+    tcpFinTimeout?: string;
+    udpTimeout?: string;
+  };
   masqueradeAll?: boolean;
   linux?: { masqueradeAll?: boolean };
 }
 
 export function plannerSettings(
   configYaml: string,
-  mode: 'iptables' | 'nftables',
+  mode: 'iptables' | 'nftables' | 'ipvs',
   node: Pick<NodeContext, 'clusterCIDR' | 'nodeName'>,
 ): PlannerSettings {
   let cfg: KubeProxyConfiguration;
@@ -54,7 +64,8 @@ export function plannerSettings(
     );
   if (cfg.masqueradeAll || cfg.linux?.masqueradeAll || cfg.iptables?.masqueradeAll)
     throw unsupported('masqueradeAll');
-  const bit = mode === 'iptables' ? cfg.iptables?.masqueradeBit : cfg.nftables?.masqueradeBit;
+  // IPVS mode's masquerade mark is the iptables one (pkg/proxy/ipvs NewProxier).
+  const bit = mode === 'nftables' ? cfg.nftables?.masqueradeBit : cfg.iptables?.masqueradeBit;
   if (bit !== undefined && bit !== 14) throw unsupported(`masqueradeBit ${bit}`);
 
   const addresses = cfg.nodePortAddresses ?? [];
@@ -75,6 +86,38 @@ export function plannerSettings(
       described,
     };
   }
+  if (mode === 'ipvs') {
+    // Unset means every local address, as in iptables mode (only nftables defaults to primary).
+    if (addresses.length > 0 && !(addresses.length === 1 && addresses[0] === 'all'))
+      throw unsupported(`nodePortAddresses ${addresses.join(',')}`);
+    const ipvs = cfg.ipvs ?? {};
+    // '' is kube-proxy's default, round robin (pkg/proxy/ipvs NewProxier).
+    const scheduler = ipvs.scheduler || 'rr';
+    if (!['rr', 'wrr', 'lc', 'sh'].includes(scheduler))
+      throw unsupported(`ipvs.scheduler ${scheduler}`);
+    if ((ipvs.excludeCIDRs ?? []).length > 0)
+      throw unsupported(`ipvs.excludeCIDRs ${ipvs.excludeCIDRs!.join(',')}`);
+    const timeouts = {
+      tcp: seconds(ipvs.tcpTimeout, 'ipvs.tcpTimeout', unsupported),
+      tcpFin: seconds(ipvs.tcpFinTimeout, 'ipvs.tcpFinTimeout', unsupported),
+      udp: seconds(ipvs.udpTimeout, 'ipvs.udpTimeout', unsupported),
+    };
+    described.push(
+      'nodePortAddresses all',
+      `ipvs.scheduler ${scheduler}`,
+      `ipvs.strictARP ${ipvs.strictARP === true}`,
+      `ipvs timeouts (tcp tcpfin udp) ${timeouts.tcp} ${timeouts.tcpFin} ${timeouts.udp} s (0: the kernel's)`,
+    );
+    return {
+      proxyOptions: {
+        ipvsScheduler: scheduler as 'rr' | 'wrr' | 'lc' | 'sh',
+        ipvsTimeouts: timeouts,
+      },
+      nftables: {},
+      ipvs: { strictARP: ipvs.strictARP === true },
+      described,
+    };
+  }
   // nftables mode defaults to the node's primary IP (cmd/kube-proxy/app/options.go).
   const kind = addresses.length === 0 ? 'primary' : addresses.length === 1 ? addresses[0] : '';
   if (kind !== 'primary' && kind !== 'all')
@@ -83,4 +126,23 @@ export function plannerSettings(
     `nodePortAddresses ${kind}${addresses.length === 0 ? ' (the nftables default)' : ''}`,
   );
   return { proxyOptions: {}, nftables: { nodePortAddresses: kind }, described };
+}
+
+/** A KubeProxyConfiguration duration (`0s`, `900s`, `15m`, `1h30m`) in whole seconds. */
+export function seconds(
+  v: string | undefined,
+  what: string,
+  unsupported: (what: string) => Error,
+): number {
+  if (v === undefined || v === '' || v === '0') return 0;
+  const re = /(\d+(?:\.\d+)?)(h|m|s|ms)/g;
+  const unit: Record<string, number> = { h: 3600, m: 60, s: 1, ms: 0.001 };
+  let total = 0;
+  let matched = '';
+  for (const m of v.matchAll(re)) {
+    total += Number(m[1]) * unit[m[2]!]!;
+    matched += m[0];
+  }
+  if (matched !== v || !Number.isInteger(total)) throw unsupported(`${what} ${v}`);
+  return total;
 }

@@ -82,7 +82,8 @@ describe('the report', () => {
     });
     expect(report.results[2]!.firstDifference).toEqual(['- b', '+ c']);
     expect(report.undeclared).toBe(1);
-    expect(report.notes[0]).toMatch(/IPVS is not compared/);
+    // No IPVS run here: the note says how to get one.
+    expect(report.notes[0]).toMatch(/IPVS is compared only when asked for/);
   });
 
   it('renders as text and Markdown with every difference', () => {

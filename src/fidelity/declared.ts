@@ -8,11 +8,13 @@
  * A declaration matches normalised lines (src/fidelity/iptables-save.ts, nft-list.ts), as
  * narrowly as it can: a declaration that matched more than it means would hide a real difference.
  */
+import type { FidelityMode } from './diff.js';
+
 export type Side = 'kube-proxy' | 'svclab';
 
 export interface DeclaredDifference {
   id: string;
-  mode: 'iptables' | 'nftables';
+  mode: FidelityMode;
   /** The side whose lines the declaration accounts for. */
   side: Side;
   /** What differs. */
@@ -63,7 +65,7 @@ export const DECLARED_DIFFERENCES: readonly DeclaredDifference[] = [
   },
 ];
 
-export function declarationsFor(mode: 'iptables' | 'nftables'): DeclaredDifference[] {
+export function declarationsFor(mode: FidelityMode): DeclaredDifference[] {
   return DECLARED_DIFFERENCES.filter((d) => d.mode === mode);
 }
 

@@ -2,7 +2,7 @@ import { groupByOwner, CONSTANT, UNATTRIBUTED, type ServicePortIndex } from './a
 import { declarationsFor, type DeclaredDifference, type Side } from './declared.js';
 import type { NormalisedRuleset } from './lines.js';
 
-export type FidelityMode = 'iptables' | 'nftables';
+export type FidelityMode = 'iptables' | 'nftables' | 'ipvs';
 
 /** One Service port (or the constant chains) of one comparison. */
 export interface OwnerComparison {

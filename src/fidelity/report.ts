@@ -34,7 +34,7 @@ export interface FullFidelityReport extends FidelityReport {
   command: string;
   node: string;
   topology: string;
-  /** Modes compared here; IPVS is not one of them (see notes). */
+  /** Modes compared here (IPVS only when asked for, see notes). */
   modes: {
     mode: FidelityMode;
     lab: string;
@@ -56,8 +56,13 @@ export interface FullFidelityReport extends FidelityReport {
 export const FENCE_NOTE =
   "svclab's sync fence (svclab-system/svclab-sync-fence, an ExternalName Service, and its EndpointSlice) is in the API both proxies read; neither programs it (kube-proxy skips ExternalName Services, as svclab's API reader does), and a rule for it would show as a difference of no Service port.";
 
+/** For a report without an IPVS run: how to get one. */
 export const IPVS_NOTE =
-  'IPVS is not compared by this command yet (issue 15 part 3 wants ipvsadm -Sn and ipset save, in the VM where the host lacks IP_VS).';
+  'IPVS is compared only when asked for (`--mode ipvs`; it runs in the VM when the host kernel has no IP_VS): see docs/fidelity/ipvs/.';
+
+/** For a report with an IPVS run: what that comparison reads, and what it leaves out. */
+export const IPVS_COMPARED_NOTE =
+  "ipvs: compared are `ipvsadm -Sn` (virtual servers in text order, real servers in text order within theirs, scheduler, persistence, flags, forwarding method and weight as printed) with the node's IPVS timeouts (`ipvsadm -Ln --timeout`), `ipset save` of the KUBE-* sets (create lines with type and options but the kernel's random initval, members sorted), kube-ipvs0's flags, state and addresses (`ip -o link` / `ip -o addr show dev kube-ipvs0`), and `iptables-save` / `ip6tables-save` as in iptables mode. A virtual server, its real servers, a set member and a kube-ipvs0 address belong to the Service port whose address:port, NodePort, endpoint, healthCheckNodePort or Service IP they hold; set definitions, the set-matching iptables rules, the timeouts and the device are the constant part. Not compared: the IPVS sysctls and connection state.";
 
 export function buildReport(opts: {
   command: string;
@@ -103,7 +108,11 @@ export function buildReport(opts: {
       configuration: r.configuration,
       notes: r.notes,
     })),
-    notes: [IPVS_NOTE, FENCE_NOTE, ...(opts.notes ?? [])],
+    notes: [
+      opts.runs.some((r) => r.mode === 'ipvs') ? IPVS_COMPARED_NOTE : IPVS_NOTE,
+      FENCE_NOTE,
+      ...(opts.notes ?? []),
+    ],
     declarations: DECLARED_DIFFERENCES.map((d) => ({
       id: d.id,
       mode: d.mode,

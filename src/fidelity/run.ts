@@ -1,4 +1,4 @@
-import { readFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { basename, join } from 'node:path';
 import { parse } from 'yaml';
@@ -11,17 +11,19 @@ import { topologyFromObject } from '../model/load.js';
 import type { Topology } from '../model/types.js';
 import { NetnsProvider } from '../netns/provider.js';
 import { createIptablesProxy } from '../proxy/iptables/index.js';
+import { createIpvsProxy } from '../proxy/ipvs/index.js';
 import { createNftablesProxy } from '../proxy/nftables/index.js';
 import type { NodeProxy, ProxyState } from '../proxy/types.js';
 import { indexServicePorts, UNATTRIBUTED } from './attribute.js';
 import { plannerSettings } from './config.js';
 import { compareRulesets, type FidelityMode } from './diff.js';
 import { generateServiceSets } from './generate.js';
+import type { NormalisedRuleset } from './lines.js';
 import { hostIptablesBackend, readRulesets } from './read.js';
 import type { ModeRun } from './report.js';
 import { createTwin } from './twin.js';
 
-export const FIDELITY_MODES = ['iptables', 'nftables'] as const;
+export const FIDELITY_MODES = ['iptables', 'nftables', 'ipvs'] as const;
 
 export interface FidelityOptions {
   /** Absolute path of the topology file. */
@@ -119,16 +121,31 @@ async function compareMode(
     lab: lab.name,
     configuration: [
       ...settings.described,
-      ...(mode === 'iptables' ? [`iptables backend ${backend}`] : []),
+      ...(mode !== 'nftables' ? [`iptables backend ${backend}`] : []),
     ],
     sources: [],
     notes: [],
   };
   await using twin = await createTwin(lab, node);
+  if (mode === 'ipvs') {
+    // IPVS mode makes NodePort virtual servers on every address of the node but kube-ipvs0's:
+    // the twin gets the node's addresses, so that svclab's planner reads the same ones.
+    const addresses = nodeAddresses(
+      (await lab.backend.exec(node, 'ip', ['-o', '-4', 'addr', 'show'])).stdout,
+    );
+    await twin.addAddresses(addresses);
+    run.configuration.push(`node addresses ${addresses.join(', ')} (a dummy device in the twin)`);
+  }
   const proxy: NodeProxy =
     mode === 'iptables'
       ? createIptablesProxy(twin.ctx, { ...settings.proxyOptions, iptablesBackend: backend })
-      : createNftablesProxy(twin.ctx, settings.proxyOptions, settings.nftables);
+      : mode === 'ipvs'
+        ? createIpvsProxy(twin.ctx, {
+            ...settings.proxyOptions,
+            ...settings.ipvs,
+            iptablesBackend: backend,
+          })
+        : createNftablesProxy(twin.ctx, settings.proxyOptions, settings.nftables);
   await proxy.install();
 
   for (const [i, set] of sets.entries()) {
@@ -144,6 +161,7 @@ async function compareMode(
     );
     await proxy.sync(state, { full: i === 0 });
     const svclab = await readRulesets(twin.ctx.exec, mode, backend);
+    await dumpLines(mode, i, { 'kube-proxy': kubeProxy, svclab });
     const index = indexServicePorts(state);
     const comparisons = compareRulesets({ mode, index, kubeProxy, svclab });
     run.sources.push({ source: set.label, comparisons });
@@ -157,6 +175,40 @@ async function compareMode(
       );
   }
   return run;
+}
+
+/**
+ * SVCLAB_FIDELITY_DUMP=<dir>: both sides' normalised lines per mode and source, for looking into
+ * a difference beyond the report's first lines.
+ */
+async function dumpLines(
+  mode: FidelityMode,
+  source: number,
+  sides: Record<string, NormalisedRuleset[]>,
+): Promise<void> {
+  const dir = process.env.SVCLAB_FIDELITY_DUMP;
+  if (!dir) return;
+  await mkdir(dir, { recursive: true });
+  for (const [side, rulesets] of Object.entries(sides))
+    await writeFile(
+      join(dir, `${mode}-${source}-${side}.txt`),
+      rulesets.flatMap((r) => r.lines.map((l) => l.text)).join('\n') + '\n',
+    );
+}
+
+/**
+ * The node's IPv4 addresses with their prefix (`10.0.0.2/24`) from `ip -o -4 addr show`, but
+ * loopback's and kube-ipvs0's (kube-proxy's GetAllLocalAddressesExcept(kube-ipvs0), loopback left
+ * out).
+ */
+export function nodeAddresses(text: string): string[] {
+  const out: string[] = [];
+  for (const line of text.split('\n')) {
+    const m = /^\d+:\s+(\S+?)(?:@\S+)?\s+inet\s+(\S+)/.exec(line);
+    if (!m || m[1] === 'kube-ipvs0' || m[1] === 'lo' || m[2]!.startsWith('127.')) continue;
+    if (!out.includes(m[2]!)) out.push(m[2]!);
+  }
+  return out;
 }
 
 /**

@@ -17,8 +17,15 @@ export interface Twin extends AsyncDisposable {
   readonly node: string;
   /** The node's context, with `exec` and `readFile` running inside the twin. */
   readonly ctx: NodeContext;
+  /**
+   * Puts addresses (`10.0.0.2/24`) on a dummy device of the twin (`node-addrs`, down: local
+   * routes only, nothing is sent), for a planner that reads the node's addresses from the kernel.
+   */
+  addAddresses(cidrs: readonly string[]): Promise<void>;
   remove(): Promise<void>;
 }
+
+export const TWIN_ADDRESS_DEVICE = 'node-addrs';
 
 export async function createTwin(lab: Lab, node: string): Promise<Twin> {
   if (lab.backend.provider !== 'netns')
@@ -54,7 +61,18 @@ export async function createTwin(lab: Lab, node: string): Promise<Twin> {
     exec: (file, args, opts) => run(file, args, { ...opts, netns }),
     readFile: async (path) => (await run('cat', [path], { netns })).stdout,
   };
-  return { netns, node, ctx, remove, [Symbol.asyncDispose]: remove };
+  const addAddresses = async (cidrs: readonly string[]) => {
+    try {
+      await run('ip', ['link', 'add', TWIN_ADDRESS_DEVICE, 'type', 'dummy'], { netns });
+      for (const cidr of cidrs)
+        await run('ip', ['addr', 'add', cidr, 'dev', TWIN_ADDRESS_DEVICE], { netns });
+    } catch (err) {
+      throw new LabError(`failed to add the node's addresses to twin namespace "${netns}"`, {
+        cause: err,
+      });
+    }
+  };
+  return { netns, node, ctx, addAddresses, remove, [Symbol.asyncDispose]: remove };
 }
 
 /** Keeps the lab state's namespace list (what a sweep of a broken lab relies on) in step. */

@@ -1,4 +1,4 @@
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join, relative, resolve } from 'node:path';
@@ -6,7 +6,9 @@ import { UsageError } from '../errors.js';
 import { packageRoot } from '../package-root.js';
 import { loadTopology } from './topology-file.js';
 
-const MODES = ['iptables', 'nftables'];
+const MODES = ['iptables', 'nftables', 'ipvs'];
+/** Without --mode: the modes the host compares quickly (IPVS may need the VM: ask for it). */
+const DEFAULT_MODES = ['iptables', 'nftables'];
 
 const integer = (name: string, min: number) => (v: string) => {
   const n = Number(v);
@@ -15,21 +17,17 @@ const integer = (name: string, min: number) => (v: string) => {
   return n;
 };
 
-function parseModes(v: string): ('iptables' | 'nftables')[] {
+function parseModes(v: string): ('iptables' | 'nftables' | 'ipvs')[] {
   const modes = v
     .split(',')
     .map((m) => m.trim())
     .filter(Boolean);
   if (modes.length === 0) throw new UsageError('--mode: empty list');
   for (const m of modes) {
-    if (m === 'ipvs')
-      throw new UsageError(
-        '--mode: ipvs is not compared by svclab fidelity yet (iptables and nftables are; IPVS needs ipvsadm -Sn and ipset save, in the VM where the host lacks IP_VS)',
-      );
     if (!MODES.includes(m))
       throw new UsageError(`--mode: unknown mode "${m}" (valid: ${MODES.join(', ')})`);
   }
-  return [...new Set(modes)] as ('iptables' | 'nftables')[];
+  return [...new Set(modes)] as ('iptables' | 'nftables' | 'ipvs')[];
 }
 
 /**
@@ -38,78 +36,117 @@ function parseModes(v: string): ('iptables' | 'nftables')[] {
  */
 export function register(program: Command): Command {
   const root = packageRoot();
-  return program
-    .command('fidelity')
-    .description(
-      "compare what svclab's planners write with what the real kube-proxy writes on the same Services and EndpointSlices, per Service port (iptables, nftables; IPVS not yet)",
-    )
-    .argument('[topology]', 'topology file (default topologies/three-node.yaml)')
-    .option('--mode <list>', `comma-separated: ${MODES.join(', ')}`, MODES.join(','))
-    .option('--node <name>', 'the node compared', 'node-a')
-    .option('--quick', 'CI: one mode (iptables) on the shipped three-node topology')
-    .option(
-      '--random <seed>',
-      'compare generated Service sets made from this seed',
-      integer('--random', 0),
-    )
-    .option('--count <k>', 'with --random: how many sets', integer('--count', 1))
-    .option('--json', 'print the JSON report instead of the table')
-    .option(
-      '--out <dir>',
-      "write fidelity.json and fidelity.md here (and refresh README.md's declarations there)",
-    )
-    .action(async (file: string | undefined, o) => {
-      if (o.quick && (file || o.random !== undefined))
-        throw new UsageError(
-          '--quick compares the shipped topology: leave out the topology file and --random',
+  return (
+    program
+      .command('fidelity')
+      .description(
+        "compare what svclab's planners write with what the real kube-proxy writes on the same Services and EndpointSlices, per Service port (iptables, nftables, ipvs; ipvs runs in the VM when the host kernel has no IP_VS)",
+      )
+      .argument('[topology]', 'topology file (default topologies/three-node.yaml)')
+      .option('--mode <list>', `comma-separated: ${MODES.join(', ')}`, DEFAULT_MODES.join(','))
+      .option('--node <name>', 'the node compared', 'node-a')
+      .option('--quick', 'CI: one mode (iptables) on the shipped three-node topology')
+      .option(
+        '--random <seed>',
+        'compare generated Service sets made from this seed',
+        integer('--random', 0),
+      )
+      .option('--count <k>', 'with --random: how many sets', integer('--count', 1))
+      .option('--json', 'print the JSON report instead of the table')
+      .option(
+        '--out <dir>',
+        "write fidelity.json and fidelity.md here (and refresh README.md's declarations there)",
+      )
+      // The VM half of a run on a host without IP_VS (src/fidelity/vm.ts): the runs, not a report.
+      .addOption(new Option('--runs-out <file>').hideHelp())
+      .action(async (file: string | undefined, o) => {
+        if (o.quick && (file || o.random !== undefined))
+          throw new UsageError(
+            '--quick compares the shipped topology: leave out the topology file and --random',
+          );
+        if ((o.random === undefined) !== (o.count === undefined))
+          throw new UsageError('--random and --count go together');
+        const modes =
+          o.quick && o.mode === DEFAULT_MODES.join(',')
+            ? ['iptables' as const]
+            : parseModes(String(o.mode));
+        const topologyFile = resolve(file ?? join(root, 'topologies', 'three-node.yaml'));
+        const topo = await loadTopology(topologyFile);
+        if (!topo.nodes.some((n) => n.name === o.node))
+          throw new UsageError(
+            `--node: no node "${o.node}" in ${topologyFile} (have: ${topo.nodes.map((n) => n.name).join(', ')})`,
+          );
+        const { runFidelity } = await import('../../fidelity/run.js');
+        const { buildReport, renderMarkdown, renderText, REPORT_JSON, REPORT_MD } =
+          await import('../../fidelity/report.js');
+        const progress = (line: string) => process.stderr.write(`svclab: ${line}\n`);
+        // IPVS needs IP_VS and dummy devices: on a host kernel without them that mode runs in the
+        // VM (never from inside it), the others here, and the runs are merged in --mode's order.
+        const { hostHasIpvs } = await import('../../harness/requirements.js');
+        const viaVm = modes.filter(
+          (m) => m === 'ipvs' && process.env.SVCLAB_IN_VM !== '1' && !hostHasIpvs(),
         );
-      if ((o.random === undefined) !== (o.count === undefined))
-        throw new UsageError('--random and --count go together');
-      const modes =
-        o.quick && o.mode === MODES.join(',') ? ['iptables' as const] : parseModes(String(o.mode));
-      const topologyFile = resolve(file ?? join(root, 'topologies', 'three-node.yaml'));
-      const topo = await loadTopology(topologyFile);
-      if (!topo.nodes.some((n) => n.name === o.node))
-        throw new UsageError(
-          `--node: no node "${o.node}" in ${topologyFile} (have: ${topo.nodes.map((n) => n.name).join(', ')})`,
-        );
-      const { runFidelity } = await import('../../fidelity/run.js');
-      const { buildReport, renderMarkdown, renderText, REPORT_JSON, REPORT_MD } =
-        await import('../../fidelity/report.js');
-      const progress = (line: string) => process.stderr.write(`svclab: ${line}\n`);
-      const run = await runFidelity({
-        topologyFile,
-        modes,
-        node: String(o.node),
-        random:
+        const random =
           o.random !== undefined
             ? { seed: o.random as number, count: o.count as number }
-            : undefined,
-        onProgress: progress,
-      });
-      const shown = relative(root, topologyFile).startsWith('..')
-        ? topologyFile
-        : relative(root, topologyFile);
-      const report = buildReport({
-        command: ['svclab', ...process.argv.slice(2)].join(' '),
-        node: String(o.node),
-        topology: shown,
-        kubeVersion: run.kubeVersion,
-        runs: run.runs,
-      });
-      if (o.out) {
-        const dir = resolve(String(o.out));
-        await mkdir(dir, { recursive: true });
-        await writeFile(join(dir, REPORT_JSON), JSON.stringify(report, null, 2) + '\n');
-        await writeFile(join(dir, REPORT_MD), renderMarkdown(report));
-        const readme = join(dir, 'README.md');
-        if (existsSync(readme)) {
-          const { refreshDeclarations } = await import('../../fidelity/readme.js');
-          await writeFile(readme, refreshDeclarations(await readFile(readme, 'utf8')));
+            : undefined;
+        const here = modes.filter((m) => !viaVm.includes(m));
+        const run =
+          here.length > 0
+            ? await runFidelity({
+                topologyFile,
+                modes: here,
+                node: String(o.node),
+                random,
+                onProgress: progress,
+              })
+            : { kubeVersion: '', runs: [] };
+        if (viaVm.length > 0) {
+          progress(`${viaVm.join(', ')}: the host kernel has no IP_VS; running in the VM`);
+          const { runFidelityInVm } = await import('../../fidelity/vm.js');
+          const fromVm = await runFidelityInVm({
+            modes: viaVm,
+            args: [
+              topologyFile,
+              '--node',
+              String(o.node),
+              ...(random ? ['--random', String(random.seed), '--count', String(random.count)] : []),
+            ],
+            cli: process.argv[1],
+            onOutput: (c) => process.stderr.write(c),
+          });
+          run.kubeVersion ||= fromVm.kubeVersion;
+          run.runs = modes.flatMap((m) =>
+            [...run.runs, ...fromVm.runs].filter((r) => r.mode === m),
+          );
         }
-        progress(`wrote ${join(dir, REPORT_JSON)} and ${join(dir, REPORT_MD)}`);
-      }
-      process.stdout.write(o.json ? JSON.stringify(report, null, 2) + '\n' : renderText(report));
-      if (report.undeclared > 0) process.exitCode = 1;
-    });
+        if (o.runsOut) {
+          await writeFile(resolve(String(o.runsOut)), JSON.stringify(run) + '\n');
+        }
+        const shown = relative(root, topologyFile).startsWith('..')
+          ? topologyFile
+          : relative(root, topologyFile);
+        const report = buildReport({
+          command: ['svclab', ...process.argv.slice(2)].join(' '),
+          node: String(o.node),
+          topology: shown,
+          kubeVersion: run.kubeVersion,
+          runs: run.runs,
+        });
+        if (o.out) {
+          const dir = resolve(String(o.out));
+          await mkdir(dir, { recursive: true });
+          await writeFile(join(dir, REPORT_JSON), JSON.stringify(report, null, 2) + '\n');
+          await writeFile(join(dir, REPORT_MD), renderMarkdown(report));
+          const readme = join(dir, 'README.md');
+          if (existsSync(readme)) {
+            const { refreshDeclarations } = await import('../../fidelity/readme.js');
+            await writeFile(readme, refreshDeclarations(await readFile(readme, 'utf8')));
+          }
+          progress(`wrote ${join(dir, REPORT_JSON)} and ${join(dir, REPORT_MD)}`);
+        }
+        process.stdout.write(o.json ? JSON.stringify(report, null, 2) + '\n' : renderText(report));
+        if (report.undeclared > 0) process.exitCode = 1;
+      })
+  );
 }

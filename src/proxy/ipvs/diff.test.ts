@@ -121,11 +121,9 @@ describe('diffIpvs', () => {
     const applied = applyAll(web());
     const ops = diffIpvs({ applied, desired: plan(web()), full: true });
     expect(ops.ipset).toContain(
-      'create KUBE-CLUSTER-IP hash:ip,port family inet hashsize 1024 maxelem 65536 comment -exist',
+      'create KUBE-CLUSTER-IP hash:ip,port family inet hashsize 1024 maxelem 65536 -exist',
     );
-    expect(ops.ipset).toContain(
-      'create KUBE-NODE-PORT-TCP bitmap:port range 0-65535 comment -exist',
-    );
+    expect(ops.ipset).toContain('create KUBE-NODE-PORT-TCP bitmap:port range 0-65535 -exist');
     expect(ops.ipset).toContain('flush KUBE-CLUSTER-IP');
     expect(ops.ipset).toContain('add KUBE-CLUSTER-IP 10.96.0.10,tcp:80 -exist');
     expect(ops.iptables).toBe(applied.iptables);

@@ -1,10 +1,10 @@
 import type { Protocol } from '../../model/types.js';
 
 /**
- * The ipsets kube-proxy's IPVS mode keeps (pkg/proxy/ipvs/ipset.go), with kube-proxy's names,
- * types and comments. The comments are what the iptables rules carry in `--comment`.
- *
- * Left out because the topology model has nothing that fills them: the SCTP NodePort sets.
+ * The ipsets kube-proxy's IPVS mode keeps (pkg/proxy/ipvs/ipset.go, proxier.go ipsetInfo), with
+ * kube-proxy's names, types and comments, all of them created on every node whether or not
+ * anything fills them (`ipset save` lists them). The comments are what the iptables rules carry
+ * in `--comment`; the sets themselves have none.
  */
 export const IPSETS = {
   loopBack: {
@@ -75,6 +75,21 @@ export const IPSETS = {
     type: 'bitmap:port',
     comment: 'Kubernetes nodeport UDP port with externalTrafficPolicy=local',
   },
+  /**
+   * SCTP NodePorts (hash:ip,port: node IP and port). The topology model has no SCTP, so they stay
+   * empty and no rule matches them, as in kube-proxy on a cluster without SCTP Services.
+   */
+  nodePortSCTP: {
+    name: 'KUBE-NODE-PORT-SCTP-HASH',
+    type: 'hash:ip,port',
+    comment: "Kubernetes nodeport SCTP port for masquerade purpose with type 'hash ip:port'",
+  },
+  nodePortLocalSCTP: {
+    name: 'KUBE-NODE-PORT-LOCAL-SCTP-HASH',
+    type: 'hash:ip,port',
+    comment:
+      "Kubernetes nodeport SCTP port with externalTrafficPolicy=local with type 'hash ip:port'",
+  },
   /** healthCheckNodePorts of the node's Services: filter KUBE-NODE-PORT accepts TCP to them. */
   healthCheckNodePort: {
     name: 'KUBE-HEALTH-CHECK-NODE-PORT',
@@ -82,7 +97,7 @@ export const IPSETS = {
     comment: 'Kubernetes health check node port',
   },
   /** Every address bound to kube-ipvs0; KUBE-IPVS-FILTER rejects other ports on them (kubernetes#72236). */
-  ipvsIPs: { name: 'KUBE-IPVS-IPS', type: 'hash:ip', comment: 'IPVS virtual server IP addresses' },
+  ipvsIPs: { name: 'KUBE-IPVS-IPS', type: 'hash:ip', comment: 'Addresses on the ipvs interface' },
 } as const satisfies Record<string, IpsetSpec>;
 
 export type IpsetKey = keyof typeof IPSETS;
@@ -98,15 +113,17 @@ export interface IpsetSpec {
 export const IPSET_KEYS = Object.keys(IPSETS) as IpsetKey[];
 
 /**
- * `ipset create` arguments as kube-proxy's util/ipset builds them: hash sets get family,
- * hashsize and maxelem, bitmap:port sets the whole port range; `comment` enables per-entry
- * comments.
+ * `ipset create` arguments as kube-proxy's util/ipset builds them (pkg/proxy/ipvs/ipset/ipset.go
+ * createSet, with setIPSetDefaults): hash sets get family, hashsize and maxelem, bitmap:port sets
+ * the whole port range. No `comment` option: kube-proxy's members carry no comment, and a set
+ * created with it is a different set to `ipset save` (svclab created them with it until the
+ * fidelity comparison showed it).
  */
 export function ipsetCreateLine(spec: IpsetSpec): string {
   const extra = spec.type.startsWith('hash:')
     ? 'family inet hashsize 1024 maxelem 65536'
     : 'range 0-65535';
-  return `create ${spec.name} ${spec.type} ${extra} comment -exist`;
+  return `create ${spec.name} ${spec.type} ${extra} -exist`;
 }
 
 /** `10.96.0.10,tcp:80`: the member text `ipset list` prints for hash:ip,port. */
