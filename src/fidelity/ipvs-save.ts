@@ -144,3 +144,41 @@ export function normaliseDummyAddresses(addr: string, link?: string): Normalised
     });
   return { source: 'ip -o addr show dev kube-ipvs0', lines: out };
 }
+
+/**
+ * The sysctls kube-proxy's IPVS mode sets in its node's namespace (NewProxier in
+ * pkg/proxy/ipvs/proxier.go: sysctlVSConnTrack, sysctlConnReuse, sysctlExpireNoDestConn,
+ * sysctlExpireQuiescentTemplate, sysctlForward, and sysctlArpIgnore / sysctlArpAnnounce with
+ * --ipvs-strict-arp). All are per network namespace, so the twin's show what svclab's planner set
+ * on top of a new namespace's defaults. conn_reuse_mode is read even where kube-proxy leaves it
+ * (kernels from 5.9): both sides must then show the kernel's default.
+ */
+export const IPVS_SYSCTLS = [
+  'net.ipv4.vs.conntrack',
+  'net.ipv4.vs.conn_reuse_mode',
+  'net.ipv4.vs.expire_nodest_conn',
+  'net.ipv4.vs.expire_quiescent_template',
+  'net.ipv4.ip_forward',
+  'net.ipv4.conf.all.arp_ignore',
+  'net.ipv4.conf.all.arp_announce',
+] as const;
+
+/**
+ * `sysctl KEY...` output (`net.ipv4.vs.conntrack = 1`): one line per key, in IPVS_SYSCTLS'
+ * order, as `sysctl net.ipv4.vs.conntrack = 1`. A key the output lacks is a line saying so, so
+ * that a side missing it differs instead of comparing equal by omission.
+ */
+export function normaliseSysctls(text: string): NormalisedRuleset {
+  const values = new Map<string, string>();
+  for (const raw of text.split('\n')) {
+    const m = /^\s*(\S+)\s*=\s*(.*?)\s*$/.exec(raw);
+    if (m) values.set(m[1]!, m[2]!.replace(/\s+/g, ' '));
+  }
+  const lines: RulesetLine[] = IPVS_SYSCTLS.map((key) => ({
+    kind: 'table',
+    text: `sysctl ${key} ${values.has(key) ? `= ${values.get(key)}` : '(not present)'}`,
+    table: 'sysctl',
+    object: key,
+  }));
+  return { source: 'sysctl', lines };
+}

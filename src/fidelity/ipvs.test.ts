@@ -3,7 +3,12 @@ import { endpoint, service, servicePorts, tcpPort } from '../proxy/nftables/fixt
 import { CONSTANT, UNATTRIBUTED, groupByOwner, indexServicePorts } from './attribute.js';
 import { compareRulesets } from './diff.js';
 import { normaliseIptablesSave } from './iptables-save.js';
-import { normaliseDummyAddresses, normaliseIpsetSave, normaliseIpvsadmSave } from './ipvs-save.js';
+import {
+  normaliseDummyAddresses,
+  normaliseIpsetSave,
+  normaliseIpvsadmSave,
+  normaliseSysctls,
+} from './ipvs-save.js';
 import { nodeAddresses } from './run.js';
 
 // Shaped like what kube-proxy v1.37.2 writes in IPVS mode on a lab node (ipvsadm v1.31,
@@ -107,6 +112,39 @@ describe('normaliseIpsetSave', () => {
   });
 });
 
+describe('normaliseSysctls', () => {
+  const SYSCTL = `net.ipv4.vs.conntrack = 1
+net.ipv4.vs.conn_reuse_mode = 1
+net.ipv4.vs.expire_nodest_conn = 1
+net.ipv4.vs.expire_quiescent_template = 1
+net.ipv4.ip_forward = 1
+net.ipv4.conf.all.arp_ignore = 0
+net.ipv4.conf.all.arp_announce = 0
+`;
+  it('gives one line per sysctl IPVS mode sets, in a fixed order whatever order sysctl printed', () => {
+    const shuffled = SYSCTL.split('\n').reverse().join('\n');
+    const texts = normaliseSysctls(shuffled).lines.map((l) => l.text);
+    expect(texts).toEqual([
+      'sysctl net.ipv4.vs.conntrack = 1',
+      'sysctl net.ipv4.vs.conn_reuse_mode = 1',
+      'sysctl net.ipv4.vs.expire_nodest_conn = 1',
+      'sysctl net.ipv4.vs.expire_quiescent_template = 1',
+      'sysctl net.ipv4.ip_forward = 1',
+      'sysctl net.ipv4.conf.all.arp_ignore = 0',
+      'sysctl net.ipv4.conf.all.arp_announce = 0',
+    ]);
+  });
+  it('marks a sysctl the output lacks, so a side without it differs', () => {
+    const without = SYSCTL.replace(/^net\.ipv4\.vs\.conntrack.*\n/m, '');
+    expect(normaliseSysctls(without).lines[0]!.text).toBe(
+      'sysctl net.ipv4.vs.conntrack (not present)',
+    );
+    expect(normaliseSysctls(without).lines[0]!.text).not.toBe(
+      normaliseSysctls(SYSCTL).lines[0]!.text,
+    );
+  });
+});
+
 describe('normaliseDummyAddresses', () => {
   it("lists kube-ipvs0's addresses sorted, without index and lifetimes, after the device's state", () => {
     expect(normaliseDummyAddresses(ADDR, LINK).lines.map((l) => l.text)).toEqual([
@@ -159,6 +197,7 @@ describe('IPVS attribution', () => {
     normaliseIpvsadmSave(IPVSADM, TIMEOUTS),
     normaliseIpsetSave(IPSET),
     normaliseDummyAddresses(ADDR, LINK),
+    normaliseSysctls('net.ipv4.vs.conntrack = 1\n'),
   ];
   const groups = groupByOwner(
     rulesets.flatMap((r) => r.lines),
@@ -197,6 +236,7 @@ describe('IPVS attribution', () => {
     );
     expect(constant).toContain('ipvs timeouts (tcp tcpfin udp) 900 120 300');
     expect(constant).toContain('kube-ipvs0 link <BROADCAST,NOARP> state DOWN');
+    expect(constant).toContain('sysctl net.ipv4.vs.conntrack = 1');
     expect(constant.some((l) => l.includes('--match-set KUBE-CLUSTER-IP'))).toBe(true);
   });
 

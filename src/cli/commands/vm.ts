@@ -69,7 +69,7 @@ export function register(program: Command): void {
       process.removeListener('SIGINT', stop);
       process.removeListener('SIGTERM', stop);
       process.stderr.write(
-        `svclab: VM (kernel ${result.kernelRelease}) boot ${result.bootMs} ms, command ${result.commandMs} ms, teardown ${result.teardownMs} ms, exit ${result.exitCode}\n`,
+        `svclab: VM (kernel ${result.kernelRelease}) boot ${Math.round(result.bootMs)} ms, command ${Math.round(result.commandMs)} ms, teardown ${Math.round(result.teardownMs)} ms, exit ${result.exitCode}\n`,
       );
       process.exitCode = result.exitCode;
     });
