@@ -2,6 +2,7 @@ import type { V1Node } from '@kubernetes/client-node';
 import { LabError } from '../../exec/index.js';
 import type { Topology } from '../../model/types.js';
 import type { ProxyMode } from '../../proxy/types.js';
+import { disownLab, ownLab, tearingDown } from '../owned-labs.js';
 import { defaultProgressOutput, runPhases } from '../phases.js';
 import type { DownReport, UpOptions } from '../provider.js';
 import { claimLabDir, readLabState, removeLabDir, writeLabState, type LabState } from '../state.js';
@@ -119,6 +120,10 @@ export async function upClusterLab(
     extra: { ...spec.extra, namespace: spec.namespace },
   };
   await writeLabState(state);
+  // From here on there is something to remove if this process is interrupted: an ephemeral lab
+  // (a benchmark's, a test's) goes on SIGINT/SIGTERM with its namespace and, for kind, its
+  // cluster, as netns and docker labs do (lab-flow.ts).
+  if (state.ephemeral) ownLab(lab, () => downClusterLab(spec, lab));
   let result: ClusterLab | undefined;
   try {
     let placement!: Placement;
@@ -255,8 +260,11 @@ export async function upClusterLab(
     await writeLabState(state);
     return result!;
   } catch (err) {
-    if (!opts.keepOnFailure) {
-      const report = await downClusterLab(spec, lab);
+    if (opts.keepOnFailure) disownLab(lab);
+    else {
+      const teardown = downClusterLab(spec, lab);
+      tearingDown(lab, teardown);
+      const report = await teardown.finally(() => disownLab(lab));
       if (report.errors.length > 0)
         throw new LabError(
           `failed to bring up lab ${lab} (and teardown was incomplete: ${report.errors.join('; ')})`,
