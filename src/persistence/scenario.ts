@@ -16,6 +16,8 @@ import {
   baselineOf,
   endpointPods,
   flushConntrack,
+  ipvsRealServersNote,
+  nodeOf,
   restoreBaseline,
   syncNotes,
   type Baseline,
@@ -109,6 +111,18 @@ export async function runEvent(
       exchangeUdp(agent, flows.udp, { updatedAt, watch }),
       firstNewConnection(agent, target, { startedAt: updatedAt, watch }),
     ]);
+    // Read after the verdicts, so the probes are not delayed (the real servers do not move with
+    // them): an IPVS cell says what its UDP virtual server held once the update had synced.
+    if (lab.dataplaneMode === 'ipvs')
+      notes.push(
+        await ipvsRealServersNote(
+          lab,
+          nodeOf(lab.topology, client),
+          'UDP',
+          target.host,
+          target.udpPort,
+        ),
+      );
     return {
       event: event.id,
       title: event.title,
