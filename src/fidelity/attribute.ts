@@ -298,13 +298,19 @@ function ipvsOwners(lines: readonly RulesetLine[], idx: ServicePortIndex): strin
     if (l.table === 'kube-ipvs0')
       return l.kind === 'element' && l.key ? found(idx.byServiceIP.get(l.key)) : [CONSTANT];
     // iptables: `-A KUBE-IPVS-OUT-FILTER -s IP -m ipvs --vaddr IP --vproto tcp --vport 80 -j DROP`.
+    // iptables-save prints the ipvs match's options in its own order (`--vproto 6 --vaddr IP
+    // --vport 80` with the nft backend) and the protocol by number: each is read on its own.
+    // Unattributed, these rules would be compared in the order kube-proxy writes them, which is
+    // its Go map's (lbNoNodeAccessIPPortProtocolEntries is filled walking svcPortMap).
     if (l.kind === 'rule' && l.object === 'KUBE-IPVS-OUT-FILTER') {
-      const m = /--vaddr (\S+?)(?:\/32)? --vproto (\S+) --vport (\d+)/.exec(l.text);
-      // iptables-save may print the protocol by number.
+      const vaddr = /--vaddr (\S+?)(?:\/32)?(?:\s|$)/.exec(l.text)?.[1];
+      const vproto = /--vproto (\S+)/.exec(l.text)?.[1];
+      const vport = /--vport (\d+)/.exec(l.text)?.[1];
       const proto =
-        ({ '6': 'tcp', '17': 'udp', '132': 'sctp' } as Record<string, string>)[m?.[2] ?? ''] ??
-        m?.[2];
-      if (m) return found(idx.byAddress.get(`${m[1]} . ${proto} . ${m[3]}`));
+        ({ '6': 'tcp', '17': 'udp', '132': 'sctp' } as Record<string, string>)[vproto ?? ''] ??
+        vproto?.toLowerCase();
+      if (vaddr && proto && vport)
+        return found(idx.byAddress.get(`${vaddr} . ${proto} . ${vport}`));
     }
     return [CONSTANT];
   });

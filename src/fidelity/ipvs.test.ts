@@ -302,3 +302,46 @@ describe('runs read back from the VM', () => {
     expect(revived.runs[0]!.sources[0]!.comparisons[0]!.declared[0]).toBe(d);
   });
 });
+
+describe('KUBE-IPVS-OUT-FILTER rules', () => {
+  // What iptables-save (nft backend) printed in the VM for kube-proxy v1.37.2: the ipvs match's
+  // options in its own order and the protocol by number. Seed 11, sets 8, 16 and 19 of the
+  // generated series showed a Service's three drop rules in another order than svclab's
+  // (kube-proxy fills them walking its svcPortMap, a Go map).
+  const lb = service({
+    name: 'lb',
+    type: 'LoadBalancer',
+    clusterIP: '10.96.0.20',
+    loadBalancerIPs: ['172.18.200.138'],
+    loadBalancerSourceRanges: ['192.0.2.0/24'],
+    ports: [
+      tcpPort(80, { name: 'a', nodePort: 30032 }),
+      { name: 'b', port: 81, targetPort: 8081, protocol: 'UDP', nodePort: 30033 },
+    ],
+  });
+  const index = indexServicePorts({
+    servicePorts: servicePorts(lb, [endpoint('10.244.1.2', 'node-a')]),
+  });
+  const rule = (proto: number, port: number) =>
+    `-A KUBE-IPVS-OUT-FILTER -s 172.18.200.138/32 -m ipvs --vproto ${proto} --vaddr 172.18.200.138 --vport ${port} -j DROP`;
+  const save = (rules: string[]) =>
+    `*filter\n:KUBE-IPVS-OUT-FILTER - [0:0]\n${rules.join('\n')}\nCOMMIT\n`;
+
+  it("belong to the load-balancer IP:port they drop, in iptables-save's option order", () => {
+    const groups = groupByOwner(
+      normaliseIptablesSave(save([rule(6, 80), rule(17, 81)])).lines,
+      index,
+      'ipvs',
+    );
+    expect(groups.get('default/lb:a/TCP')).toEqual([`filter ${rule(6, 80)}`]);
+    expect(groups.get('default/lb:b/UDP')).toEqual([`filter ${rule(17, 81)}`]);
+    expect(groups.get(CONSTANT) ?? []).not.toContain(`filter ${rule(6, 80)}`);
+  });
+
+  it('compare identical whatever order the two proxies wrote them in', () => {
+    const kubeProxy = [normaliseIptablesSave(save([rule(17, 81), rule(6, 80)]))];
+    const svclab = [normaliseIptablesSave(save([rule(6, 80), rule(17, 81)]))];
+    const results = compareRulesets({ mode: 'ipvs', index, kubeProxy, svclab });
+    expect(results.filter((c) => c.status !== 'identical')).toEqual([]);
+  });
+});
