@@ -12,7 +12,7 @@ import { AgentClient } from '../traffic/agent-client.js';
 import type { Attempt, L4 } from '../traffic/protocol.js';
 import { computeProxyState } from './endpoints.js';
 import { writeDump, type DumpOptions } from './dump.js';
-import { disownLab, tearingDown } from './owned-labs.js';
+import { tearDownOwned } from './owned-labs.js';
 import type { DownReport, LabBackend, LabTarget } from './provider.js';
 import {
   parseDestination,
@@ -360,13 +360,7 @@ export class Lab implements AsyncDisposable {
     if (this.closed) return { lab: this.name, removed: [], errors: [] };
     this.closed = true;
     await this.detach();
-    const teardown = this.backend.teardown();
-    tearingDown(this.name, teardown);
-    try {
-      return await teardown;
-    } finally {
-      disownLab(this.name);
-    }
+    return tearDownOwned(this.name, this.backend.teardown());
   }
 
   async [Symbol.asyncDispose](): Promise<void> {

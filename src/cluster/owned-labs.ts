@@ -23,9 +23,22 @@ export function ownLab(name: string, teardown: Teardown): void {
 }
 
 /** Records that `name` is being removed by `running`: two teardowns at once race each other. */
-export function tearingDown(name: string, running: Promise<unknown>): void {
+function tearingDown(name: string, running: Promise<unknown>): void {
   const lab = owned.get(name);
   if (lab) lab.running = running;
+}
+
+/**
+ * Removes an owned lab through `teardown` (already started): a signal meanwhile waits for it
+ * instead of starting a second one, and the lab is disowned once it is done, whatever the outcome.
+ */
+export async function tearDownOwned<T>(name: string, teardown: Promise<T>): Promise<T> {
+  tearingDown(name, teardown);
+  try {
+    return await teardown;
+  } finally {
+    disownLab(name);
+  }
 }
 
 export function disownLab(name: string): void {

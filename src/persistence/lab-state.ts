@@ -1,5 +1,6 @@
 import type { Lab } from '../cluster/lab.js';
 import type { Topology } from '../model/types.js';
+import { parseIpvsadmList } from '../proxy/ipvs/ipvsadm.js';
 import type { SyncResult } from '../proxy/types.js';
 import { selectPods } from '../cluster/endpoints.js';
 import { findService } from './events.js';
@@ -85,35 +86,25 @@ export function syncNotes(results: SyncResult[]): string[] {
 }
 
 /**
- * `node UDP 10.96.0.10:81 real servers: 10.244.0.2:8081 w1, 10.244.1.2:8081 w0`: what one IPVS
- * virtual server holds now on a node (`ipvsadm -Ln -u`), for a cell's notes. A UDP flow that
- * survived an endpoint's removal is then explained by the kernel (the real server still there, or
- * kept at weight 0) instead of guessed at: kube-proxy deletes a UDP real server at once
+ * `node UDP 10.96.0.10:81 real servers after the update: 10.244.0.2:8081 w1, 10.244.1.2:8081 w0`:
+ * what one UDP virtual server holds now on a node (`ipvsadm -Ln -u`), for a cell's notes. A UDP
+ * flow that survived an endpoint's removal is then explained by the kernel (the real server still
+ * there, or kept at weight 0) instead of guessed at: kube-proxy deletes a UDP real server at once
  * (pkg/proxy/ipvs/graceful_termination.go, IsRsGracefulTerminationNeeded is false for UDP).
  */
-export async function ipvsRealServersNote(
+export async function ipvsUdpRealServersNote(
   lab: Lab,
   node: string,
-  proto: 'TCP' | 'UDP',
   vip: string,
   port: number,
 ): Promise<string> {
-  const flag = proto === 'UDP' ? '-u' : '-t';
-  const r = await lab.exec(node, ['ipvsadm', '-Ln', flag, `${vip}:${port}`], {
+  const what = `${node} UDP ${vip}:${port}`;
+  const r = await lab.exec(node, ['ipvsadm', '-Ln', '-u', `${vip}:${port}`], {
     allowFailure: true,
   });
-  const what = `${node} ${proto} ${vip}:${port}`;
   if (r.exitCode !== 0) return `${what}: no virtual server (${r.stderr.trim()})`;
-  const reals = parseIpvsRealServers(r.stdout);
-  return `${what} real servers after the update: ${reals.length > 0 ? reals.map((x) => `${x.address} w${x.weight}`).join(', ') : 'none'}`;
-}
-
-/** `  -> 10.244.0.2:8081  Masq  1  0  0` lines of `ipvsadm -Ln`: address and weight. */
-export function parseIpvsRealServers(text: string): { address: string; weight: number }[] {
-  const out: { address: string; weight: number }[] = [];
-  for (const line of text.split('\n')) {
-    const m = /^\s*->\s+(\d+\.\d+\.\d+\.\d+:\d+)\s+\S+\s+(\d+)\s/.exec(line);
-    if (m) out.push({ address: m[1]!, weight: Number(m[2]) });
-  }
-  return out.sort((a, b) => (a.address < b.address ? -1 : a.address > b.address ? 1 : 0));
+  const reals = (parseIpvsadmList(r.stdout)[0]?.realServers ?? [])
+    .map((x) => `${x.address}:${x.port} w${x.weight}`)
+    .sort();
+  return `${what} real servers after the update: ${reals.length > 0 ? reals.join(', ') : 'none'}`;
 }

@@ -16,7 +16,7 @@ import {
   baselineOf,
   endpointPods,
   flushConntrack,
-  ipvsRealServersNote,
+  ipvsUdpRealServersNote,
   nodeOf,
   restoreBaseline,
   syncNotes,
@@ -115,10 +115,9 @@ export async function runEvent(
     // them): an IPVS cell says what its UDP virtual server held once the update had synced.
     if (lab.dataplaneMode === 'ipvs')
       notes.push(
-        await ipvsRealServersNote(
+        await ipvsUdpRealServersNote(
           lab,
           nodeOf(lab.topology, client),
-          'UDP',
           target.host,
           target.udpPort,
         ),

@@ -1,7 +1,7 @@
 import { LabError } from '../../exec/index.js';
 import type { Topology } from '../../model/types.js';
 import { Lab } from '../lab.js';
-import { disownLab, ownLab, tearingDown } from '../owned-labs.js';
+import { disownLab, ownLab, tearDownOwned } from '../owned-labs.js';
 import { defaultProgressOutput, runPhases, type Phase } from '../phases.js';
 import type { DownReport, LabBackend, UpOptions } from '../provider.js';
 import { claimLabDir, isPidAlive, readLabState, writeLabState, type LabState } from '../state.js';
@@ -83,9 +83,7 @@ export async function createLab(flow: CreateLabFlow): Promise<Lab> {
   } catch (err) {
     if (opts.keepOnFailure) disownLab(name);
     else {
-      const teardown = flow.teardown(name);
-      tearingDown(name, teardown);
-      const report = await teardown.finally(() => disownLab(name));
+      const report = await tearDownOwned(name, flow.teardown(name));
       if (report.errors.length > 0) {
         throw new LabError(
           `failed to bring up lab ${name} (and teardown was incomplete: ${report.errors.join('; ')})`,

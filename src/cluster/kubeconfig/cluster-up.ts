@@ -2,7 +2,7 @@ import type { V1Node } from '@kubernetes/client-node';
 import { LabError } from '../../exec/index.js';
 import type { Topology } from '../../model/types.js';
 import type { ProxyMode } from '../../proxy/types.js';
-import { disownLab, ownLab, tearingDown } from '../owned-labs.js';
+import { disownLab, ownLab, tearDownOwned } from '../owned-labs.js';
 import { defaultProgressOutput, runPhases } from '../phases.js';
 import type { DownReport, UpOptions } from '../provider.js';
 import { claimLabDir, readLabState, removeLabDir, writeLabState, type LabState } from '../state.js';
@@ -262,9 +262,7 @@ export async function upClusterLab(
   } catch (err) {
     if (opts.keepOnFailure) disownLab(lab);
     else {
-      const teardown = downClusterLab(spec, lab);
-      tearingDown(lab, teardown);
-      const report = await teardown.finally(() => disownLab(lab));
+      const report = await tearDownOwned(lab, downClusterLab(spec, lab));
       if (report.errors.length > 0)
         throw new LabError(
           `failed to bring up lab ${lab} (and teardown was incomplete: ${report.errors.join('; ')})`,
