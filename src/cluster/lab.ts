@@ -176,11 +176,13 @@ export class Lab implements AsyncDisposable {
 
   /**
    * Changes the desired state (Services, pods) and syncs every node, as an API update followed by
-   * kube-proxy's sync would. The mutator edits a copy of the topology.
+   * kube-proxy's sync would. The mutator edits a copy of the topology. `sync: false` leaves the
+   * proxies alone: for a caller that waits for their sync itself (svclab fidelity fences after
+   * reading the API), or that syncs several changes at once.
    */
   async update(
     mutate: (draft: Topology) => void,
-    opts: { full?: boolean } = {},
+    opts: { full?: boolean; sync?: boolean } = {},
   ): Promise<SyncResult[]> {
     const draft = structuredClone(this.topo);
     mutate(draft);
@@ -200,7 +202,7 @@ export class Lab implements AsyncDisposable {
     this.topo = draft;
     this.state = computeProxyState(draft);
     await this.persist();
-    return this.sync(opts);
+    return opts.sync === false ? [] : this.sync(opts);
   }
 
   /** Simulates a kube-proxy restart: new proxy instances that know nothing and program from scratch. */

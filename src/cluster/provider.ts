@@ -24,6 +24,11 @@ export interface RealProxyOptions {
   command?: string | undefined;
   /** kube-proxy's periodic resync (KubeProxyConfiguration syncPeriod; default 30s). */
   syncPeriod?: string | undefined;
+  /**
+   * The nodes that run it (default: every node). A node's rules depend only on the API, not on
+   * the other nodes' proxies, so a run that looks at one node (svclab fidelity) runs one.
+   */
+  nodes?: readonly string[] | undefined;
 }
 
 export interface UpOptions {

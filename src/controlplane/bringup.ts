@@ -120,6 +120,7 @@ export function controlPlanePhases(ctx: ControlPlaneContext): Phase[] {
     {
       title: 'control plane: binaries',
       run: async () => {
+        if (ctx.kubeProxy) kubeProxyNodes(topo, ctx.kubeProxy.nodes);
         const wantProxy = ctx.kubeProxy && !ctx.kubeProxy.binary && !ctx.kubeProxy.command;
         bins = await resolveKubeBinaries(
           [
@@ -137,6 +138,7 @@ export function controlPlanePhases(ctx: ControlPlaneContext): Phase[] {
             mode: ctx.kubeProxy.mode,
             binary: '',
             command: ctx.kubeProxy.command,
+            ...(ctx.kubeProxy.nodes ? { nodes: [...ctx.kubeProxy.nodes] } : {}),
           };
         } else if (ctx.kubeProxy) {
           kubeProxyBinary = ctx.kubeProxy.binary
@@ -146,7 +148,11 @@ export function controlPlanePhases(ctx: ControlPlaneContext): Phase[] {
             throw new UsageError(
               `--kube-proxy-binary: Invalid value: ${JSON.stringify(kubeProxyBinary)}: not an executable file`,
             );
-          record.kubeProxy = { mode: ctx.kubeProxy.mode, binary: kubeProxyBinary };
+          record.kubeProxy = {
+            mode: ctx.kubeProxy.mode,
+            binary: kubeProxyBinary,
+            ...(ctx.kubeProxy.nodes ? { nodes: [...ctx.kubeProxy.nodes] } : {}),
+          };
         }
         record.version = bins.version;
         record.binSource = bins.source;
@@ -205,7 +211,7 @@ export function controlPlanePhases(ctx: ControlPlaneContext): Phase[] {
                 clusterCIDR: topo.networking.podSubnet,
                 dir: files.kubeProxyDir,
                 logDir: join(labDir(ctx.lab), 'logs'),
-                nodes: topo.nodes.map((n) => ({
+                nodes: kubeProxyNodes(topo, ctx.kubeProxy.nodes).map((n) => ({
                   name: n.name,
                   ip: n.ip,
                   netns: netnsName(ctx.lab, 'node', n.name),
@@ -363,4 +369,18 @@ export async function registerTopology(
 function ignoreExists(err: unknown): void {
   if (err instanceof ApiStatusError && err.code === 409) return;
   throw err;
+}
+
+/** The topology's nodes that run kube-proxy: every node, or the ones named. */
+export function kubeProxyNodes(
+  topo: Topology,
+  names: readonly string[] | undefined,
+): Topology['nodes'] {
+  if (!names) return topo.nodes;
+  const unknown = names.filter((n) => !topo.nodes.some((node) => node.name === n));
+  if (unknown.length > 0 || names.length === 0)
+    throw new LabError(
+      `kube-proxy nodes: ${unknown.length > 0 ? `no node ${unknown.map((n) => `"${n}"`).join(', ')} in the topology` : 'the list is empty'} (have: ${topo.nodes.map((n) => n.name).join(', ')})`,
+    );
+  return topo.nodes.filter((n) => names.includes(n.name));
 }

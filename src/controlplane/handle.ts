@@ -22,7 +22,15 @@ export interface ControlPlaneRecord {
   binDir: string;
   components: ComponentRecord[];
   /** The real kube-proxy runs on every node (supervised by the lab kubelet). */
-  kubeProxy?: { mode: string; binary: string; command?: string | undefined } | undefined;
+  kubeProxy?:
+    | {
+        mode: string;
+        binary: string;
+        command?: string | undefined;
+        /** The nodes it runs on, when not every node. */
+        nodes?: string[] | undefined;
+      }
+    | undefined;
 }
 
 /**
@@ -118,7 +126,8 @@ export class ControlPlane {
     node: string,
     nodeIP: string,
   ): Promise<{ log: string; metrics: string; config: string } | undefined> {
-    if (!this.record.kubeProxy) return undefined;
+    const kp = this.record.kubeProxy;
+    if (!kp || (kp.nodes && !kp.nodes.includes(node))) return undefined;
     const read = (file: string) =>
       readFile(file, 'utf8').catch((err: Error) => `(unreadable ${file}: ${err.message})`);
     const metrics = await this.kubelet<{ status: number; body: string }>('http-get', {
