@@ -152,6 +152,7 @@ async function compareMode(
   await proxy.install();
 
   for (const [i, set] of sets.entries()) {
+    const took = stopwatch();
     if (i > 0) {
       progress(
         `${mode}: ${set.label}: applying ${set.topology.services.length} Services through the API`,
@@ -162,19 +163,25 @@ async function compareMode(
         sync: mode === 'nftables',
       });
       if (mode === 'nftables') await untilStaleChainsDeletable(Date.now());
+      took.lap('API update');
     }
-    const { state, kubeProxy } = await settled(lab, cp, () =>
-      readRulesets((f, a, o) => lab.backend.exec(node, f, a, o), mode, backend),
+    const { state, kubeProxy } = await settled(
+      lab,
+      cp,
+      () => readRulesets((f, a, o) => lab.backend.exec(node, f, a, o), mode, backend),
+      took,
     );
     await proxy.sync(state, { full: i === 0 });
+    took.lap('planner');
     const svclab = await readRulesets(twin.ctx.exec, mode, backend);
+    took.lap('kernel reads');
     await dumpLines(mode, i, { 'kube-proxy': kubeProxy, svclab });
     const index = indexServicePorts(state);
     const comparisons = compareRulesets({ mode, index, kubeProxy, svclab });
     run.sources.push({ source: set.label, comparisons });
     const bad = comparisons.filter((c) => c.status === 'different').length;
     progress(
-      `${mode}: ${set.label}: ${comparisons.length} compared, ${bad} with undeclared differences`,
+      `${mode}: ${set.label}: ${comparisons.length} compared, ${bad} with undeclared differences (${took.laps()})`,
     );
     if (comparisons.some((c) => c.servicePort === UNATTRIBUTED))
       run.notes.push(
@@ -182,6 +189,24 @@ async function compareMode(
       );
   }
   return run;
+}
+
+/**
+ * Where a set's time went, for the progress line: the API update and the controllers, kube-proxy's
+ * sync with the reads around it (`settled`), svclab's planner in the twin, and reading the twin.
+ */
+function stopwatch(): { lap: (what: string) => void; laps: () => string } {
+  let last = Date.now();
+  // Summed per name, in the order first seen (`settled` may read the API and the kernel again).
+  const laps = new Map<string, number>();
+  return {
+    lap: (what) => {
+      const now = Date.now();
+      laps.set(what, (laps.get(what) ?? 0) + now - last);
+      last = now;
+    },
+    laps: () => [...laps].map(([what, ms]) => `${what} ${(ms / 1000).toFixed(1)} s`).join(', '),
+  };
 }
 
 /**
@@ -245,6 +270,7 @@ async function settled<T>(
   lab: Lab,
   cp: ControlPlane,
   readKernel: () => Promise<T>,
+  took: ReturnType<typeof stopwatch>,
 ): Promise<{ state: ProxyState; kubeProxy: T }> {
   const apiState = async () => {
     const [services, slices] = await Promise.all([
@@ -255,9 +281,13 @@ async function settled<T>(
   };
   for (let attempt = 0; attempt < 5; attempt++) {
     const before = await apiState();
+    took.lap('API reads');
     await lab.sync();
+    took.lap('kube-proxy sync');
     const kubeProxy = await readKernel();
+    took.lap('kernel reads');
     const after = await apiState();
+    took.lap('API reads');
     if (proxyStateKey(before) === proxyStateKey(after)) return { state: after, kubeProxy };
   }
   throw new LabError(
