@@ -1,5 +1,6 @@
 import { execa } from 'execa';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { kernelHasIpvs } from '../cluster/preflight.js';
@@ -72,6 +73,37 @@ describe('bad input', () => {
     const wrong = await svclab(['test', '--proxy', 'nftables', '--proxy-command', 'p {node}']);
     expect(wrong.exitCode).toBe(2);
     expect(wrong.stderr).toContain('--proxy-command: only with --proxy kube-proxy');
+    if (isRoot) expect(labNamespaces()).toEqual(before);
+  });
+
+  it('fidelity: refuses --from without --random, and a --merge-into that is not a fidelity report of this node, before comparing anything', async () => {
+    const before = isRoot ? labNamespaces() : [];
+    const from = await svclab(['fidelity', '--from', '3']);
+    expect(from.exitCode).toBe(2);
+    expect(from.stderr).toContain('--from: only with --random');
+    const zero = await svclab(['fidelity', '--random', '11', '--count', '2', '--from', '0']);
+    expect(zero.exitCode).toBe(2);
+    expect(zero.stderr).toContain('--from must be an integer of at least 1, got "0"');
+    const missing = await svclab(['fidelity', '--merge-into', join(root, 'topologies')]);
+    expect(missing.exitCode).toBe(2);
+    expect(missing.stderr).toContain('--merge-into: Not found: no fidelity.json in');
+    const other = mkdtempSync(join(tmpdir(), 'svclab-merge-'));
+    writeFileSync(join(other, 'fidelity.json'), JSON.stringify({ kind: 'PersistenceMatrix' }));
+    const matrix = await svclab(['fidelity', '--merge-into', other]);
+    rmSync(other, { recursive: true });
+    expect(matrix.exitCode).toBe(2);
+    expect(matrix.stderr).toContain('is not a fidelity report');
+    const node = await svclab([
+      'fidelity',
+      '--node',
+      'node-b',
+      '--merge-into',
+      join(root, 'docs', 'fidelity'),
+    ]);
+    expect(node.exitCode).toBe(2);
+    expect(node.stderr).toContain(
+      '--merge-into: Invalid value: node: the report merged into has "node-a", this run "node-b"',
+    );
     if (isRoot) expect(labNamespaces()).toEqual(before);
   });
 

@@ -32,6 +32,8 @@ export type FullResult = FidelityResult & {
 export interface FullFidelityReport extends FidelityReport {
   results: FullResult[];
   command: string;
+  /** Runs merged into this report after the first (`--merge-into`), in order. */
+  merged?: { command: string; generatedAt: string }[] | undefined;
   node: string;
   topology: string;
   /** Modes compared here (IPVS only when asked for, see notes). */
@@ -180,7 +182,7 @@ export function renderMarkdown(r: FullFidelityReport): string {
   const out: string[] = [
     `# svclab's planners against kube-proxy ${r.kubeVersion}`,
     '',
-    `Generated ${r.generatedAt} by \`${r.command}\`: node \`${r.node}\` of \`${r.topology}\`, the real kube-proxy's kernel state against svclab's planner's in a twin namespace, on the same Services and EndpointSlices (read from the lab's API server after kube-proxy's sync).`,
+    `Generated ${r.generatedAt} by \`${r.command}\`${(r.merged ?? []).map((m) => `, merged with ${m.generatedAt}'s \`${m.command}\``).join('')}: node \`${r.node}\` of \`${r.topology}\`, the real kube-proxy's kernel state against svclab's planner's in a twin namespace, on the same Services and EndpointSlices (read from the lab's API server after kube-proxy's sync).`,
     '',
     '| mode | sources | Service ports | identical | declared | undeclared |',
     '| --- | --- | --- | --- | --- | --- |',
@@ -216,4 +218,70 @@ export function renderMarkdown(r: FullFidelityReport): string {
   for (const n of r.notes) out.push(`- ${n}`);
   out.push('', '## Declared differences (src/fidelity/declared.ts)', '', renderDeclarations());
   return out.join('\n').replace(/\n{3,}/g, '\n\n') + '\n';
+}
+
+/**
+ * A report with another run's results added (`svclab fidelity --merge-into`): a long comparison
+ * (200 generated sets in the VM) made in parts. Both must compare the same node of the same
+ * topology against the same kube-proxy, with the planner set up the same way; a source compared
+ * again replaces its results. Results are ordered by mode as first seen, then by source (a
+ * generated set by its number).
+ */
+export function mergeFidelityReports(
+  base: FullFidelityReport,
+  next: FullFidelityReport,
+): FullFidelityReport {
+  for (const field of ['kubeVersion', 'node', 'topology'] as const)
+    if (base[field] !== next[field])
+      throw new Error(
+        `${field}: the report merged into has ${JSON.stringify(base[field])}, this run ${JSON.stringify(next[field])}`,
+      );
+  const modes = base.modes.map((m) => ({ ...m, notes: [...m.notes] }));
+  for (const m of next.modes) {
+    const had = modes.find((x) => x.mode === m.mode);
+    if (!had) {
+      modes.push({ ...m, notes: [...m.notes] });
+      continue;
+    }
+    if (JSON.stringify(had.configuration) !== JSON.stringify(m.configuration))
+      throw new Error(
+        `modes[${m.mode}].configuration: the planner was set up as "${had.configuration.join(', ')}" in the report merged into and as "${m.configuration.join(', ')}" in this run`,
+      );
+    had.lab = [...new Set([...had.lab.split(', '), m.lab])].join(', ');
+    for (const n of m.notes) if (!had.notes.includes(n)) had.notes.push(n);
+  }
+  const replaced = new Set(next.results.map((x) => `${x.mode}\0${x.source}`));
+  const order = modes.map((m) => m.mode as string);
+  const results = [
+    ...base.results.filter((x) => !replaced.has(`${x.mode}\0${x.source}`)),
+    ...next.results,
+  ]
+    .map((x, i) => ({ x, i }))
+    .sort(
+      (a, b) =>
+        order.indexOf(a.x.mode) - order.indexOf(b.x.mode) ||
+        compareSources(a.x.source, b.x.source) ||
+        a.i - b.i,
+    )
+    .map(({ x }) => x);
+  return {
+    ...next,
+    command: base.command,
+    generatedAt: base.generatedAt,
+    merged: [...(base.merged ?? []), { command: next.command, generatedAt: next.generatedAt }],
+    modes,
+    notes: [...new Set([...base.notes, ...next.notes])],
+    results,
+    undeclared: results.filter((r) => r.status === 'different').length,
+  };
+}
+
+/** Generated sets (`random seed 11 #12`) by seed and number; anything else by name. */
+function compareSources(a: string, b: string): number {
+  const key = (s: string) => /^random seed (\d+) #(\d+)$/.exec(s);
+  const ka = key(a);
+  const kb = key(b);
+  if (ka && kb) return Number(ka[1]) - Number(kb[1]) || Number(ka[2]) - Number(kb[2]);
+  if (ka || kb) return ka ? 1 : -1;
+  return a < b ? -1 : a > b ? 1 : 0;
 }

@@ -31,8 +31,12 @@ export interface FidelityOptions {
   modes: readonly FidelityMode[];
   /** The node compared (its kube-proxy against svclab's planner in its twin). */
   node: string;
-  /** Generated Service sets instead of the topology's own Services. */
-  random?: { seed: number; count: number } | undefined;
+  /**
+   * Generated Service sets instead of the topology's own Services: `count` sets from set number
+   * `from` on (default 1). The sets before it are drawn and not applied, so set #n is the same
+   * whichever run compares it, and a long run can be made in parts (`--merge-into`).
+   */
+  random?: { seed: number; count: number; from?: number | undefined } | undefined;
   kube?: KubeBinariesOptions | undefined;
   onProgress?: ((line: string) => void) | undefined;
 }
@@ -43,22 +47,27 @@ export interface FidelityRun {
 }
 
 /** The Service sets to compare: the topology's own, or generated ones over its pods. */
-async function sources(opts: FidelityOptions): Promise<{ label: string; topology: Topology }[]> {
+export async function fidelitySources(
+  opts: Pick<FidelityOptions, 'topologyFile' | 'random'>,
+): Promise<{ label: string; topology: Topology }[]> {
   const doc = parse(await readFile(opts.topologyFile, 'utf8')) as {
     spec?: Record<string, unknown>;
   };
   if (!opts.random)
     return [{ label: basename(opts.topologyFile), topology: topologyFromObject(doc) }];
   const base = topologyFromObject(doc);
+  const skip = (opts.random.from ?? 1) - 1;
   return generateServiceSets({
     seed: opts.random.seed,
-    count: opts.random.count,
+    count: skip + opts.random.count,
     serviceSubnet: base.networking.serviceSubnet,
     pods: base.pods,
-  }).map((set) => ({
-    label: set.label,
-    topology: topologyFromObject({ ...doc, spec: { ...doc.spec, services: set.services } }),
-  }));
+  })
+    .slice(skip)
+    .map((set) => ({
+      label: set.label,
+      topology: topologyFromObject({ ...doc, spec: { ...doc.spec, services: set.services } }),
+    }));
 }
 
 /**
@@ -70,7 +79,7 @@ async function sources(opts: FidelityOptions): Promise<{ label: string; topology
  */
 export async function runFidelity(opts: FidelityOptions): Promise<FidelityRun> {
   const progress = opts.onProgress ?? (() => undefined);
-  const sets = await sources(opts);
+  const sets = await fidelitySources(opts);
   const first = sets[0]!.topology;
   if (!first.nodes.some((n) => n.name === opts.node))
     throw new LabError(

@@ -52,10 +52,19 @@ export function register(program: Command): Command {
         integer('--random', 0),
       )
       .option('--count <k>', 'with --random: how many sets', integer('--count', 1))
+      .option(
+        '--from <n>',
+        'with --random: start at set n (the ones before are drawn, not compared; default 1)',
+        integer('--from', 1),
+      )
       .option('--json', 'print the JSON report instead of the table')
       .option(
         '--out <dir>',
         "write fidelity.json and fidelity.md here (and refresh README.md's declarations there)",
+      )
+      .option(
+        '--merge-into <dir>',
+        'add this run to the fidelity.json in this folder (same topology, node and kube-proxy; a source compared again replaces its results) and rewrite both files there',
       )
       // The VM half of a run on a host without IP_VS (src/fidelity/vm.ts): the runs, not a report.
       .addOption(new Option('--runs-out <file>').hideHelp())
@@ -66,6 +75,20 @@ export function register(program: Command): Command {
           );
         if ((o.random === undefined) !== (o.count === undefined))
           throw new UsageError('--random and --count go together');
+        if (o.from !== undefined && o.random === undefined)
+          throw new UsageError('--from: only with --random');
+        const {
+          buildReport,
+          mergeFidelityReports,
+          renderMarkdown,
+          renderText,
+          REPORT_JSON,
+          REPORT_MD,
+        } = await import('../../fidelity/report.js');
+        // Read before comparing: a bad --merge-into must not cost a run.
+        const mergeBase = o.mergeInto
+          ? await readMergeBase(String(o.mergeInto), REPORT_JSON)
+          : undefined;
         const modes =
           o.quick && o.mode === DEFAULT_MODES.join(',')
             ? ['iptables' as const]
@@ -76,9 +99,18 @@ export function register(program: Command): Command {
           throw new UsageError(
             `--node: no node "${o.node}" in ${topologyFile} (have: ${topo.nodes.map((n) => n.name).join(', ')})`,
           );
+        const shown = relative(root, topologyFile).startsWith('..')
+          ? topologyFile
+          : relative(root, topologyFile);
+        for (const [field, value] of [
+          ['node', String(o.node)],
+          ['topology', shown],
+        ] as const)
+          if (mergeBase && mergeBase[field] !== value)
+            throw new UsageError(
+              `--merge-into: Invalid value: ${field}: the report merged into has ${JSON.stringify(mergeBase[field])}, this run ${JSON.stringify(value)}`,
+            );
         const { runFidelity } = await import('../../fidelity/run.js');
-        const { buildReport, renderMarkdown, renderText, REPORT_JSON, REPORT_MD } =
-          await import('../../fidelity/report.js');
         const progress = (line: string) => process.stderr.write(`svclab: ${line}\n`);
         // IPVS needs IP_VS and dummy devices: on a host kernel without them that mode runs in the
         // VM (never from inside it), the others here, and the runs are merged in --mode's order.
@@ -88,7 +120,11 @@ export function register(program: Command): Command {
         );
         const random =
           o.random !== undefined
-            ? { seed: o.random as number, count: o.count as number }
+            ? {
+                seed: o.random as number,
+                count: o.count as number,
+                from: o.from as number | undefined,
+              }
             : undefined;
         const here = modes.filter((m) => !viaVm.includes(m));
         const run =
@@ -111,6 +147,7 @@ export function register(program: Command): Command {
               '--node',
               String(o.node),
               ...(random ? ['--random', String(random.seed), '--count', String(random.count)] : []),
+              ...(random?.from ? ['--from', String(random.from)] : []),
             ],
             cli: process.argv[1],
             onOutput: (c) => process.stderr.write(c),
@@ -123,18 +160,23 @@ export function register(program: Command): Command {
         if (o.runsOut) {
           await writeFile(resolve(String(o.runsOut)), JSON.stringify(run) + '\n');
         }
-        const shown = relative(root, topologyFile).startsWith('..')
-          ? topologyFile
-          : relative(root, topologyFile);
-        const report = buildReport({
+        const made = buildReport({
           command: ['svclab', ...process.argv.slice(2)].join(' '),
           node: String(o.node),
           topology: shown,
           kubeVersion: run.kubeVersion,
           runs: run.runs,
         });
-        if (o.out) {
-          const dir = resolve(String(o.out));
+        let report = made;
+        if (mergeBase) {
+          try {
+            report = mergeFidelityReports(mergeBase, made);
+          } catch (err) {
+            throw new UsageError(`--merge-into: Invalid value: ${(err as Error).message}`);
+          }
+        }
+        const outs = new Set([o.out, o.mergeInto].filter(Boolean).map((d) => resolve(String(d))));
+        for (const dir of outs) {
           await mkdir(dir, { recursive: true });
           await writeFile(join(dir, REPORT_JSON), JSON.stringify(report, null, 2) + '\n');
           await writeFile(join(dir, REPORT_MD), renderMarkdown(report));
@@ -149,4 +191,24 @@ export function register(program: Command): Command {
         if (report.undeclared > 0) process.exitCode = 1;
       })
   );
+}
+
+/** The report `--merge-into` names, checked before anything runs. */
+async function readMergeBase(
+  dir: string,
+  file: string,
+): Promise<import('../../fidelity/report.js').FullFidelityReport> {
+  const path = join(resolve(dir), file);
+  const text = await readFile(path, 'utf8').catch(() => undefined);
+  if (text === undefined) throw new UsageError(`--merge-into: Not found: no ${file} in ${dir}`);
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (err) {
+    throw new UsageError(`--merge-into: Invalid value: ${path}: ${(err as Error).message}`);
+  }
+  const r = parsed as Partial<import('../../fidelity/report.js').FullFidelityReport>;
+  if (r.kind !== 'FidelityReport' || !Array.isArray(r.results) || !Array.isArray(r.modes))
+    throw new UsageError(`--merge-into: Invalid value: ${path} is not a fidelity report`);
+  return r as import('../../fidelity/report.js').FullFidelityReport;
 }
