@@ -10,3 +10,4 @@ export {
 } from './exec.js';
 export { ExecError, LabError, shellQuote, type CommandRecord } from './errors.js';
 export { deadlineScale, scaledDeadline } from './deadlines.js';
+export { pollBackoff } from './poll.js';

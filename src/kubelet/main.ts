@@ -1,4 +1,4 @@
-import { scaledDeadline } from '../exec/index.js';
+import { pollBackoff, scaledDeadline } from '../exec/index.js';
 /**
  * The lab kubelet: the one svclab process that runs for the life of a lab with a control plane,
  * inside its control-plane namespace (`--lab <name>` labels it for sweeps). It does what a kubelet
@@ -400,6 +400,7 @@ class LabKubelet {
     timeoutMs = scaledDeadline(60_000),
   ): Promise<void> {
     const deadline = Date.now() + timeoutMs;
+    const poll = pollBackoff();
     for (;;) {
       const states = await Promise.all(
         [...this.kubeProxies.values()].map(async (p) => {
@@ -414,7 +415,7 @@ class LabKubelet {
       if (states.every(Boolean)) return;
       if (Date.now() > deadline)
         throw new Error(`kube-proxy did not reach ${what} in ${(timeoutMs / 1000).toFixed(0)} s`);
-      await sleep(50);
+      await poll.pause();
     }
   }
 

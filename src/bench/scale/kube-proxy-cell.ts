@@ -1,7 +1,6 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { ApiClient } from '../../controlplane/api-client.js';
 import type { ControlPlane } from '../../controlplane/handle.js';
-import { deadlineScale, LabError, scaledDeadline } from '../../exec/index.js';
+import { deadlineScale, LabError, pollBackoff, scaledDeadline } from '../../exec/index.js';
 import type { ProxyState } from '../../proxy/types.js';
 import { stats, type Stats } from '../stats.js';
 import {
@@ -312,6 +311,7 @@ async function waitMetrics(
   timeoutMs: number,
 ): Promise<BenchMetrics> {
   const deadline = Date.now() + timeoutMs;
+  const poll = pollBackoff();
   for (;;) {
     const m = await readBenchMetrics(cp, nodeIP);
     if (m && done(m)) return m;
@@ -319,7 +319,7 @@ async function waitMetrics(
       throw new LabError(
         `kube-proxy did not finish the sync in ${(timeoutMs / 1000).toFixed(0)} s (metrics: ${JSON.stringify(m)})`,
       );
-    await sleep(20);
+    await poll.pause();
   }
 }
 
