@@ -76,7 +76,7 @@ describe('bad input', () => {
     if (isRoot) expect(labNamespaces()).toEqual(before);
   });
 
-  it('fidelity: refuses --from without --random, and a --merge-into that is not a fidelity report of this node, before comparing anything', async () => {
+  it('fidelity and matrix: refuse --from without --random, and a --merge-into that is not their report (or not of this node), before comparing anything', async () => {
     const before = isRoot ? labNamespaces() : [];
     const from = await svclab(['fidelity', '--from', '3']);
     expect(from.exitCode).toBe(2);
@@ -89,10 +89,21 @@ describe('bad input', () => {
     expect(missing.stderr).toContain('--merge-into: Not found: no fidelity.json in');
     const other = mkdtempSync(join(tmpdir(), 'svclab-merge-'));
     writeFileSync(join(other, 'fidelity.json'), JSON.stringify({ kind: 'PersistenceMatrix' }));
+    writeFileSync(
+      join(other, 'persistence-matrix.json'),
+      JSON.stringify({ kind: 'FidelityReport' }),
+    );
     const matrix = await svclab(['fidelity', '--merge-into', other]);
-    rmSync(other, { recursive: true });
     expect(matrix.exitCode).toBe(2);
     expect(matrix.stderr).toContain('is not a fidelity report');
+    // The same check serves `svclab matrix --merge-into`.
+    const fidelity = await svclab(['matrix', '--merge-into', other]);
+    rmSync(other, { recursive: true });
+    expect(fidelity.exitCode).toBe(2);
+    expect(fidelity.stderr).toContain('is not a persistence matrix report');
+    const noMatrix = await svclab(['matrix', '--merge-into', join(root, 'topologies')]);
+    expect(noMatrix.exitCode).toBe(2);
+    expect(noMatrix.stderr).toContain('--merge-into: Not found: no persistence-matrix.json in');
     const node = await svclab([
       'fidelity',
       '--node',

@@ -21,7 +21,7 @@ export interface ControlPlaneRecord {
   binSource: 'user' | 'cache';
   binDir: string;
   components: ComponentRecord[];
-  /** The real kube-proxy runs on every node (supervised by the lab kubelet). */
+  /** The real kube-proxy runs on every node, or on `nodes` (supervised by the lab kubelet). */
   kubeProxy?:
     | {
         mode: string;

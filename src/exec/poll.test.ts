@@ -12,8 +12,14 @@ describe('pollBackoff', () => {
     expect(seen).toEqual([1, 2, 4, 5, 5]);
   });
 
-  it('defaults to 20 ms, x1.5, at most 500 ms', () => {
-    const b = pollBackoff();
-    expect(b.nextMs()).toBe(20);
+  it('defaults to 20 ms, x1.5, at most 500 ms', async () => {
+    expect(pollBackoff().nextMs()).toBe(20);
+    const b = pollBackoff({ firstMs: 300 });
+    const seen: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      seen.push(b.nextMs());
+      await b.pause();
+    }
+    expect(seen).toEqual([300, 450, 500]);
   });
 });

@@ -231,11 +231,8 @@ export function mergeFidelityReports(
   base: FullFidelityReport,
   next: FullFidelityReport,
 ): FullFidelityReport {
-  for (const field of ['kubeVersion', 'node', 'topology'] as const)
-    if (base[field] !== next[field])
-      throw new Error(
-        `${field}: the report merged into has ${JSON.stringify(base[field])}, this run ${JSON.stringify(next[field])}`,
-      );
+  const mismatch = mergeMismatch(base, next);
+  if (mismatch) throw new Error(mismatch);
   const modes = base.modes.map((m) => ({ ...m, notes: [...m.notes] }));
   for (const m of next.modes) {
     const had = modes.find((x) => x.mode === m.mode);
@@ -274,6 +271,22 @@ export function mergeFidelityReports(
     results,
     undeclared: results.filter((r) => r.status === 'different').length,
   };
+}
+
+/**
+ * Why a run cannot be merged into `base`, for the fields of it that are given (the CLI checks node
+ * and topology before the run, the merge all three): undefined when they agree.
+ */
+export function mergeMismatch(
+  base: Pick<FullFidelityReport, 'kubeVersion' | 'node' | 'topology'>,
+  next: Partial<Pick<FullFidelityReport, 'kubeVersion' | 'node' | 'topology'>>,
+): string | undefined {
+  for (const field of ['kubeVersion', 'node', 'topology'] as const) {
+    const value = next[field];
+    if (value !== undefined && base[field] !== value)
+      return `${field}: the report merged into has ${JSON.stringify(base[field])}, this run ${JSON.stringify(value)}`;
+  }
+  return undefined;
 }
 
 /** Generated sets (`random seed 11 #12`) by seed and number; anything else by name. */

@@ -4,6 +4,8 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join, relative, resolve } from 'node:path';
 import { UsageError } from '../errors.js';
 import { packageRoot } from '../package-root.js';
+import type { FullFidelityReport } from '../../fidelity/report.js';
+import { readMergeBase } from './merge-base.js';
 import { loadTopology } from './topology-file.js';
 
 const MODES = ['iptables', 'nftables', 'ipvs'];
@@ -80,6 +82,7 @@ export function register(program: Command): Command {
         const {
           buildReport,
           mergeFidelityReports,
+          mergeMismatch,
           renderMarkdown,
           renderText,
           REPORT_JSON,
@@ -87,7 +90,13 @@ export function register(program: Command): Command {
         } = await import('../../fidelity/report.js');
         // Read before comparing: a bad --merge-into must not cost a run.
         const mergeBase = o.mergeInto
-          ? await readMergeBase(String(o.mergeInto), REPORT_JSON)
+          ? await readMergeBase<FullFidelityReport>(
+              String(o.mergeInto),
+              REPORT_JSON,
+              'a fidelity report',
+              (r) =>
+                r.kind === 'FidelityReport' && Array.isArray(r.results) && Array.isArray(r.modes),
+            )
           : undefined;
         const modes =
           o.quick && o.mode === DEFAULT_MODES.join(',')
@@ -102,14 +111,10 @@ export function register(program: Command): Command {
         const shown = relative(root, topologyFile).startsWith('..')
           ? topologyFile
           : relative(root, topologyFile);
-        for (const [field, value] of [
-          ['node', String(o.node)],
-          ['topology', shown],
-        ] as const)
-          if (mergeBase && mergeBase[field] !== value)
-            throw new UsageError(
-              `--merge-into: Invalid value: ${field}: the report merged into has ${JSON.stringify(mergeBase[field])}, this run ${JSON.stringify(value)}`,
-            );
+        // What is known before the run is checked before it (the kube-proxy version after).
+        const mismatch =
+          mergeBase && mergeMismatch(mergeBase, { node: String(o.node), topology: shown });
+        if (mismatch) throw new UsageError(`--merge-into: Invalid value: ${mismatch}`);
         const { runFidelity } = await import('../../fidelity/run.js');
         const progress = (line: string) => process.stderr.write(`svclab: ${line}\n`);
         // IPVS needs IP_VS and dummy devices: on a host kernel without them that mode runs in the
@@ -191,24 +196,4 @@ export function register(program: Command): Command {
         if (report.undeclared > 0) process.exitCode = 1;
       })
   );
-}
-
-/** The report `--merge-into` names, checked before anything runs. */
-async function readMergeBase(
-  dir: string,
-  file: string,
-): Promise<import('../../fidelity/report.js').FullFidelityReport> {
-  const path = join(resolve(dir), file);
-  const text = await readFile(path, 'utf8').catch(() => undefined);
-  if (text === undefined) throw new UsageError(`--merge-into: Not found: no ${file} in ${dir}`);
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(text);
-  } catch (err) {
-    throw new UsageError(`--merge-into: Invalid value: ${path}: ${(err as Error).message}`);
-  }
-  const r = parsed as Partial<import('../../fidelity/report.js').FullFidelityReport>;
-  if (r.kind !== 'FidelityReport' || !Array.isArray(r.results) || !Array.isArray(r.modes))
-    throw new UsageError(`--merge-into: Invalid value: ${path} is not a fidelity report`);
-  return r as import('../../fidelity/report.js').FullFidelityReport;
 }

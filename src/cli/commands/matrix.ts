@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { hostHasIpvs } from '../../harness/requirements.js';
 import {
@@ -21,6 +21,7 @@ import {
   type MatrixReport,
 } from '../../persistence/index.js';
 import { UsageError } from '../errors.js';
+import { readMergeBase } from './merge-base.js';
 import { loadTopology } from './topology-file.js';
 
 const positive = (name: string) => (v: string) => {
@@ -95,24 +96,14 @@ export function register(program: Command): Command {
       const topologyFile = o.topology ? resolve(String(o.topology)) : undefined;
       if (topologyFile) await loadTopology(topologyFile);
       // Read before measuring: a bad --merge-into must not cost a run.
-      let mergeBase: MatrixReport | undefined;
-      if (o.mergeInto) {
-        const file = join(resolve(String(o.mergeInto)), REPORT_JSON);
-        const text = await readFile(file, 'utf8').catch(() => undefined);
-        if (text === undefined)
-          throw new UsageError(
-            `--merge-into: Not found: no ${REPORT_JSON} in ${String(o.mergeInto)}`,
-          );
-        try {
-          mergeBase = JSON.parse(text) as MatrixReport;
-        } catch (err) {
-          throw new UsageError(`--merge-into: Invalid value: ${file}: ${(err as Error).message}`);
-        }
-        if (mergeBase.kind !== 'PersistenceMatrix' || !Array.isArray(mergeBase.modes))
-          throw new UsageError(
-            `--merge-into: Invalid value: ${file} is not a persistence matrix report`,
-          );
-      }
+      const mergeBase = o.mergeInto
+        ? await readMergeBase<MatrixReport>(
+            String(o.mergeInto),
+            REPORT_JSON,
+            'a persistence matrix report',
+            (r) => r.kind === 'PersistenceMatrix' && Array.isArray(r.modes),
+          )
+        : undefined;
       const progress = (line: string) => process.stderr.write(`svclab: ${line}\n`);
       const watch = o.stallMs ? { stallMs: o.stallMs as number } : undefined;
       // Never recurse: inside the VM every mode runs (or is skipped) where it is.
