@@ -19,7 +19,9 @@ const svclab = (args: string[], opts: { env?: Record<string, string>; user?: str
         env: opts.env,
       })
     : execa(process.execPath, [cli, ...args], { reject: false, env: opts.env });
-const labNamespaces = () => readdirSync('/run/netns').filter((n) => n.startsWith('svclab.'));
+// /run/netns appears with the machine's first named namespace: on a fresh one, before any lab.
+const labNamespaces = () =>
+  existsSync('/run/netns') ? readdirSync('/run/netns').filter((n) => n.startsWith('svclab.')) : [];
 const isRoot = process.getuid?.() === 0;
 const notRoot = skipWhen('root', !isRoot && 'needs root');
 const kernelHasIpvsSkip =
@@ -76,7 +78,7 @@ describe('bad input', () => {
     if (isRoot) expect(labNamespaces()).toEqual(before);
   });
 
-  it('fidelity and matrix: refuse --from without --random, and a --merge-into that is not their report (or not of this node), before comparing anything', async () => {
+  it('fidelity and matrix: refuse --from without --random, and a --merge-into that is not their report (or not of this node or release), before comparing anything', async () => {
     const before = isRoot ? labNamespaces() : [];
     const from = await svclab(['fidelity', '--from', '3']);
     expect(from.exitCode).toBe(2);
@@ -114,6 +116,14 @@ describe('bad input', () => {
     expect(node.exitCode).toBe(2);
     expect(node.stderr).toContain(
       '--merge-into: Invalid value: node: the report merged into has "node-a", this run "node-b"',
+    );
+    // The release is known before the run too: another one is refused before bring-up.
+    const release = await svclab(['fidelity', '--merge-into', join(root, 'docs', 'fidelity')], {
+      env: { SVCLAB_KUBE_VERSION: 'v1.36.3' },
+    });
+    expect(release.exitCode).toBe(2);
+    expect(release.stderr).toContain(
+      '--merge-into: Invalid value: kubeVersion: the report merged into has "v1.37.2", this run "v1.36.3"',
     );
     if (isRoot) expect(labNamespaces()).toEqual(before);
   });

@@ -13,13 +13,19 @@ const cli = join(root, 'bin', 'svclab.js');
 
 /**
  * `svclab fidelity ARGS --json`: no undeclared difference, exit 0, a well-formed report, nothing
- * unattributed. Returns the report for the caller's own checks.
+ * unattributed. Returns the report for the caller's own checks; `onStderr` sees the progress as
+ * it comes.
  */
-export async function fidelityWithoutDifferences(args: string[]): Promise<FullFidelityReport> {
-  const r = await execa(process.execPath, [cli, 'fidelity', ...args, '--json'], {
+export async function fidelityWithoutDifferences(
+  args: string[],
+  opts: { onStderr?: (chunk: string) => void } = {},
+): Promise<FullFidelityReport> {
+  const run = execa(process.execPath, [cli, 'fidelity', ...args, '--json'], {
     reject: false,
     cwd: root,
   });
+  if (opts.onStderr) run.stderr!.on('data', (b: Buffer) => opts.onStderr!(b.toString()));
+  const r = await run;
   const report = JSON.parse(r.stdout) as FullFidelityReport;
   const different = report.results.filter((x) => x.status === 'different');
   expect(different, JSON.stringify(different, null, 2)).toEqual([]);

@@ -274,8 +274,8 @@ export function mergeFidelityReports(
 }
 
 /**
- * Why a run cannot be merged into `base`, for the fields of it that are given (the CLI checks node
- * and topology before the run, the merge all three): undefined when they agree.
+ * Why a run cannot be merged into `base`, for the fields of it that are given (the CLI checks all
+ * three before the run, the merge again after it): undefined when they agree.
  */
 export function mergeMismatch(
   base: Pick<FullFidelityReport, 'kubeVersion' | 'node' | 'topology'>,

@@ -1,6 +1,7 @@
 import { execa } from 'execa';
 import {
   cpSync,
+  existsSync,
   mkdtempSync,
   readdirSync,
   readFileSync,
@@ -22,7 +23,9 @@ const root = join(import.meta.dirname, '..', '..');
 const work = mkdtempSync(join(tmpdir(), 'svclab-pack-'));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
-const labNamespaces = () => readdirSync('/run/netns').filter((n) => n.startsWith('svclab.'));
+// /run/netns appears with the machine's first named namespace: on a fresh one, before any lab.
+const labNamespaces = () =>
+  existsSync('/run/netns') ? readdirSync('/run/netns').filter((n) => n.startsWith('svclab.')) : [];
 const vitestVersion = (
   JSON.parse(readFileSync(join(root, 'node_modules', 'vitest', 'package.json'), 'utf8')) as {
     version: string;

@@ -5,12 +5,14 @@ import { join, relative, resolve } from 'node:path';
 import { UsageError } from '../errors.js';
 import { packageRoot } from '../package-root.js';
 import type { FullFidelityReport } from '../../fidelity/report.js';
-import { readMergeBase } from './merge-base.js';
+import { mergeAfterRun, readMergeBase } from './merge-base.js';
 import { loadTopology } from './topology-file.js';
 
 const MODES = ['iptables', 'nftables', 'ipvs'];
 /** Without --mode: the modes the host compares quickly (IPVS may need the VM: ask for it). */
 const DEFAULT_MODES = ['iptables', 'nftables'];
+/** Where a run whose --merge-into failed after it is kept (in --out, else the merge folder). */
+const UNMERGED_JSON = 'fidelity.unmerged.json';
 
 const integer = (name: string, min: number) => (v: string) => {
   const n = Number(v);
@@ -88,16 +90,20 @@ export function register(program: Command): Command {
           REPORT_JSON,
           REPORT_MD,
         } = await import('../../fidelity/report.js');
-        // Read before comparing: a bad --merge-into must not cost a run.
-        const mergeBase = o.mergeInto
-          ? await readMergeBase<FullFidelityReport>(
-              String(o.mergeInto),
-              REPORT_JSON,
-              'a fidelity report',
-              (r) =>
-                r.kind === 'FidelityReport' && Array.isArray(r.results) && Array.isArray(r.modes),
-            )
-          : undefined;
+        // Read before comparing, so a bad --merge-into does not cost a run, and again after it,
+        // so a part that finished meanwhile into the same folder (a run split across VMs or
+        // machines) is kept, not overwritten with the copy read an hour earlier.
+        const readBase = () =>
+          o.mergeInto
+            ? readMergeBase<FullFidelityReport>(
+                String(o.mergeInto),
+                REPORT_JSON,
+                'a fidelity report',
+                (r) =>
+                  r.kind === 'FidelityReport' && Array.isArray(r.results) && Array.isArray(r.modes),
+              )
+            : Promise.resolve(undefined);
+        const mergeBase = await readBase();
         const modes =
           o.quick && o.mode === DEFAULT_MODES.join(',')
             ? ['iptables' as const]
@@ -111,9 +117,17 @@ export function register(program: Command): Command {
         const shown = relative(root, topologyFile).startsWith('..')
           ? topologyFile
           : relative(root, topologyFile);
-        // What is known before the run is checked before it (the kube-proxy version after).
+        // Everything merging checks is known before the run, so it is checked before it: the
+        // release is the one resolveKubeBinaries will run (SVCLAB_KUBE_VERSION or the pinned one;
+        // a --kube-bin-dir build is labelled with it too).
+        const { kubeOptionsFromEnv } = await import('../../kube/binaries.js');
+        const { DEFAULT_KUBE_VERSION, parseKubeVersion } = await import('../../kube/versions.js');
+        const kubeVersion = parseKubeVersion(
+          kubeOptionsFromEnv().version ?? DEFAULT_KUBE_VERSION,
+        ).version;
         const mismatch =
-          mergeBase && mergeMismatch(mergeBase, { node: String(o.node), topology: shown });
+          mergeBase &&
+          mergeMismatch(mergeBase, { node: String(o.node), topology: shown, kubeVersion });
         if (mismatch) throw new UsageError(`--merge-into: Invalid value: ${mismatch}`);
         const { runFidelity } = await import('../../fidelity/run.js');
         const progress = (line: string) => process.stderr.write(`svclab: ${line}\n`);
@@ -172,14 +186,13 @@ export function register(program: Command): Command {
           kubeVersion: run.kubeVersion,
           runs: run.runs,
         });
-        let report = made;
-        if (mergeBase) {
-          try {
-            report = mergeFidelityReports(mergeBase, made);
-          } catch (err) {
-            throw new UsageError(`--merge-into: Invalid value: ${(err as Error).message}`);
-          }
-        }
+        const report = await mergeAfterRun({
+          made,
+          readBase,
+          merge: mergeFidelityReports,
+          keepIn: String(o.out ?? o.mergeInto),
+          keepAs: UNMERGED_JSON,
+        });
         const outs = new Set([o.out, o.mergeInto].filter(Boolean).map((d) => resolve(String(d))));
         for (const dir of outs) {
           await mkdir(dir, { recursive: true });

@@ -21,7 +21,7 @@ import {
   type MatrixReport,
 } from '../../persistence/index.js';
 import { UsageError } from '../errors.js';
-import { readMergeBase } from './merge-base.js';
+import { mergeAfterRun, readMergeBase } from './merge-base.js';
 import { loadTopology } from './topology-file.js';
 
 const positive = (name: string) => (v: string) => {
@@ -95,15 +95,18 @@ export function register(program: Command): Command {
         throw new UsageError(`--vm must be auto or never, got "${o.vm}"`);
       const topologyFile = o.topology ? resolve(String(o.topology)) : undefined;
       if (topologyFile) await loadTopology(topologyFile);
-      // Read before measuring: a bad --merge-into must not cost a run.
-      const mergeBase = o.mergeInto
-        ? await readMergeBase<MatrixReport>(
-            String(o.mergeInto),
-            REPORT_JSON,
-            'a persistence matrix report',
-            (r) => r.kind === 'PersistenceMatrix' && Array.isArray(r.modes),
-          )
-        : undefined;
+      // Read before measuring, so a bad --merge-into does not cost a run, and again after it, so
+      // columns another run merged into the folder meanwhile are kept.
+      const readBase = () =>
+        o.mergeInto
+          ? readMergeBase<MatrixReport>(
+              String(o.mergeInto),
+              REPORT_JSON,
+              'a persistence matrix report',
+              (r) => r.kind === 'PersistenceMatrix' && Array.isArray(r.modes),
+            )
+          : Promise.resolve(undefined);
+      await readBase();
       const progress = (line: string) => process.stderr.write(`svclab: ${line}\n`);
       const watch = o.stallMs ? { stallMs: o.stallMs as number } : undefined;
       // Never recurse: inside the VM every mode runs (or is skipped) where it is.
@@ -148,7 +151,13 @@ export function register(program: Command): Command {
         });
         report = mergeReports(report, fromVm);
       }
-      if (mergeBase) report = mergeReports(mergeBase, report);
+      report = await mergeAfterRun({
+        made: report,
+        readBase,
+        merge: mergeReports,
+        keepIn: String(o.out ?? o.mergeInto ?? '.'),
+        keepAs: 'persistence-matrix.unmerged.json',
+      });
       for (const out of [o.out, o.mergeInto].filter(Boolean)) {
         const dir = resolve(String(out));
         await mkdir(dir, { recursive: true });
