@@ -14,8 +14,22 @@ interface OwnedLab {
   running?: Promise<unknown> | undefined;
 }
 
-const owned = new Map<string, OwnedLab>();
-let installed = false;
+/**
+ * One registry per process, not per module instance. A test runner that evaluates modules afresh
+ * for each test file in one process (vitest's e2e project: singleFork, isolated files) would
+ * otherwise add a pair of handlers per file (Node's MaxListenersExceededWarning after ten), and on
+ * Ctrl-C the first file's handler, its map empty, exited before the running file's labs went.
+ */
+interface Registry {
+  owned: Map<string, OwnedLab>;
+  installed: boolean;
+}
+const REGISTRY = Symbol.for('svclab.owned-labs');
+const registry = ((globalThis as Record<symbol, unknown>)[REGISTRY] ??= {
+  owned: new Map(),
+  installed: false,
+}) as Registry;
+const owned = registry.owned;
 
 export function ownLab(name: string, teardown: Teardown): void {
   owned.set(name, { teardown });
@@ -51,8 +65,8 @@ export function ownedLabs(): string[] {
 }
 
 function installHandlers(): void {
-  if (installed) return;
-  installed = true;
+  if (registry.installed) return;
+  registry.installed = true;
   let stopping = false;
   const onSignal = (signal: NodeJS.Signals) => {
     const code = signal === 'SIGINT' ? 130 : 143;
