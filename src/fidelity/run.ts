@@ -15,6 +15,7 @@ import { createIpvsProxy } from '../proxy/ipvs/index.js';
 import { createNftablesProxy } from '../proxy/nftables/index.js';
 import type { NodeProxy, ProxyState } from '../proxy/types.js';
 import { indexServicePorts, UNATTRIBUTED } from './attribute.js';
+import { clusterIPLag } from './cluster-ips.js';
 import { plannerSettings } from './config.js';
 import { compareRulesets, type FidelityMode } from './diff.js';
 import { generateServiceSets } from './generate.js';
@@ -174,12 +175,18 @@ async function compareMode(
       if (mode === 'nftables') await untilStaleChainsDeletable(Date.now());
       took.lap('API update');
     }
-    const { state, kubeProxy } = await settled(
+    const { state, kubeProxy, lagged } = await settled(
       lab,
       cp,
       () => readRulesets((f, a, o) => lab.backend.exec(node, f, a, o), mode, backend),
+      (s, kernel) => lagReason(clusterIPLag(s, kernel, ctx.serviceCIDR)),
       took,
     );
+    // Said in the report: a difference that remains after it is the rules', not the fence's.
+    for (const why of lagged)
+      run.notes.push(
+        `${set.label}: kube-proxy's kernel was read before its sync of the set had ended (${why}); read again after another sync fence`,
+      );
     await proxy.sync(state, { full: i === 0 });
     took.lap('planner');
     const svclab = await readRulesets(twin.ctx.exec, mode, backend);
@@ -266,6 +273,21 @@ async function untilStaleChainsDeletable(flushedBy: number): Promise<void> {
   if (left > 0) await sleep(left);
 }
 
+/** How many more sync fences a kernel read that lags the state gets (see `settled`). */
+const MAX_LAG_FENCES = 2;
+
+/** A ClusterIP lag as the note says it; undefined when there is none. */
+export function lagReason(lag: { missing: string[]; stale: string[] }): string | undefined {
+  const parts = [
+    ...(lag.missing.length > 0 ? [`without ${listed(lag.missing)}`] : []),
+    ...(lag.stale.length > 0 ? [`still with ${listed(lag.stale)}`] : []),
+  ];
+  return parts.length > 0 ? `ClusterIPs ${parts.join(', ')}` : undefined;
+}
+
+const listed = (ips: string[]) =>
+  ips.length > 3 ? `${ips.slice(0, 3).join(', ')} and ${ips.length - 3} more` : ips.join(', ');
+
 /** kube-proxy deletes a stale chain flushed before its sync's start minus one second (strictly). */
 const STALE_CHAIN_AGE_MS = 1_010;
 
@@ -273,14 +295,17 @@ const STALE_CHAIN_AGE_MS = 1_010;
  * The API's Services and EndpointSlices, once kube-proxy has synced them, and what the node's
  * kernel holds then: the state is read, kube-proxy's sync after it is waited for (svclab's fence),
  * the kernel is read, and the state is read again; if it moved in between (the EndpointSlice
- * controller was still at work), again.
+ * controller was still at work), again. So again, up to twice, when `lag` says the kernel read was
+ * still short of the state (`lagged` names each time, for the report).
  */
 async function settled<T>(
   lab: Lab,
   cp: ControlPlane,
   readKernel: () => Promise<T>,
+  lag: (state: ProxyState, kernel: T) => string | undefined,
   took: ReturnType<typeof stopwatch>,
-): Promise<{ state: ProxyState; kubeProxy: T }> {
+): Promise<{ state: ProxyState; kubeProxy: T; lagged: string[] }> {
+  const lagged: string[] = [];
   const apiState = async () => {
     const [services, slices] = await Promise.all([
       cp.api().list('/api/v1/services'),
@@ -297,7 +322,13 @@ async function settled<T>(
     took.lap('kernel reads');
     const after = await apiState();
     took.lap('API reads');
-    if (proxyStateKey(before) === proxyStateKey(after)) return { state: after, kubeProxy };
+    if (proxyStateKey(before) !== proxyStateKey(after)) continue;
+    // A kernel still short of the state's ClusterIPs was read before kube-proxy's sync of it
+    // ended (cluster-ips.ts): fence again. Twice at most: what stays after that is compared.
+    const why = lag(after, kubeProxy);
+    if (why === undefined || lagged.length === MAX_LAG_FENCES)
+      return { state: after, kubeProxy, lagged };
+    lagged.push(why);
   }
   throw new LabError(
     'the Services and EndpointSlices in the API kept changing; nothing was compared',
