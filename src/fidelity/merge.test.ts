@@ -63,10 +63,17 @@ describe('mergeFidelityReports', () => {
     expect(md).toContain('| ipvs | 4 | 8 | 7 | 0 | 1 |');
   });
 
-  it('replaces the results of a set compared again', () => {
-    const merged = mergeFidelityReports(report([1, 2], { bad: true }), report([2]));
+  it('replaces the results of a set compared again, and what the earlier run noted of it', () => {
+    const base = report([1, 2], { bad: true });
+    base.modes[0]!.notes.push(
+      'random seed 11 #2: lines of no Service port in the state were found',
+      'random seed 11 #1: kept',
+      'about the whole run',
+    );
+    const merged = mergeFidelityReports(base, report([2]));
     expect(merged.results).toHaveLength(4);
     expect(merged.undeclared).toBe(0);
+    expect(merged.modes[0]!.notes).toEqual(['random seed 11 #1: kept', 'about the whole run']);
   });
 
   it('refuses another node, kube-proxy or planner set-up, naming the field', () => {

@@ -233,7 +233,13 @@ export function mergeFidelityReports(
 ): FullFidelityReport {
   const mismatch = mergeMismatch(base, next);
   if (mismatch) throw new Error(mismatch);
-  const modes = base.modes.map((m) => ({ ...m, notes: [...m.notes] }));
+  // A source compared again replaces its results, and with them what the earlier run noted of it
+  // (a note about one source starts with its label, as `compareMode` writes them).
+  const again = new Set(next.results.map((x) => `${x.mode}\0${x.source}`));
+  const modes = base.modes.map((m) => ({
+    ...m,
+    notes: m.notes.filter((n) => !again.has(`${m.mode}\0${n.split(': ')[0]}`)),
+  }));
   for (const m of next.modes) {
     const had = modes.find((x) => x.mode === m.mode);
     if (!had) {
@@ -247,7 +253,7 @@ export function mergeFidelityReports(
     had.lab = [...new Set([...had.lab.split(', '), m.lab])].join(', ');
     for (const n of m.notes) if (!had.notes.includes(n)) had.notes.push(n);
   }
-  const replaced = new Set(next.results.map((x) => `${x.mode}\0${x.source}`));
+  const replaced = again;
   const order = modes.map((m) => m.mode as string);
   const results = [
     ...base.results.filter((x) => !replaced.has(`${x.mode}\0${x.source}`)),
