@@ -183,10 +183,13 @@ async function compareMode(
       took,
     );
     // Said in the report: a difference that remains after it is the rules', not the fence's.
-    for (const why of lagged)
+    lagged.forEach((why, n) =>
       run.notes.push(
-        `${set.label}: kube-proxy's kernel was read before its sync of the set had ended (${why}); read again after another sync fence`,
-      );
+        n < MAX_LAG_FENCES
+          ? `${set.label}: kube-proxy's kernel was read before its sync of the set had ended (${why}); read again after another sync fence`
+          : `${set.label}: kube-proxy's kernel still differed from the state's ClusterIPs after ${MAX_LAG_FENCES} more sync fences (${why}); compared as read`,
+      ),
+    );
     await proxy.sync(state, { full: i === 0 });
     took.lap('planner');
     const svclab = await readRulesets(twin.ctx.exec, mode, backend);
@@ -296,7 +299,8 @@ const STALE_CHAIN_AGE_MS = 1_010;
  * kernel holds then: the state is read, kube-proxy's sync after it is waited for (svclab's fence),
  * the kernel is read, and the state is read again; if it moved in between (the EndpointSlice
  * controller was still at work), again. So again, up to twice, when `lag` says the kernel read was
- * still short of the state (`lagged` names each time, for the report).
+ * still short of the state (`lagged` names each time, for the report; a third entry means the last
+ * read, the one compared, still was).
  */
 async function settled<T>(
   lab: Lab,
@@ -326,9 +330,9 @@ async function settled<T>(
     // A kernel still short of the state's ClusterIPs was read before kube-proxy's sync of it
     // ended (cluster-ips.ts): fence again. Twice at most: what stays after that is compared.
     const why = lag(after, kubeProxy);
-    if (why === undefined || lagged.length === MAX_LAG_FENCES)
+    if (why !== undefined) lagged.push(why);
+    if (why === undefined || lagged.length > MAX_LAG_FENCES)
       return { state: after, kubeProxy, lagged };
-    lagged.push(why);
   }
   throw new LabError(
     'the Services and EndpointSlices in the API kept changing; nothing was compared',
