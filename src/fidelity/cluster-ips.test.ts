@@ -1,8 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { ProxyState } from '../proxy/types.js';
-import { clusterIPLag } from './cluster-ips.js';
+import { clusterIPLag, lagReason } from './cluster-ips.js';
 import type { NormalisedRuleset } from './lines.js';
-import { lagReason } from './run.js';
 
 const state = (...ips: string[]): ProxyState =>
   ({

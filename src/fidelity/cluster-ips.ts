@@ -13,8 +13,8 @@ import type { NormalisedRuleset } from './lines.js';
  * `svclab fidelity` reads kube-proxy's kernel after svclab's sync fence, which decides from
  * kube-proxy's change counters that the fence was received. The counters also move for events of
  * the update before it that are still on their way, so under load the fence can end before the
- * sync that applies the update (seen once in the VM, seed 11 set 78: kube-proxy's rules were still
- * the previous set's). A comparison made then is about timing, not rules; this says so.
+ * sync that applies the update (seen in the VM, seed 11 sets 78 and 119: kube-proxy's rules were
+ * still the previous set's). A comparison made then is about timing, not rules; this says so.
  * A range (`10.96.0.0/16`, nftables' service CIDR rules) is not an address and is not counted.
  */
 export function clusterIPLag(
@@ -43,3 +43,15 @@ export function clusterIPLag(
     stale: [...held].filter((ip) => !wanted.has(ip)).sort(),
   };
 }
+
+/** A ClusterIP lag as the note says it; undefined when there is none. */
+export function lagReason(lag: { missing: string[]; stale: string[] }): string | undefined {
+  const parts = [
+    ...(lag.missing.length > 0 ? [`without ${listed(lag.missing)}`] : []),
+    ...(lag.stale.length > 0 ? [`still with ${listed(lag.stale)}`] : []),
+  ];
+  return parts.length > 0 ? `ClusterIPs ${parts.join(', ')}` : undefined;
+}
+
+const listed = (ips: string[]) =>
+  ips.length > 3 ? `${ips.slice(0, 3).join(', ')} and ${ips.length - 3} more` : ips.join(', ');

@@ -15,7 +15,7 @@ import { createIpvsProxy } from '../proxy/ipvs/index.js';
 import { createNftablesProxy } from '../proxy/nftables/index.js';
 import type { NodeProxy, ProxyState } from '../proxy/types.js';
 import { indexServicePorts, UNATTRIBUTED } from './attribute.js';
-import { clusterIPLag } from './cluster-ips.js';
+import { clusterIPLag, lagReason } from './cluster-ips.js';
 import { plannerSettings } from './config.js';
 import { compareRulesets, type FidelityMode } from './diff.js';
 import { generateServiceSets } from './generate.js';
@@ -278,18 +278,6 @@ async function untilStaleChainsDeletable(flushedBy: number): Promise<void> {
 
 /** How many more sync fences a kernel read that lags the state gets (see `settled`). */
 const MAX_LAG_FENCES = 2;
-
-/** A ClusterIP lag as the note says it; undefined when there is none. */
-export function lagReason(lag: { missing: string[]; stale: string[] }): string | undefined {
-  const parts = [
-    ...(lag.missing.length > 0 ? [`without ${listed(lag.missing)}`] : []),
-    ...(lag.stale.length > 0 ? [`still with ${listed(lag.stale)}`] : []),
-  ];
-  return parts.length > 0 ? `ClusterIPs ${parts.join(', ')}` : undefined;
-}
-
-const listed = (ips: string[]) =>
-  ips.length > 3 ? `${ips.slice(0, 3).join(', ')} and ${ips.length - 3} more` : ips.join(', ');
 
 /** kube-proxy deletes a stale chain flushed before its sync's start minus one second (strictly). */
 const STALE_CHAIN_AGE_MS = 1_010;

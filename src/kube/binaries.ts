@@ -32,11 +32,16 @@ export function kubeOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): KubeBi
   };
 }
 
+/** The release `resolveKubeBinaries` runs for these options (a --kube-bin-dir build is labelled with it too). */
+export function kubeVersionOf(opts: Pick<KubeBinariesOptions, 'version'>): string {
+  return parseKubeVersion(opts.version ?? DEFAULT_KUBE_VERSION).version;
+}
+
 export async function resolveKubeBinaries(
   components: readonly KubeComponent[],
   opts: KubeBinariesOptions = {},
 ): Promise<KubeBinaries> {
-  const version = parseKubeVersion(opts.version ?? DEFAULT_KUBE_VERSION).version;
+  const version = kubeVersionOf(opts);
   if (opts.binDir) {
     const dir = resolve(opts.binDir);
     const missing = components.filter((c) => !isExecutableFile(join(dir, c)));

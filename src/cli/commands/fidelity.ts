@@ -117,14 +117,10 @@ export function register(program: Command): Command {
         const shown = relative(root, topologyFile).startsWith('..')
           ? topologyFile
           : relative(root, topologyFile);
-        // Everything merging checks is known before the run, so it is checked before it: the
-        // release is the one resolveKubeBinaries will run (SVCLAB_KUBE_VERSION or the pinned one;
-        // a --kube-bin-dir build is labelled with it too).
-        const { kubeOptionsFromEnv } = await import('../../kube/binaries.js');
-        const { DEFAULT_KUBE_VERSION, parseKubeVersion } = await import('../../kube/versions.js');
-        const kubeVersion = parseKubeVersion(
-          kubeOptionsFromEnv().version ?? DEFAULT_KUBE_VERSION,
-        ).version;
+        // Everything merging checks is known before the run, so it is checked before it (the
+        // release: SVCLAB_KUBE_VERSION or the pinned one).
+        const { kubeOptionsFromEnv, kubeVersionOf } = await import('../../kube/binaries.js');
+        const kubeVersion = kubeVersionOf(kubeOptionsFromEnv());
         const mismatch =
           mergeBase &&
           mergeMismatch(mergeBase, { node: String(o.node), topology: shown, kubeVersion });
