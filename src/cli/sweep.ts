@@ -1,13 +1,16 @@
 import { existsSync } from 'node:fs';
 
-/** Kills VMs left by crashed `svclab vm` runs, when the VM runner is part of this build. */
-export async function sweepVmsIfAny(): Promise<number> {
+/**
+ * Kills VMs left by crashed `svclab vm` runs and removes the scratch folders of crashed
+ * `matrix`/`fidelity` runs in the VM, when the VM runner is part of this build.
+ */
+export async function sweepVmsIfAny(): Promise<{ vms: number; scratch: string[] }> {
   try {
     const vm = await import('../vm/index.js');
     const killed = await vm.sweepVms();
-    return Array.isArray(killed) ? killed.length : Number(killed) || 0;
+    return { vms: killed.length, scratch: await vm.sweepVmScratch() };
   } catch {
-    return 0;
+    return { vms: 0, scratch: [] };
   }
 }
 

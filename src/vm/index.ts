@@ -32,6 +32,7 @@ export {
   type VmMode,
 } from './features.js';
 export { sweepVms, listVms, type VmProcess } from './sweep.js';
+export { sweepVmScratch } from './svclab-in-vm.js';
 export { benchVm, type VmBench, type VmBenchRun, type BenchVmOptions } from './bench.js';
 export { labModules, bootModules } from './modules.js';
 export type { VmAccel } from './qemu-args.js';

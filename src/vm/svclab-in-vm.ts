@@ -1,8 +1,10 @@
 import { execa } from 'execa';
-import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { packageRoot } from '../cli/package-root.js';
+import { disownLab, ownLab } from '../cluster/owned-labs.js';
 import { LabError } from '../exec/index.js';
+import { alive } from './sweep.js';
 
 export interface SvclabInVmOptions {
   /** The svclab command run in the VM (`matrix`, `fidelity`): names the scratch folder and errors. */
@@ -21,16 +23,25 @@ export interface SvclabInVmOptions {
   cli?: string | undefined;
 }
 
+/** `.svclab/<command>-vm-<owner pid>-<random>`: the owner pid lets a sweep tell a crashed run's folder. */
+const scratchName = /^[a-z]+-vm-(\d+)-[A-Za-z0-9]+$/;
+
 /**
  * Runs `svclab <command> ...` inside the QEMU VM (`svclab vm -- ...`), for modes the host kernel
  * cannot run (IPVS without IP_VS), and returns the text of the result file it wrote. The scratch
  * folder lives under the project directory, which the VM shares writable, and is removed after.
+ *
+ * The run is owned like a lab (owned-labs.ts): on SIGINT or SIGTERM the VM is stopped (the
+ * `svclab vm` child stops it on the signal; a `kill` aimed at this process alone reaches the child
+ * only through here) and the folder removed before the process exits. Without that, the process
+ * died at once and left the folder; a run killed harder leaves it to `sweepVmScratch`.
  */
 export async function runSvclabInVm(o: SvclabInVmOptions): Promise<string> {
   const root = packageRoot();
   const bin = join(root, 'bin', 'svclab.js');
   await mkdir(join(root, '.svclab'), { recursive: true });
-  const dir = await mkdtemp(join(root, '.svclab', `${o.command}-vm-`));
+  const dir = await mkdtemp(join(root, '.svclab', `${o.command}-vm-${process.pid}-`));
+  const owner = `svclab ${o.command} in the VM (${dir})`;
   try {
     const argv = [bin, 'vm', '--', process.execPath, o.cli ?? bin, o.command, ...o.args(dir)];
     const child = execa(process.execPath, argv, {
@@ -49,6 +60,11 @@ export async function runSvclabInVm(o: SvclabInVmOptions): Promise<string> {
       if (tail.length > 40) tail.shift();
       o.onOutput?.(text);
     });
+    ownLab(owner, async () => {
+      child.kill('SIGINT');
+      await child;
+      await rm(dir, { recursive: true, force: true });
+    });
     const r = await child;
     const text = await readFile(join(dir, o.resultFile), 'utf8').catch(() => undefined);
     if (!text)
@@ -57,6 +73,26 @@ export async function runSvclabInVm(o: SvclabInVmOptions): Promise<string> {
       );
     return text;
   } finally {
+    disownLab(owner);
     await rm(dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * Removes the scratch folders of VM runs whose owner process died (every one with `all`), as
+ * `svclab sweep` and `svclab down --all` remove a crashed run's labs and VMs. Returns their paths.
+ */
+export async function sweepVmScratch(
+  opts: { all?: boolean; base?: string } = {},
+): Promise<string[]> {
+  const base = opts.base ?? join(packageRoot(), '.svclab');
+  const entries = await readdir(base).catch(() => [] as string[]);
+  const victims = entries
+    .filter((e) => {
+      const m = scratchName.exec(e);
+      return m && (opts.all || !alive(Number(m[1])));
+    })
+    .map((e) => join(base, e));
+  for (const d of victims) await rm(d, { recursive: true, force: true });
+  return victims;
 }

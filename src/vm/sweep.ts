@@ -34,7 +34,8 @@ export async function listVms(): Promise<VmProcess[]> {
   return out;
 }
 
-function alive(pid: number): boolean {
+/** The process exists (EPERM: it does, as another user's). */
+export function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;

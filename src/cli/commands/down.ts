@@ -27,8 +27,9 @@ async function downAll(): Promise<DownReport[]> {
         .then((p) => p.sweep({ all: true }))
         .catch((err: unknown) => [{ lab: '(docker)', removed: [], errors: [String(err)] }])),
     );
-  const vms = await sweepVmsIfAny();
-  if (vms > 0) reports.push({ lab: '(vm)', removed: [`${vms} VM process(es)`], errors: [] });
+  const { vms, scratch } = await sweepVmsIfAny();
+  const vmLeft = [...(vms > 0 ? [`${vms} VM process(es)`] : []), ...scratch];
+  if (vmLeft.length > 0) reports.push({ lab: '(vm)', removed: vmLeft, errors: [] });
   return reports.filter(
     (r) => r.removed.length > 0 || r.errors.length > 0 || !r.lab.startsWith('('),
   );

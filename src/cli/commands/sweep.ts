@@ -18,8 +18,9 @@ export function register(program: Command): void {
             .then((p) => p.sweep())
             .catch(() => [])),
         );
-      const vms = await sweepVmsIfAny();
-      if (o.json) return printJson({ labs: reports, vms });
+      const { vms, scratch } = await sweepVmsIfAny();
+      if (o.json) return printJson({ labs: reports, vms, vmScratch: scratch });
+      for (const d of scratch) process.stdout.write(`VM run scratch folder ${d}: removed\n`);
       for (const r of reports)
         process.stdout.write(`lab ${r.lab}: removed ${r.removed.join(', ') || 'nothing'}\n`);
       process.stdout.write(`${reports.length} lab(s), ${vms} VM(s) swept\n`);
