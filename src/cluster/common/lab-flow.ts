@@ -81,21 +81,35 @@ export async function createLab(flow: CreateLabFlow): Promise<Lab> {
     await saveState();
     return lab;
   } catch (err) {
-    if (opts.keepOnFailure) disownLab(name);
-    else {
-      const report = await tearDownOwned(name, flow.teardown(name));
-      if (report.errors.length > 0) {
-        throw new LabError(
-          `failed to bring up lab ${name} (and teardown was incomplete: ${report.errors.join('; ')})`,
-          { cause: err },
-        );
-      }
-    }
-    throw new LabError(
-      `failed to bring up lab ${name}${opts.keepOnFailure ? ` (kept for debugging; state in ${dir})` : ''}`,
-      { cause: err },
+    return failedUp(name, err, { keepOnFailure: opts.keepOnFailure, dir }, () =>
+      flow.teardown(name),
     );
   }
+}
+
+/**
+ * A bring-up that failed (every provider's, and an existing cluster's): the lab is removed unless
+ * asked to keep it, and the error says which, with the phase's error as its cause.
+ */
+export async function failedUp(
+  name: string,
+  err: unknown,
+  o: { keepOnFailure?: boolean | undefined; dir: string },
+  teardown: () => Promise<DownReport>,
+): Promise<never> {
+  if (o.keepOnFailure) disownLab(name);
+  else {
+    const report = await tearDownOwned(name, teardown());
+    if (report.errors.length > 0)
+      throw new LabError(
+        `failed to bring up lab ${name} (and teardown was incomplete: ${report.errors.join('; ')})`,
+        { cause: err },
+      );
+  }
+  throw new LabError(
+    `failed to bring up lab ${name}${o.keepOnFailure ? ` (kept for debugging; state in ${o.dir})` : ''}`,
+    { cause: err },
+  );
 }
 
 function installProxyPhase(lab: Lab): Phase {

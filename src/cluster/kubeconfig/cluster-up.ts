@@ -2,7 +2,8 @@ import type { V1Node } from '@kubernetes/client-node';
 import { LabError } from '../../exec/index.js';
 import type { Topology } from '../../model/types.js';
 import type { ProxyMode } from '../../proxy/types.js';
-import { disownLab, ownLab, tearDownOwned } from '../owned-labs.js';
+import { failedUp } from '../common/lab-flow.js';
+import { ownLab } from '../owned-labs.js';
 import { defaultProgressOutput, runPhases } from '../phases.js';
 import type { DownReport, UpOptions } from '../provider.js';
 import { claimLabDir, readLabState, removeLabDir, writeLabState, type LabState } from '../state.js';
@@ -11,8 +12,7 @@ import { ClusterBackend, type AgentLocation, type RunIn } from './backend.js';
 import { ClusterLab, type ClusterTags } from './cluster-lab.js';
 import type { LabCapability } from '../lab.js';
 import { planWorkloads, type NodePlacement, type WorkloadOptions } from './manifests.js';
-import { deleteLabNamespace } from './namespace.js';
-import { createLabNamespace } from './namespace.js';
+import { createLabNamespace, deleteLabNamespace } from './namespace.js';
 import { placeNodes, type Placement, type PlacementSpec } from './placement.js';
 import { discoverProxyMode } from './proxy-mode.js';
 import {
@@ -260,18 +260,8 @@ export async function upClusterLab(
     await writeLabState(state);
     return result!;
   } catch (err) {
-    if (opts.keepOnFailure) disownLab(lab);
-    else {
-      const report = await tearDownOwned(lab, downClusterLab(spec, lab));
-      if (report.errors.length > 0)
-        throw new LabError(
-          `failed to bring up lab ${lab} (and teardown was incomplete: ${report.errors.join('; ')})`,
-          { cause: err },
-        );
-    }
-    throw new LabError(
-      `failed to bring up lab ${lab}${opts.keepOnFailure ? ` (kept for debugging; state in ${dir})` : ''}`,
-      { cause: err },
+    return failedUp(lab, err, { keepOnFailure: opts.keepOnFailure, dir }, () =>
+      downClusterLab(spec, lab),
     );
   }
 }
