@@ -104,6 +104,32 @@ export async function removeLabDir(lab: string): Promise<void> {
   await rm(labDir(lab), { recursive: true, force: true });
 }
 
+/**
+ * A recorded agent PID is only signalled if it still is that lab's agent: PIDs are reused after a
+ * crash, and the agent's argv names its lab (`--lab <name>`).
+ */
+export function isAgentOf(pid: number, lab: string): boolean {
+  if (!isPidAlive(pid)) return false;
+  try {
+    const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+    return argv.some((a, i) => a === '--lab' && argv[i + 1] === lab);
+  } catch {
+    return false;
+  }
+}
+
+/** The control socket of the agent that serves `target` (a node or client) in the lab's state. */
+export function agentSocketOf(state: LabState, target: string): string {
+  const a = state.agents.find((x) => x.target === target);
+  if (!a) throw new LabError(`no agent runs for "${target}" in lab ${state.name}`);
+  return a.socket;
+}
+
+/** Each agent's log file, by the target it serves. */
+export function agentLogsOf(state: LabState): Record<string, string> {
+  return Object.fromEntries(state.agents.map((a) => [a.target, a.log]));
+}
+
 /** True when the process exists and is not a zombie (an orphaned zombie may never be reaped here). */
 export function isPidAlive(pid: number): boolean {
   try {

@@ -3,7 +3,7 @@ import { LabError, run, type ExecOptions } from '../exec/index.js';
 import { nodeZone, type Topology } from '../model/types.js';
 import type { NodeContext } from '../proxy/types.js';
 import type { DownReport, LabBackend, LabTarget } from '../cluster/provider.js';
-import type { LabState } from '../cluster/state.js';
+import { agentLogsOf, agentSocketOf, type LabState } from '../cluster/state.js';
 import { labTargets } from '../cluster/common/lab-targets.js';
 import { agentServiceHealth } from '../cluster/common/service-health.js';
 import { netnsName } from './names.js';
@@ -65,13 +65,11 @@ export class NetnsBackend implements LabBackend {
   }
 
   agentSocket(target: string): string {
-    const a = this.state().agents.find((x) => x.target === target);
-    if (!a) throw new LabError(`no agent runs for "${target}" in lab ${this.labName}`);
-    return a.socket;
+    return agentSocketOf(this.state(), target);
   }
 
   agentLogs(): Record<string, string> {
-    return Object.fromEntries(this.state().agents.map((a) => [a.target, a.log]));
+    return agentLogsOf(this.state());
   }
 
   async networkDump(target: string): Promise<Record<string, string>> {

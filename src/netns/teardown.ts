@@ -1,9 +1,8 @@
-import { readFileSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import { run } from '../exec/index.js';
 import type { DownReport } from '../cluster/provider.js';
 import { isOrphaned } from '../cluster/common/lab-flow.js';
-import { isPidAlive, listLabDirs, readLabState, removeLabDir } from '../cluster/state.js';
+import { isAgentOf, listLabDirs, readLabState, removeLabDir } from '../cluster/state.js';
 import { labOfNetns, NETNS_PREFIX } from './names.js';
 import { killAll, netnsInode, pidsInNetns } from './processes.js';
 
@@ -59,17 +58,6 @@ export async function teardownLab(lab: string): Promise<DownReport> {
     report.errors.push(`failed to remove lab folder: ${String(err)}`);
   }
   return report;
-}
-
-/** A recorded PID is only killed if it still is that lab's agent (PIDs are reused after a crash). */
-function isAgentOf(pid: number, lab: string): boolean {
-  if (!isPidAlive(pid)) return false;
-  try {
-    const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
-    return argv.some((a, i) => a === '--lab' && argv[i + 1] === lab);
-  } catch {
-    return false;
-  }
 }
 
 /** Labs of the netns provider on this machine: state folders plus namespaces without one. */

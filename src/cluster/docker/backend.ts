@@ -1,11 +1,10 @@
-import { readFileSync } from 'node:fs';
 import { agentServiceHealth } from '../common/service-health.js';
 import { LabError, type ExecOptions, type ExecResult } from '../../exec/index.js';
 import type { Topology } from '../../model/types.js';
 import type { NodeContext } from '../../proxy/types.js';
 import { labTargets } from '../common/lab-targets.js';
 import type { DownReport, LabBackend, LabTarget } from '../provider.js';
-import { isPidAlive, type LabState } from '../state.js';
+import { agentLogsOf, agentSocketOf, isAgentOf, type LabState } from '../state.js';
 import { containerExec } from './exec.js';
 import { containerName } from './labels.js';
 import { dockerNodeContext } from './node.js';
@@ -59,13 +58,11 @@ export class DockerBackend implements LabBackend {
   }
 
   agentSocket(target: string): string {
-    const a = this.state().agents.find((x) => x.target === target);
-    if (!a) throw new LabError(`no agent runs for "${target}" in lab ${this.labName}`);
-    return a.socket;
+    return agentSocketOf(this.state(), target);
   }
 
   agentLogs(): Record<string, string> {
-    return Object.fromEntries(this.state().agents.map((a) => [a.target, a.log]));
+    return agentLogsOf(this.state());
   }
 
   async networkDump(target: string): Promise<Record<string, string>> {
@@ -99,16 +96,5 @@ export class DockerBackend implements LabBackend {
 
   teardown(): Promise<DownReport> {
     return teardownDockerLab(this.labName);
-  }
-}
-
-/** A recorded PID is only signalled if it still is that lab's agent (PIDs are reused). */
-function isAgentOf(pid: number, lab: string): boolean {
-  if (!isPidAlive(pid)) return false;
-  try {
-    const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
-    return argv.some((a, i) => a === '--lab' && argv[i + 1] === lab);
-  } catch {
-    return false;
   }
 }
