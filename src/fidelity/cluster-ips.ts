@@ -13,8 +13,8 @@ import type { NormalisedRuleset } from './lines.js';
  * `svclab fidelity` reads kube-proxy's kernel after svclab's sync fence, which decides from
  * kube-proxy's change counters that the fence was received. The counters also move for events of
  * the update before it that are still on their way, so under load the fence can end before the
- * sync that applies the update (seen in the VM, seed 11 sets 78 and 119: kube-proxy's rules were
- * still the previous set's). A comparison made then is about timing, not rules; this says so.
+ * sync that applies the update (seen in the VM, seed 11 sets 78, 119 and 129: kube-proxy's rules
+ * were still the previous set's). A comparison made then is about timing, not rules; this says so.
  * A range (`10.96.0.0/16`, nftables' service CIDR rules) is not an address and is not counted.
  */
 export function clusterIPLag(

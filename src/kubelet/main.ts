@@ -435,9 +435,9 @@ class LabKubelet {
    *
    * Two are not proof either. "Received" means the counters moved, and they also move for events
    * still on their way when the wait began (the previous call's second bump, the change itself):
-   * in the VM, fidelity read kube-proxy's kernel before its sync of a set twice in 200 sets (seed
-   * 11, sets 78 and 119), so `svclab fidelity` checks the ClusterIPs it read and fences again
-   * (src/fidelity/cluster-ips.ts). Metrics cannot tell one event from another; a fence that cannot
+   * in the VM, fidelity read kube-proxy's kernel before its sync of a set three times in 200 sets
+   * (seed 11, sets 78, 119 and 129), so `svclab fidelity` checks the ClusterIPs it read and fences
+   * again (src/fidelity/cluster-ips.ts). Metrics cannot tell one event from another; a fence that cannot
    * be mistaken needs something kube-proxy writes to the kernel for that bump alone (a fence
    * Service whose port and endpoint port carry the bump number, found in the node's rules).
    */
