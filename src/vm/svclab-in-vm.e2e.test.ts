@@ -4,10 +4,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { packageRoot } from '../cli/package-root.js';
+import { isPidAlive } from '../cluster/state.js';
 import { hostHasIpvs } from '../harness/requirements.js';
 import { skipWhen } from '../harness/skip.js';
 import { listVms, vmAvailable } from './index.js';
-import { alive } from './sweep.js';
 import { waitFor } from '../cluster/kubeconfig/wait.js';
 
 // `svclab matrix --modes ipvs` on a host without IP_VS runs its IPVS part in the VM
@@ -33,7 +33,7 @@ describe.skipIf(skip)('a VM run interrupted', () => {
   let children: number[] = [];
   afterAll(async () => {
     // A failed run's orphaned `svclab vm` stops its VM on SIGINT.
-    for (const c of children.filter(alive)) process.kill(c, 'SIGINT');
+    for (const c of children.filter((c) => isPidAlive(c))) process.kill(c, 'SIGINT');
     if (out) await rm(out, { recursive: true, force: true });
   });
 
@@ -76,7 +76,10 @@ describe.skipIf(skip)('a VM run interrupted', () => {
     expect(r.exitCode, r.all).toBe(130);
     expect(r.all).toMatch(/SIGINT: removing lab svclab matrix in the VM/);
     expect(await scratchOf(pid)).toEqual([]);
-    expect(children.filter(alive), 'the svclab vm child outlived its parent').toEqual([]);
+    expect(
+      children.filter((c) => isPidAlive(c)),
+      'the svclab vm child outlived its parent',
+    ).toEqual([]);
     expect((await listVms()).filter((vm) => children.includes(vm.ownerPid))).toEqual([]);
   }, 600_000);
 });

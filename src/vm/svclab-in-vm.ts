@@ -3,8 +3,8 @@ import { mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { packageRoot } from '../cli/package-root.js';
 import { disownLab, ownLab } from '../cluster/owned-labs.js';
+import { isPidAlive } from '../cluster/state.js';
 import { LabError } from '../exec/index.js';
-import { alive } from './sweep.js';
 
 export interface SvclabInVmOptions {
   /** The svclab command run in the VM (`matrix`, `fidelity`): names the scratch folder and errors. */
@@ -60,12 +60,15 @@ export async function runSvclabInVm(o: SvclabInVmOptions): Promise<string> {
       if (tail.length > 40) tail.shift();
       o.onOutput?.(text);
     });
+    let interrupted = false;
     ownLab(owner, async () => {
+      interrupted = true;
       child.kill('SIGINT');
       await child;
       await rm(dir, { recursive: true, force: true });
     });
     const r = await child;
+    if (interrupted) throw new LabError(`svclab ${o.command} in the VM: interrupted`);
     const text = await readFile(join(dir, o.resultFile), 'utf8').catch(() => undefined);
     if (!text)
       throw new LabError(
@@ -90,7 +93,7 @@ export async function sweepVmScratch(
   const victims = entries
     .filter((e) => {
       const m = scratchName.exec(e);
-      return m && (opts.all || !alive(Number(m[1])));
+      return m && (opts.all || !isPidAlive(Number(m[1])));
     })
     .map((e) => join(base, e));
   for (const d of victims) await rm(d, { recursive: true, force: true });

@@ -1,4 +1,5 @@
 import { readdir, readFile } from 'node:fs/promises';
+import { isPidAlive } from '../cluster/state.js';
 import { parseVmName } from './qemu-args.js';
 
 export interface VmProcess {
@@ -34,22 +35,12 @@ export async function listVms(): Promise<VmProcess[]> {
   return out;
 }
 
-/** The process exists (EPERM: it does, as another user's). */
-export function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 /**
  * Kills svclab VMs left behind by runs that died. A VM whose owner process is still alive
  * belongs to a run in progress and is spared unless `all` is set. Returns what was killed.
  */
 export async function sweepVms(opts: { all?: boolean } = {}): Promise<VmProcess[]> {
-  const victims = (await listVms()).filter((vm) => opts.all || !alive(vm.ownerPid));
+  const victims = (await listVms()).filter((vm) => opts.all || !isPidAlive(vm.ownerPid));
   for (const vm of victims) {
     try {
       process.kill(vm.pid, 'SIGKILL');
